@@ -1,0 +1,55 @@
+#include "shardmesh/common/file.h"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+
+namespace shardmesh {
+namespace {
+
+class FileTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = std::filesystem::temp_directory_path() /
+           ("shardmesh_file_test_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    ASSERT_TRUE(CreateDirectories(dir_.string()).ok());
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+  std::filesystem::path dir_;
+};
+
+TEST_F(FileTest, AtomicWriteThenReadBack) {
+  const std::string path = (dir_ / "a.bin").string();
+  ASSERT_TRUE(WriteFileAtomically(path, "first").ok());
+  ASSERT_TRUE(WriteFileAtomically(path, "second version").ok());
+  auto r = ReadFileToString(path);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(*r, "second version");
+  int files = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir_)) files += e.is_regular_file();
+  EXPECT_EQ(files, 1) << "temporary file left behind";
+}
+
+TEST_F(FileTest, MissingFileIsNotFoundAndNamesPath) {
+  auto r = ReadFileToString((dir_ / "missing").string());
+  ASSERT_FALSE(r.ok());
+  EXPECT_TRUE(r.status().IsNotFound());
+  EXPECT_NE(r.status().message().find("missing"), std::string::npos);
+}
+
+TEST_F(FileTest, ReadPastEndIsCorruptionNamingTruncation) {
+  const std::string path = (dir_ / "short").string();
+  ASSERT_TRUE(WriteFileAtomically(path, "abc").ok());
+  auto f = RandomAccessFile::Open(path);
+  ASSERT_TRUE(f.ok());
+  std::uint8_t buf[8];
+  Status s = f->ReadAt(0, buf);
+  EXPECT_TRUE(s.IsCorruption());
+  EXPECT_NE(s.message().find("truncated"), std::string::npos);
+  f->Close();
+  f->Close();  // safe twice
+}
+
+}  // namespace
+}  // namespace shardmesh
