@@ -10,6 +10,7 @@ find_package(tomlplusplus REQUIRED)      # libtomlplusplus-dev
 pkg_check_modules(LZ4 REQUIRED IMPORTED_TARGET liblz4)
 pkg_check_modules(XXHASH REQUIRED IMPORTED_TARGET libxxhash)
 find_path(HTTPLIB_INCLUDE_DIR httplib.h REQUIRED)  # libcpp-httplib-dev (header only)
+find_package(nlohmann_json REQUIRED)     # nlohmann-json3-dev: manifest and --json output
 if(SHARDMESH_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

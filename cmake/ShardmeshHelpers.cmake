@@ -24,3 +24,8 @@ function(shardmesh_component)
   set_property(GLOBAL APPEND PROPERTY SHARDMESH_COMPONENTS shardmesh_${C_NAME})
   install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
 endfunction()
+
+# Fuzz builds (clang): instrument every library for coverage; the fuzz targets add the driver.
+if(SHARDMESH_BUILD_FUZZERS)
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()

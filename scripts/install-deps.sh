@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build pkg-config git
   libzmq3-dev cppzmq-dev libmsgpack-cxx-dev liblz4-dev libspdlog-dev libfmt-dev
-  libxxhash-dev libtomlplusplus-dev libcli11-dev libcpp-httplib-dev
+  libxxhash-dev libtomlplusplus-dev libcli11-dev libcpp-httplib-dev nlohmann-json3-dev
   googletest libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-14-dev
   python3 python3-dev pybind11-dev python3-numpy python3-pytest python3-torch

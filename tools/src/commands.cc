@@ -1,0 +1,19 @@
+#include "commands.h"
+
+namespace shardmesh::tools {
+
+// One line per subcommand; each is defined in its own <name>_command.cc.
+void RegisterGen(CLI::App& app);
+
+namespace {
+int g_exit_code = 0;
+}  // namespace
+
+void RegisterCommands(CLI::App& app) {
+  RegisterGen(app);
+}
+
+int ExitCode() { return g_exit_code; }
+void SetExitCode(int code) { g_exit_code = code; }
+
+}  // namespace shardmesh::tools
