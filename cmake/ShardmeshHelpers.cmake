@@ -10,6 +10,19 @@ endif()
 # <name>/include and internals private to the target.
 function(shardmesh_component)
   cmake_parse_arguments(C "" "NAME" "SOURCES;PUBLIC_DEPS;PRIVATE_DEPS" ${ARGN})
+  if(NOT C_SOURCES)
+    # A component whose sources have not landed yet is header-only for now.
+    add_library(shardmesh_${C_NAME} INTERFACE)
+    add_library(shardmesh::${C_NAME} ALIAS shardmesh_${C_NAME})
+    set_target_properties(shardmesh_${C_NAME} PROPERTIES EXPORT_NAME ${C_NAME})
+    target_include_directories(shardmesh_${C_NAME} INTERFACE
+      $<BUILD_INTERFACE:${CMAKE_CURRENT_SOURCE_DIR}/include>
+      $<INSTALL_INTERFACE:${CMAKE_INSTALL_INCLUDEDIR}>)
+    target_link_libraries(shardmesh_${C_NAME} INTERFACE ${C_PUBLIC_DEPS})
+    set_property(GLOBAL APPEND PROPERTY SHARDMESH_COMPONENTS shardmesh_${C_NAME})
+    install(DIRECTORY include/ DESTINATION ${CMAKE_INSTALL_INCLUDEDIR})
+    return()
+  endif()
   add_library(shardmesh_${C_NAME} ${C_SOURCES})
   add_library(shardmesh::${C_NAME} ALIAS shardmesh_${C_NAME})
   set_target_properties(shardmesh_${C_NAME} PROPERTIES EXPORT_NAME ${C_NAME}
