@@ -1,0 +1,92 @@
+// DatasetWriter: builds a dataset directory (shards + manifest) from samples appended in order.
+//
+// Samples are appended field by field (BeginSample, one Add* per field in schema order,
+// EndSample), which lets generators and importers write without building intermediate
+// objects. Blocks are cut at the target size, shards at the sample count; Finish() writes the
+// manifest last (atomically), so a directory with a manifest is always complete.
+//
+// Thread-safety: not thread-safe; one thread writes.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <string_view>
+
+#include "shardmesh/common/bytes.h"
+#include "shardmesh/common/status.h"
+#include "shardmesh/loader/block_codec.h"
+#include "shardmesh/loader/manifest.h"
+#include "shardmesh/loader/schema.h"
+#include "shardmesh/loader/shard_writer.h"
+
+namespace shardmesh::loader {
+
+struct DatasetWriterOptions {
+  // Uncompressed bytes per block (a block is cut after the sample that reaches it). Larger
+  // blocks compress better and cost fewer reads; smaller ones shuffle and transfer at a finer
+  // grain and need less memory per in-flight block.
+  std::size_t target_block_bytes = 256 * 1024;
+  // Samples per shard file; the last shard takes the rest. More shards spread the data over
+  // more files (placement and replication move whole shards); fewer mean fewer open files.
+  std::uint64_t samples_per_shard = 100000;
+  // LZ4 acceleration: 1 = LZ4_compress_default (best ratio); higher is faster, larger.
+  int lz4_acceleration = 1;
+  // Replace an existing dataset in the directory instead of failing with AlreadyExists.
+  bool overwrite = false;
+};
+
+class DatasetWriter {
+ public:
+  // Creates `dir` if needed. AlreadyExists when it already holds a manifest and
+  // !options.overwrite; InvalidArgument for bad options; IOError for file system failures.
+  static Result<std::unique_ptr<DatasetWriter>> Create(const std::string& dir, Schema schema,
+                                                       const DatasetWriterOptions& options = {});
+  ~DatasetWriter();
+
+  // One sample: BeginSample(), one Add* per field in schema order, EndSample(). EndSample
+  // returns InvalidArgument naming the field on a type/size/count mismatch (the sample is
+  // dropped, the writer stays usable) and IOError when a shard write fails.
+  void BeginSample() { encoder_.BeginSample(); }
+  void AddInt64(std::int64_t v) { encoder_.AddInt64(v); }
+  void AddFloat64(double v) { encoder_.AddFloat64(v); }
+  void AddString(std::string_view v) { encoder_.AddString(v); }
+  void AddBytes(ByteView v) { encoder_.AddBytes(v); }
+  void AddTensor(ByteView data) { encoder_.AddTensor(data); }
+  void AddTensor(std::span<const std::int64_t> dims, ByteView data) {
+    encoder_.AddTensor(dims, data);
+  }
+  Status EndSample();
+
+  // Closes the current shard now (no-op when it is empty), so that callers can choose their
+  // own shard boundaries. IOError when the write fails.
+  Status CloseShard() { return FinishShard(); }
+
+  std::uint64_t num_samples() const { return num_samples_; }
+  const Schema& schema() const { return schema_; }
+
+  // Flushes the last block and shard and writes the manifest. Returns the manifest written.
+  // InvalidArgument when no sample was written.
+  Result<Manifest> Finish();
+
+ private:
+  DatasetWriter(std::string dir, Schema schema, const DatasetWriterOptions& options);
+  Status FlushBlock();
+  Status FinishShard();
+
+  std::string dir_;
+  Schema schema_;
+  DatasetWriterOptions options_;
+  BlockEncoder encoder_;
+  std::unique_ptr<ShardWriter> shard_;
+  Manifest manifest_;
+  std::uint64_t num_samples_ = 0;
+  std::uint64_t shard_samples_ = 0;
+  bool finished_ = false;
+};
+
+// "shard-00042.smd"
+std::string ShardFileName(std::uint32_t shard);
+
+}  // namespace shardmesh::loader

@@ -1,0 +1,103 @@
+#include "shardmesh/loader/dataset_writer.h"
+
+#include <cstdio>
+#include <filesystem>
+
+#include "shardmesh/common/file.h"
+
+namespace shardmesh::loader {
+
+std::string ShardFileName(std::uint32_t shard) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "shard-%05u.smd", shard);
+  return buf;
+}
+
+DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriterOptions& options)
+    : dir_(std::move(dir)),
+      schema_(std::move(schema)),
+      options_(options),
+      encoder_(schema_, options.lz4_acceleration) {
+  manifest_.schema = schema_;
+}
+
+DatasetWriter::~DatasetWriter() = default;
+
+Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir,
+                                                             Schema schema,
+                                                             const DatasetWriterOptions& options) {
+  if (options.target_block_bytes == 0 || options.target_block_bytes > (kMaxBlockRawBytes / 2)) {
+    return Status::InvalidArgument("target_block_bytes must be in (0, 512 MiB]");
+  }
+  if (options.samples_per_shard == 0) {
+    return Status::InvalidArgument("samples_per_shard must be positive");
+  }
+  if (schema.num_fields() == 0) return Status::InvalidArgument("schema has no fields");
+  SHARDMESH_RETURN_IF_ERROR(CreateDirectories(dir));
+  const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
+  std::error_code ec;
+  if (std::filesystem::exists(manifest_path, ec)) {
+    if (!options.overwrite) {
+      return Status::AlreadyExists(dir + " already holds a dataset (" + manifest_path + ")");
+    }
+    // Remove the old manifest first: until the new one is written the directory is then
+    // visibly incomplete rather than describing shards that are being replaced.
+    std::filesystem::remove(manifest_path, ec);
+    if (ec) return Status::IOError("remove " + manifest_path + ": " + ec.message());
+  }
+  return std::unique_ptr<DatasetWriter>(new DatasetWriter(dir, std::move(schema), options));
+}
+
+Status DatasetWriter::EndSample() {
+  if (finished_) return Status::FailedPrecondition(dir_ + ": writer already finished");
+  SHARDMESH_RETURN_IF_ERROR(encoder_.EndSample());
+  ++num_samples_;
+  ++shard_samples_;
+  if (encoder_.raw_size() >= options_.target_block_bytes) SHARDMESH_RETURN_IF_ERROR(FlushBlock());
+  if (shard_samples_ >= options_.samples_per_shard) SHARDMESH_RETURN_IF_ERROR(FinishShard());
+  return Status::OK();
+}
+
+Status DatasetWriter::FlushBlock() {
+  if (encoder_.num_samples() == 0) return Status::OK();
+  if (!shard_) {
+    const auto index = static_cast<std::uint32_t>(manifest_.shards.size());
+    SHARDMESH_ASSIGN_OR_RETURN(
+        shard_, ShardWriter::Create(dir_ + "/" + ShardFileName(index), schema_.Digest(),
+                                    schema_.label_index().has_value()));
+  }
+  SHARDMESH_ASSIGN_OR_RETURN(EncodedBlock block, encoder_.Finish());
+  for (std::int64_t label : block.labels) ++manifest_.label_histogram[label];
+  return shard_->AddBlock(block);
+}
+
+Status DatasetWriter::FinishShard() {
+  SHARDMESH_RETURN_IF_ERROR(FlushBlock());
+  if (!shard_) return Status::OK();
+  SHARDMESH_ASSIGN_OR_RETURN(ShardSummary summary, shard_->Finish());
+  shard_.reset();
+  ShardEntry e;
+  e.file = ShardFileName(static_cast<std::uint32_t>(manifest_.shards.size()));
+  e.num_samples = summary.num_samples;
+  e.first_sample = manifest_.num_samples;
+  e.num_blocks = summary.num_blocks;
+  e.bytes = summary.bytes;
+  e.footer_checksum = summary.footer_checksum;
+  e.file_checksum = summary.file_checksum;
+  manifest_.num_samples += summary.num_samples;
+  manifest_.shards.push_back(std::move(e));
+  shard_samples_ = 0;
+  return Status::OK();
+}
+
+Result<Manifest> DatasetWriter::Finish() {
+  if (finished_) return Status::FailedPrecondition(dir_ + ": writer already finished");
+  if (num_samples_ == 0) return Status::InvalidArgument(dir_ + ": no samples written");
+  SHARDMESH_RETURN_IF_ERROR(FinishShard());
+  SHARDMESH_RETURN_IF_ERROR(SyncDirectory(dir_));
+  SHARDMESH_RETURN_IF_ERROR(manifest_.Store(dir_));
+  finished_ = true;
+  return manifest_;
+}
+
+}  // namespace shardmesh::loader
