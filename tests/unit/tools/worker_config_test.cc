@@ -1,0 +1,57 @@
+#include "worker_config.h"
+
+#include <gtest/gtest.h>
+
+namespace shardmesh::tools {
+namespace {
+
+class WorkerConfigTest : public ::testing::Test {
+ protected:
+  void SetUp() override { BindWorkerKeys(keys_, &config_); }
+  WorkerConfig config_;
+  ConfigKeys keys_{"SHARDMESH_WCT_"};
+};
+
+TEST_F(WorkerConfigTest, FourNodeConfigParsesAndValidates) {
+  ASSERT_TRUE(keys_.ApplyToml(R"(
+name = "w2"
+bind = "tcp://127.0.0.1:7102"
+seeds = ["tcp://127.0.0.1:7101"]
+replication = 3
+probe_interval = "200ms"
+fault_partition_from = ["w3"]
+)", "w2.toml").ok());
+  EXPECT_TRUE(ValidateWorkerConfig(config_).ok());
+  EXPECT_EQ(config_.replication, 3);
+  EXPECT_EQ(config_.probe_interval, std::chrono::milliseconds(200));
+  EXPECT_EQ(config_.fault_partition_from, std::vector<std::string>{"w3"});
+}
+
+TEST_F(WorkerConfigTest, MissingNameIsRejected) {
+  Status s = ValidateWorkerConfig(config_);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("'name'"), std::string::npos);
+}
+
+TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {
+  config_.name = "w";
+  config_.bind = "udp://127.0.0.1:1";
+  EXPECT_NE(ValidateWorkerConfig(config_).message().find("'bind'"), std::string::npos);
+  config_.bind = "tcp://127.0.0.1:0";
+  config_.replication = 0;
+  EXPECT_NE(ValidateWorkerConfig(config_).message().find("'replication'"), std::string::npos);
+  config_.replication = 2;
+  config_.fault_drop_rate = 1.5;
+  EXPECT_NE(ValidateWorkerConfig(config_).message().find("'fault_drop_rate'"), std::string::npos);
+}
+
+TEST_F(WorkerConfigTest, PartialCurveKeysAreRejected) {
+  config_.name = "w";
+  config_.curve_public = "abc";
+  Status s = ValidateWorkerConfig(config_);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("curve"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardmesh::tools

@@ -1,0 +1,54 @@
+#include "worker_config.h"
+
+namespace shardmesh::tools {
+
+void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
+  keys.AddString("name", &c->name, "unique node name in the mesh (required)");
+  keys.AddString("bind", &c->bind, "endpoint of this node's inbox (tcp://127.0.0.1:PORT; port 0 = any free port)");
+  keys.AddString("advertise", &c->advertise, "endpoint peers use to reach this node (default: the bound endpoint)");
+  keys.AddList("seeds", &c->seeds, "endpoints of nodes to join through; retried for ever so partitions heal");
+  keys.AddString("profile", &c->profile, "mesh timing profile: local (loopback, fast detection) or lan");
+  keys.AddInt("vnodes", &c->vnodes, "virtual nodes per member on the consistent-hash ring");
+  keys.AddInt("replication", &c->replication, "copies of each shard kept on distinct members");
+  keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch; fixed for a job");
+  keys.AddDuration("probe_interval", &c->probe_interval, "SWIM protocol period (0 = profile default)");
+  keys.AddDuration("probe_timeout", &c->probe_timeout, "wait for a direct ack before indirect probes (0 = profile default)");
+  keys.AddInt("suspicion_mult", &c->suspicion_mult, "suspicion timeout = mult x log10(N) x probe_interval (0 = profile default)");
+  keys.AddInt("indirect_checks", &c->indirect_checks, "members asked to probe on a missed ack (0 = profile default)");
+  keys.AddDuration("push_pull_interval", &c->push_pull_interval, "full state sync period (0 = profile default)");
+  keys.AddString("log_level", &c->log_level, "trace, debug, info, warn, error or off");
+  keys.AddDouble("fault_drop_rate", &c->fault_drop_rate, "test only: drop this fraction of messages in and out");
+  keys.AddDuration("fault_delay", &c->fault_delay, "test only: delay every outgoing message");
+  keys.AddList("fault_partition_from", &c->fault_partition_from, "test only: names or endpoints cut off both ways");
+  keys.AddString("curve_public", &c->curve_public, "CurveZMQ: this node's public key (Z85, from `shardmesh keygen`)");
+  keys.AddString("curve_secret", &c->curve_secret, "CurveZMQ: this node's secret key (Z85)");
+  keys.AddString("curve_server_public", &c->curve_server_public, "CurveZMQ: the mesh server public key shared by members");
+  keys.AddString("curve_server_secret", &c->curve_server_secret, "CurveZMQ: the mesh server secret key shared by members");
+  keys.AddList("allowed_peers", &c->allowed_peers, "CurveZMQ: public keys of the members admitted to the mesh");
+}
+
+Status ValidateWorkerConfig(const WorkerConfig& c) {
+  if (c.name.empty()) return Status::InvalidArgument("key 'name': a worker needs a unique name");
+  if (c.bind.rfind("tcp://", 0) != 0)
+    return Status::InvalidArgument("key 'bind': '" + c.bind + "' is not a tcp:// endpoint");
+  if (c.profile != "local" && c.profile != "lan")
+    return Status::InvalidArgument("key 'profile': '" + c.profile + "' is not local or lan");
+  if (c.vnodes < 1) return Status::InvalidArgument("key 'vnodes': must be at least 1");
+  if (c.replication < 1) return Status::InvalidArgument("key 'replication': must be at least 1");
+  if (c.partitions < 1) return Status::InvalidArgument("key 'partitions': must be at least 1");
+  if (c.fault_drop_rate < 0 || c.fault_drop_rate > 1)
+    return Status::InvalidArgument("key 'fault_drop_rate': must be within [0, 1]");
+  const bool any_curve = !c.curve_public.empty() || !c.curve_secret.empty() ||
+                         !c.curve_server_public.empty() || !c.curve_server_secret.empty();
+  const bool all_curve = !c.curve_public.empty() && !c.curve_secret.empty() &&
+                         !c.curve_server_public.empty() && !c.curve_server_secret.empty();
+  if (any_curve && !all_curve)
+    return Status::InvalidArgument(
+        "keys 'curve_*': give all of curve_public, curve_secret, curve_server_public and "
+        "curve_server_secret, or none");
+  if (all_curve && c.allowed_peers.empty())
+    return Status::InvalidArgument("key 'allowed_peers': required when curve keys are set");
+  return Status::OK();
+}
+
+}  // namespace shardmesh::tools

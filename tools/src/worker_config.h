@@ -1,0 +1,54 @@
+// WorkerConfig: every setting of `shardmesh worker`, bound to the config key table so each can
+// come from the TOML file, a SHARDMESH_<KEY> environment variable or a --<key> flag.
+// Durations left at zero take the value of the selected mesh profile (local or lan).
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "config_keys.h"
+#include "shardmesh/common/status.h"
+
+namespace shardmesh::tools {
+
+struct WorkerConfig {
+  // Identity and addresses.
+  std::string name;                        // unique node name (required)
+  std::string bind = "tcp://127.0.0.1:0";  // ROUTER inbox; port 0 picks a free port
+  std::string advertise;                   // endpoint peers dial; empty = the bound endpoint
+  std::vector<std::string> seeds;          // endpoints to join through, retried for ever
+  std::string profile = "local";           // mesh timing profile: local | lan
+  // Ring and data placement.
+  std::int64_t vnodes = 128;               // virtual nodes per member on the hash ring
+  std::int64_t replication = 2;            // copies of each shard (owners(key, R))
+  std::int64_t partitions = 1024;          // canonical partitions of an epoch (fixed per job)
+  // Membership timing; 0 = profile default.
+  std::chrono::milliseconds probe_interval{0};
+  std::chrono::milliseconds probe_timeout{0};
+  std::int64_t suspicion_mult = 0;
+  std::int64_t indirect_checks = 0;
+  std::chrono::milliseconds push_pull_interval{0};
+  // Logging.
+  std::string log_level = "info";          // trace|debug|info|warn|error|off
+  // Fault injection on this worker's transport (tests only).
+  double fault_drop_rate = 0.0;            // probability each message in or out is dropped
+  std::chrono::milliseconds fault_delay{0};  // added to every outgoing message
+  std::vector<std::string> fault_partition_from;  // names/endpoints cut off in both directions
+  // CurveZMQ; all empty = plaintext mesh.
+  std::string curve_public;                // this node's client key (Z85)
+  std::string curve_secret;
+  std::string curve_server_public;         // the mesh's shared server key pair (Z85)
+  std::string curve_server_secret;
+  std::vector<std::string> allowed_peers;  // client public keys admitted by the ZAP handler
+};
+
+// Registers every field of `config` in `keys` (the pointer must outlive `keys`).
+void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* config);
+
+// Checks cross-field rules (name given, replication >= 1, curve keys complete, ...).
+// InvalidArgument naming the key on failure.
+Status ValidateWorkerConfig(const WorkerConfig& config);
+
+}  // namespace shardmesh::tools
