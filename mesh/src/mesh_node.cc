@@ -1,0 +1,246 @@
+#include "shardmesh/mesh/mesh_node.h"
+
+#include <atomic>
+#include <algorithm>
+#include <chrono>
+#include <future>
+#include <map>
+#include <mutex>
+#include <thread>
+
+#include "shardmesh/mesh/membership.h"
+#include "shardmesh/mesh/ring.h"
+
+namespace shardmesh::mesh {
+namespace {
+
+// The loop never blocks longer than this, so posted tasks and Stop() are served promptly.
+constexpr Duration kMaxWait = std::chrono::milliseconds(5);
+// Envelopes handled per wake-up before timers get their turn again.
+constexpr int kBatch = 256;
+
+bool IsMembershipType(MessageType t) {
+  switch (t) {
+    case MessageType::kPing:
+    case MessageType::kPingReq:
+    case MessageType::kAck:
+    case MessageType::kNack:
+    case MessageType::kPushPullRequest:
+    case MessageType::kPushPullResponse:
+    case MessageType::kLeave:
+      return true;
+    default:
+      return false;
+  }
+}
+
+}  // namespace
+
+class MeshNode::Impl {
+ public:
+  Impl(MeshOptions options, std::unique_ptr<Transport> transport,
+       std::unique_ptr<Membership> membership, const Clock& clock)
+      : options_(std::move(options)),
+        transport_(std::move(transport)),
+        membership_(std::move(membership)),
+        clock_(clock) {
+    membership_->SetEventHandler([this](const MembershipEvent& e) {
+      if (event_handler_) event_handler_(e);
+    });
+  }
+
+  ~Impl() { Stop(); }
+
+  Status Start(std::vector<std::string> seeds) {
+    std::lock_guard lock(mu_);
+    if (thread_.joinable()) return Status::FailedPrecondition("mesh node already started");
+    // A seed list that fails entirely is still retried from Tick(), so this is not fatal.
+    (void)membership_->Join(std::move(seeds));
+    stop_ = false;
+    thread_ = std::thread([this] { Loop(); });
+    return Status::OK();
+  }
+
+  Status Leave(Duration drain) {
+    if (!thread_.joinable() || stop_) return Status::FailedPrecondition("mesh node is not running");
+    // Membership sends through the transport, which only the loop thread may touch.
+    auto done = std::make_shared<std::promise<Status>>();
+    std::future<Status> result = done->get_future();
+    Post([this, done](Transport&) {
+      std::lock_guard lock(mu_);
+      done->set_value(membership_->Leave());
+    });
+    SHARDMESH_RETURN_IF_ERROR(result.get());
+    std::this_thread::sleep_for(drain);
+    Stop();
+    return Status::OK();
+  }
+
+  void Stop() {
+    stop_ = true;
+    if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  }
+
+  MeshStatus Snapshot() const {
+    std::lock_guard lock(mu_);
+    MeshStatus s;
+    s.self = membership_->name();
+    s.endpoint = membership_->endpoint();
+    s.incarnation = membership_->incarnation();
+    s.health = membership_->health_score();
+    const TimePoint now = clock_.Now();
+    for (const MemberInfo& m : membership_->Members()) {
+      MeshMemberStatus ms{m.name, m.endpoint, m.state, m.incarnation, -1};
+      if (m.name == s.self) {
+        ms.last_heard_ms = 0;
+      } else if (m.last_heard != TimePoint{}) {
+        ms.last_heard_ms =
+            std::chrono::duration_cast<std::chrono::milliseconds>(now - m.last_heard).count();
+      }
+      s.members.push_back(std::move(ms));
+    }
+    s.ring_digest = membership_->ViewDigest();
+    s.agreed = membership_->Agreed();
+    const std::vector<std::string> live = membership_->LiveMembers();
+    if (s.ring_digest != cached_digest_ || cached_assignment_.partitions() == 0) {
+      const HashRing ring = HashRing::Build(live, RingOptions{options_.vnodes, 0});
+      cached_assignment_ = AssignPartitions(ring, options_.partitions);
+      cached_digest_ = s.ring_digest;
+    }
+    for (const std::string& m : live) s.partitions[m] = cached_assignment_.CountOf(m);
+    return s;
+  }
+
+  std::vector<MemberInfo> Members() const {
+    std::lock_guard lock(mu_);
+    return membership_->Members();
+  }
+  std::vector<std::string> LiveMembers() const {
+    std::lock_guard lock(mu_);
+    return membership_->LiveMembers();
+  }
+  const std::string& name() const { return membership_->name(); }
+  const std::string& endpoint() const { return membership_->endpoint(); }
+
+  void SetEventHandler(std::function<void(const MembershipEvent&)> handler) {
+    std::lock_guard lock(mu_);
+    event_handler_ = std::move(handler);
+  }
+  void SetMessageHandler(MessageType type, MessageHandler handler) {
+    std::lock_guard lock(mu_);
+    message_handlers_[type] = std::move(handler);
+  }
+  void Post(std::function<void(Transport&)> task) {
+    std::lock_guard lock(tasks_mu_);
+    tasks_.push_back(std::move(task));
+  }
+
+ private:
+  void Loop() {
+    while (!stop_) {
+      Duration wait;
+      {
+        std::lock_guard lock(mu_);
+        wait = membership_->NextDeadline() - clock_.Now();
+      }
+      wait = std::clamp(wait, Duration::zero(), kMaxWait);
+      std::optional<Envelope> env = transport_->Receive(wait);
+      RunTasks();
+      std::vector<Envelope> status_requests;
+      {
+        std::lock_guard lock(mu_);
+        for (int i = 0; env; ++i) {
+          if (env->header.type == MessageType::kStatusRequest) {
+            status_requests.push_back(std::move(*env));
+          } else {
+            Dispatch(*env);
+          }
+          env.reset();
+          if (i + 1 < kBatch) env = transport_->Receive(Duration::zero());
+        }
+        membership_->Tick();
+      }
+      for (const Envelope& request : status_requests) ReplyStatus(request);
+    }
+  }
+
+  void RunTasks() {
+    std::vector<std::function<void(Transport&)>> tasks;
+    {
+      std::lock_guard lock(tasks_mu_);
+      tasks.swap(tasks_);
+    }
+    for (auto& t : tasks) t(*transport_);
+  }
+
+  // Requires mu_.
+  void Dispatch(const Envelope& env) {
+    const MessageType type = env.header.type;
+    if (IsMembershipType(type)) {
+      membership_->Handle(env);
+    } else if (auto it = message_handlers_.find(type); it != message_handlers_.end()) {
+      it->second(env, *transport_);
+    }
+  }
+
+  // Loop thread, without mu_ (Snapshot takes it).
+  void ReplyStatus(const Envelope& request) {
+    if (request.header.sender_endpoint.empty()) return;
+    const MeshStatus status = Snapshot();
+    Envelope reply;
+    reply.header.type = MessageType::kStatusResponse;
+    reply.header.sender = status.self;
+    reply.header.sender_endpoint = status.endpoint;
+    reply.header.incarnation = status.incarnation;
+    reply.payload = SharedBytes::FromString(MeshStatusToJson(status));
+    (void)transport_->Send(request.header.sender_endpoint, reply);
+  }
+
+  MeshOptions options_;
+  std::unique_ptr<Transport> transport_;
+  std::unique_ptr<Membership> membership_;
+  const Clock& clock_;
+
+  mutable std::mutex mu_;  // guards membership_, handlers, cached ring
+  std::function<void(const MembershipEvent&)> event_handler_;
+  std::map<MessageType, MessageHandler> message_handlers_;
+  mutable std::uint64_t cached_digest_ = 0;
+  mutable PartitionAssignment cached_assignment_;
+
+  std::mutex tasks_mu_;
+  std::vector<std::function<void(Transport&)>> tasks_;
+
+  std::atomic<bool> stop_{true};
+  std::thread thread_;
+};
+
+Result<std::unique_ptr<MeshNode>> MeshNode::Create(MeshOptions options,
+                                                   std::unique_ptr<Transport> transport,
+                                                   const Clock& clock) {
+  if (!transport) return Status::InvalidArgument("mesh node: no transport");
+  SHARDMESH_ASSIGN_OR_RETURN(std::unique_ptr<Membership> membership,
+                             Membership::Create(options, *transport, clock));
+  auto impl = std::make_unique<Impl>(std::move(options), std::move(transport),
+                                     std::move(membership), clock);
+  return std::unique_ptr<MeshNode>(new MeshNode(std::move(impl)));
+}
+
+MeshNode::MeshNode(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+MeshNode::~MeshNode() = default;
+Status MeshNode::Start(std::vector<std::string> seeds) { return impl_->Start(std::move(seeds)); }
+Status MeshNode::Leave(Duration drain) { return impl_->Leave(drain); }
+void MeshNode::Stop() { impl_->Stop(); }
+MeshStatus MeshNode::Snapshot() const { return impl_->Snapshot(); }
+std::vector<MemberInfo> MeshNode::Members() const { return impl_->Members(); }
+std::vector<std::string> MeshNode::LiveMembers() const { return impl_->LiveMembers(); }
+const std::string& MeshNode::name() const { return impl_->name(); }
+const std::string& MeshNode::endpoint() const { return impl_->endpoint(); }
+void MeshNode::SetEventHandler(std::function<void(const MembershipEvent&)> handler) {
+  impl_->SetEventHandler(std::move(handler));
+}
+void MeshNode::SetMessageHandler(MessageType type, MessageHandler handler) {
+  impl_->SetMessageHandler(type, std::move(handler));
+}
+void MeshNode::Post(std::function<void(Transport&)> task) { impl_->Post(std::move(task)); }
+
+}  // namespace shardmesh::mesh
