@@ -4,6 +4,7 @@ namespace shardmesh::tools {
 
 // One line per subcommand; each is defined in its own <name>_command.cc.
 void RegisterGen(CLI::App& app);
+void RegisterKeygen(CLI::App& app);
 
 namespace {
 int g_exit_code = 0;
@@ -11,6 +12,7 @@ int g_exit_code = 0;
 
 void RegisterCommands(CLI::App& app) {
   RegisterGen(app);
+  RegisterKeygen(app);
 }
 
 int ExitCode() { return g_exit_code; }
