@@ -12,6 +12,7 @@ namespace {
 // Salts the partition hash so partition i does not land exactly where a key hashing to
 // HashU64(i, seed) would; any fixed constant works as long as every node uses the same one.
 constexpr std::uint64_t kPartitionSalt = 0x70617274697469ULL;  // "partiti"
+constexpr std::uint64_t kDigestSeed = 0x6d656d62657273ULL;     // "members"
 
 // max(ceil(P/N), floor((1+eps) P/N)): the floor keeps max/mean <= 1+eps; the ceil keeps
 // cap x N >= P so every partition finds a member below the cap.
@@ -221,17 +222,17 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
   return PartitionAssignment(ring.members(), std::move(owner), cap);
 }
 
+std::uint64_t MemberDigestTerm(std::string_view name) { return Hash64(name, kDigestSeed); }
+
+std::uint64_t MemberSetDigestFromSum(std::uint64_t term_sum, std::uint64_t count) {
+  return HashCombine(Mix64(term_sum), count);
+}
+
 std::uint64_t MemberSetDigest(std::vector<std::string> members) {
   SortUnique(members);
-  Hasher64 hasher(0);
-  for (const std::string& name : members) {
-    std::uint64_t len = name.size();
-    std::uint8_t le[8];
-    for (int i = 0; i < 8; ++i) le[i] = static_cast<std::uint8_t>(len >> (8 * i));
-    hasher.Update(le, sizeof(le));
-    hasher.Update(name);
-  }
-  return hasher.Digest();
+  std::uint64_t sum = 0;
+  for (const std::string& name : members) sum += MemberDigestTerm(name);
+  return MemberSetDigestFromSum(sum, members.size());
 }
 
 }  // namespace shardmesh::mesh

@@ -106,10 +106,14 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
                                      double eps = 0.1);
 
 // Order-independent digest of a member set, carried in gossip so nodes can tell when their
-// views agree. Exactly what is hashed: the sorted, de-duplicated member names, each as its
-// 8-byte little-endian length followed by its bytes, through XXH3-64 with seed 0. Membership
-// passes the names of live members (alive or suspect), not incarnations: a refutation changes
-// an incarnation but not who owns what, so it must not make views disagree.
+// views agree. Exactly what is hashed: each distinct member name through XXH3-64 with a fixed
+// seed (MemberDigestTerm); the terms are summed mod 2^64 and the sum is mixed with the number
+// of names (MemberSetDigestFromSum). A sum, rather than a hash of the sorted names, lets
+// Membership keep the digest current in O(1) per change. Membership passes the names of live
+// members (alive or suspect), not incarnations: a refutation changes an incarnation but not
+// who owns what, so it must not make views disagree.
 std::uint64_t MemberSetDigest(std::vector<std::string> members);
+std::uint64_t MemberDigestTerm(std::string_view name);
+std::uint64_t MemberSetDigestFromSum(std::uint64_t term_sum, std::uint64_t count);
 
 }  // namespace shardmesh::mesh
