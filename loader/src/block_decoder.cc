@@ -9,16 +9,6 @@
 
 namespace shardmesh::loader {
 
-DecodedBlock::DecodedBlock(internal::DecodedBlockParts parts)
-    : schema_(std::move(parts.schema)),
-      specs_(schema_.fields().data()),
-      num_fields_(schema_.num_fields()),
-      raw_(std::move(parts.raw)),
-      first_sample_(parts.first_sample),
-      num_samples_(parts.num_samples),
-      slots_(std::move(parts.slots)),
-      shape_pool_(std::move(parts.shape_pool)) {}
-
 Result<SharedBytes> DecompressBlock(ByteView compressed, std::uint32_t raw_size,
                                     std::string_view where) {
   // LZ4 cannot expand data more than ~255x; a larger claim means a damaged index, and

@@ -66,7 +66,7 @@ struct DecodedBlockParts {
 }  // namespace internal
 
 // One field of one sample. Calling an As* accessor that does not match type() is a
-// programming error (asserted in debug builds; returns a default value otherwise).
+// programming error (asserted in debug builds; the value is unspecified otherwise).
 class FieldView {
  public:
   FieldView() = default;
@@ -98,7 +98,6 @@ class SampleView {
   FieldView field(std::size_t i) const;
   // Field called `name`; an invalid FieldView (valid() == false) when there is none.
   FieldView field(std::string_view name) const;
-  FieldView field(const char* name) const { return field(std::string_view(name)); }
 
  private:
   friend class DecodedBlock;

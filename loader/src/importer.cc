@@ -1,0 +1,314 @@
+#include "shardmesh/loader/importer.h"
+
+#include <cerrno>
+#include <cstdlib>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <variant>
+#include <vector>
+
+#include "shardmesh/loader/dataset_writer.h"
+
+namespace shardmesh::loader {
+namespace {
+
+using Json = nlohmann::ordered_json;
+
+// Per-record error with its line; turned into a Status at the module edge.
+struct LineError {
+  std::string message;
+};
+
+class Importer {
+ public:
+  explicit Importer(const ImportOptions& options) : o_(options) {}
+
+  Result<Manifest> Run() {
+    std::ifstream in(o_.input, std::ios::binary);
+    if (!in) {
+      std::error_code ec;
+      return Status::NotFound("cannot open input " + o_.input);
+    }
+    std::string line;
+    std::uint64_t line_no = 0;
+    try {
+      while (std::getline(in, line)) {
+        ++line_no;
+        if (!line.empty() && line.back() == '\r') line.pop_back();
+        if (IsBlank(line)) continue;
+        line_no_ = line_no;
+        if (o_.format == ImportFormat::kJsonl) {
+          SHARDMESH_RETURN_IF_ERROR(JsonLine(line));
+        } else {
+          SHARDMESH_RETURN_IF_ERROR(CsvLine(line));
+        }
+        if (o_.progress && line_no % 4096 == 0) o_.progress(line_no);
+      }
+    } catch (const LineError& e) {
+      return Status::InvalidArgument(Where() + e.message);
+    }
+    if (in.bad()) return Status::IOError("read error on " + o_.input);
+    if (!writer_) {
+      return Status::InvalidArgument(o_.input + ": no records" +
+                                     (o_.format == ImportFormat::kCsv && have_header_
+                                          ? std::string(" after the header line")
+                                          : std::string()));
+    }
+    if (o_.progress) o_.progress(line_no);
+    return writer_->Finish();
+  }
+
+ private:
+  static bool IsBlank(const std::string& s) {
+    return s.find_first_not_of(" \t") == std::string::npos;
+  }
+  std::string Where() const { return o_.input + ":" + std::to_string(line_no_) + ": "; }
+  [[noreturn]] void Fail(const std::string& field, const std::string& what) const {
+    throw LineError{field.empty() ? what : "field '" + field + "': " + what};
+  }
+
+  Status CreateWriter(std::vector<FieldSpec> fields) {
+    auto schema = Schema::Create(std::move(fields), o_.label_field);
+    if (!schema.ok()) {
+      return Status::InvalidArgument(Where() + "inferred " + schema.status().message());
+    }
+    DatasetWriterOptions wo;
+    wo.samples_per_shard = o_.samples_per_shard;
+    wo.target_block_bytes = o_.block_bytes;
+    wo.overwrite = o_.overwrite;
+    SHARDMESH_ASSIGN_OR_RETURN(writer_, DatasetWriter::Create(o_.out_dir, *schema, wo));
+    return Status::OK();
+  }
+
+  Status Commit() {
+    Status s = writer_->EndSample();
+    if (s.IsInvalidArgument()) return Status::InvalidArgument(Where() + s.message());
+    return s;
+  }
+
+  // ---- JSON Lines ----
+
+  static bool IsNumberArray(const Json& v) {
+    if (!v.is_array() || v.empty()) return false;
+    for (const Json& e : v) {
+      if (!e.is_number()) return false;
+    }
+    return true;
+  }
+
+  Status JsonLine(const std::string& line) {
+    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
+    if (j.is_discarded()) Fail("", "malformed JSON");
+    if (!j.is_object()) Fail("", "record is not a JSON object");
+    if (!writer_) {
+      std::vector<FieldSpec> fields;
+      for (const auto& [key, v] : j.items()) {
+        FieldSpec f;
+        f.name = key;
+        if (v.is_number_integer()) {
+          if (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX) {
+            Fail(key, "integer does not fit in int64");
+          }
+          f.type = FieldType::kInt64;
+        } else if (v.is_number_float()) {
+          f.type = FieldType::kFloat64;
+        } else if (v.is_string()) {
+          f.type = FieldType::kString;
+        } else if (IsNumberArray(v)) {
+          f.type = FieldType::kTensor;
+          f.dtype = DType::kFloat32;
+          f.shape = {static_cast<std::int64_t>(v.size())};
+        } else {
+          Fail(key, "unsupported value " + v.dump() +
+                        " (use integers, floats, strings or non-empty arrays of numbers)");
+        }
+        fields.push_back(std::move(f));
+      }
+      SHARDMESH_RETURN_IF_ERROR(CreateWriter(std::move(fields)));
+    }
+    const auto& fields = writer_->schema().fields();
+    if (j.size() != fields.size()) {
+      for (const auto& [key, v] : j.items()) {
+        if (!writer_->schema().FieldIndex(key)) Fail(key, "not in the schema of the first record");
+      }
+    }
+    writer_->BeginSample();
+    for (const FieldSpec& f : fields) {
+      auto it = j.find(f.name);
+      if (it == j.end()) Fail(f.name, "missing");
+      const Json& v = *it;
+      switch (f.type) {
+        case FieldType::kInt64:
+          if (!v.is_number_integer() ||
+              (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX)) {
+            Fail(f.name, "expected an int64, got " + v.dump());
+          }
+          writer_->AddInt64(v.get<std::int64_t>());
+          break;
+        case FieldType::kFloat64:
+          if (!v.is_number()) Fail(f.name, "expected a number, got " + v.dump());
+          writer_->AddFloat64(v.get<double>());
+          break;
+        case FieldType::kString:
+          if (!v.is_string()) Fail(f.name, "expected a string, got " + v.dump());
+          writer_->AddString(v.get_ref<const std::string&>());
+          break;
+        case FieldType::kTensor: {
+          if (!v.is_array() || !IsNumberArray(v)) {
+            Fail(f.name, "expected an array of numbers");
+          }
+          if (static_cast<std::int64_t>(v.size()) != f.shape[0]) {
+            Fail(f.name, "array of " + std::to_string(v.size()) + " numbers, expected " +
+                             std::to_string(f.shape[0]));
+          }
+          tensor_.resize(v.size());
+          for (std::size_t i = 0; i < v.size(); ++i) tensor_[i] = v[i].get<float>();
+          writer_->AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(tensor_.data()),
+                                      tensor_.size() * sizeof(float)));
+          break;
+        }
+        case FieldType::kBytes:
+          Fail(f.name, "bytes fields cannot come from JSON");
+      }
+    }
+    return Commit();
+  }
+
+  // ---- CSV (RFC 4180 quoting within one line) ----
+
+  std::vector<std::string> SplitCsv(const std::string& line) const {
+    std::vector<std::string> cells(1);
+    bool quoted = false, was_quoted = false;
+    for (std::size_t i = 0; i < line.size(); ++i) {
+      const char c = line[i];
+      if (quoted) {
+        if (c == '"') {
+          if (i + 1 < line.size() && line[i + 1] == '"') {
+            cells.back() += '"';
+            ++i;
+          } else {
+            quoted = false;
+          }
+        } else {
+          cells.back() += c;
+        }
+      } else if (c == ',') {
+        cells.emplace_back();
+        was_quoted = false;
+      } else if (c == '"' && cells.back().empty() && !was_quoted) {
+        quoted = was_quoted = true;
+      } else if (was_quoted) {
+        Fail(cells.size() <= header_.size() ? header_.empty() ? "" : header_[cells.size() - 1] : "",
+             "text after a closing quote");
+      } else {
+        cells.back() += c;
+      }
+    }
+    if (quoted) Fail("", "unterminated quote (quoted newlines are not supported)");
+    return cells;
+  }
+
+  static bool ParseInt(const std::string& s, std::int64_t* out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    const long long v = std::strtoll(s.c_str(), &end, 10);
+    if (*end != '\0' || errno != 0) return false;
+    *out = v;
+    return true;
+  }
+  static bool ParseDouble(const std::string& s, double* out) {
+    if (s.empty()) return false;
+    char* end = nullptr;
+    errno = 0;
+    const double v = std::strtod(s.c_str(), &end);
+    if (*end != '\0' || errno == ERANGE) return false;
+    *out = v;
+    return true;
+  }
+
+  Status CsvLine(const std::string& line) {
+    std::vector<std::string> cells = SplitCsv(line);
+    if (!have_header_) {
+      for (const std::string& name : cells) {
+        if (name.empty()) Fail("", "empty column name in the header");
+      }
+      header_ = std::move(cells);
+      have_header_ = true;
+      return Status::OK();
+    }
+    if (cells.size() < header_.size()) Fail(header_[cells.size()], "missing");
+    if (cells.size() > header_.size()) {
+      Fail("", std::to_string(cells.size()) + " cells, the header has " +
+                   std::to_string(header_.size()));
+    }
+    if (!writer_) {
+      std::vector<FieldSpec> fields;
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        FieldSpec f;
+        f.name = header_[i];
+        std::int64_t iv;
+        double dv;
+        if (ParseInt(cells[i], &iv)) {
+          f.type = FieldType::kInt64;
+        } else if (ParseDouble(cells[i], &dv)) {
+          f.type = FieldType::kFloat64;
+        } else {
+          f.type = FieldType::kString;
+        }
+        fields.push_back(std::move(f));
+      }
+      SHARDMESH_RETURN_IF_ERROR(CreateWriter(std::move(fields)));
+    }
+    const auto& fields = writer_->schema().fields();
+    writer_->BeginSample();
+    for (std::size_t i = 0; i < fields.size(); ++i) {
+      const FieldSpec& f = fields[i];
+      switch (f.type) {
+        case FieldType::kInt64: {
+          std::int64_t v;
+          if (!ParseInt(cells[i], &v)) Fail(f.name, "expected an int64, got \"" + cells[i] + "\"");
+          writer_->AddInt64(v);
+          break;
+        }
+        case FieldType::kFloat64: {
+          double v;
+          if (!ParseDouble(cells[i], &v)) {
+            Fail(f.name, "expected a number, got \"" + cells[i] + "\"");
+          }
+          writer_->AddFloat64(v);
+          break;
+        }
+        case FieldType::kString:
+          writer_->AddString(cells[i]);
+          break;
+        default:
+          Fail(f.name, "unsupported CSV type");
+      }
+    }
+    return Commit();
+  }
+
+  const ImportOptions& o_;
+  std::unique_ptr<DatasetWriter> writer_;
+  std::uint64_t line_no_ = 0;
+  std::vector<std::string> header_;
+  bool have_header_ = false;
+  std::vector<float> tensor_;
+};
+
+}  // namespace
+
+std::optional<ImportFormat> ParseImportFormat(std::string_view name) {
+  if (name == "jsonl") return ImportFormat::kJsonl;
+  if (name == "csv") return ImportFormat::kCsv;
+  return std::nullopt;
+}
+
+Result<Manifest> ImportRecords(const ImportOptions& options) {
+  Importer importer(options);
+  return importer.Run();
+}
+
+}  // namespace shardmesh::loader

@@ -1,0 +1,21 @@
+#include "shardmesh/loader/sample.h"
+
+namespace shardmesh::loader {
+
+DecodedBlock::DecodedBlock(internal::DecodedBlockParts parts)
+    : schema_(std::move(parts.schema)),
+      specs_(schema_.fields().data()),
+      num_fields_(schema_.num_fields()),
+      raw_(std::move(parts.raw)),
+      first_sample_(parts.first_sample),
+      num_samples_(parts.num_samples),
+      slots_(std::move(parts.slots)),
+      shape_pool_(std::move(parts.shape_pool)) {}
+
+FieldView SampleView::field(std::string_view name) const {
+  const auto index = block_->schema_.FieldIndex(name);
+  if (!index) return FieldView();
+  return field(*index);
+}
+
+}  // namespace shardmesh::loader
