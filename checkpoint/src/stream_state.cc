@@ -86,17 +86,21 @@ Status DecodeBody(const msgpack::object& root, StreamState& s) {
   SHARDMESH_RETURN_IF_ERROR(GetUnsigned(f[8], "membership_digest", s.membership_digest));
   SHARDMESH_RETURN_IF_ERROR(GetSigned(f[9], "timestamp_ms", s.timestamp_ms));
   SHARDMESH_RETURN_IF_ERROR(GetUnsigned(f[10], "strategy", s.strategy));
-  if (f[11].type != msgpack::type::ARRAY) return Malformed("cursors is not an array");
-  const auto& cursors = f[11].via.array;
-  s.cursors.resize(cursors.size);
-  for (std::uint32_t i = 0; i < cursors.size; ++i) {
-    const auto& c = cursors.ptr[i];
-    if (c.type != msgpack::type::ARRAY || c.via.array.size != 2) {
-      return Malformed("cursor " + std::to_string(i) + " is not a [partition, consumed] pair");
+  if (f[11].type != msgpack::type::ARRAY || f[11].via.array.size % 2 != 0) {
+    return Malformed("cursors is not a flat array of (partition delta, consumed) pairs");
+  }
+  const auto& flat = f[11].via.array;
+  s.cursors.resize(flat.size / 2);
+  std::uint64_t partition = 0;
+  for (std::uint32_t i = 0; i < s.cursors.size(); ++i) {
+    std::uint32_t delta = 0;
+    SHARDMESH_RETURN_IF_ERROR(GetUnsigned(flat.ptr[2 * i], "cursor partition delta", delta));
+    partition += delta;
+    if (partition > std::numeric_limits<std::uint32_t>::max() || (i > 0 && delta == 0)) {
+      return Malformed("cursor " + std::to_string(i) + " partition not strictly increasing");
     }
-    SHARDMESH_RETURN_IF_ERROR(GetUnsigned(c.via.array.ptr[0], "cursor partition",
-                                          s.cursors[i].partition));
-    SHARDMESH_RETURN_IF_ERROR(GetUnsigned(c.via.array.ptr[1], "cursor consumed",
+    s.cursors[i].partition = static_cast<std::uint32_t>(partition);
+    SHARDMESH_RETURN_IF_ERROR(GetUnsigned(flat.ptr[2 * i + 1], "cursor consumed",
                                           s.cursors[i].consumed));
   }
   if (s.world_size == 0 || s.rank >= s.world_size) {
@@ -127,11 +131,14 @@ std::string EncodeStreamState(const StreamState& s) {
   pk.pack(s.membership_digest);
   pk.pack(s.timestamp_ms);
   pk.pack(s.strategy);
-  pk.pack_array(static_cast<std::uint32_t>(s.cursors.size()));
+  // Flat (partition delta, consumed) pairs: deltas are mostly one byte, which keeps 1024
+  // cursors near 4 KB.
+  pk.pack_array(static_cast<std::uint32_t>(2 * s.cursors.size()));
+  std::uint32_t previous = 0;
   for (const auto& c : s.cursors) {
-    pk.pack_array(2);
-    pk.pack(c.partition);
+    pk.pack(c.partition - previous);
     pk.pack(c.consumed);
+    previous = c.partition;
   }
   std::string out(kMagic, sizeof kMagic);
   out.append(body.data(), body.size());

@@ -1,0 +1,109 @@
+#include "prefetcher.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+
+namespace shardmesh::loader::internal {
+
+Prefetcher::Prefetcher(std::shared_ptr<const Dataset> dataset,
+                       std::vector<std::uint32_t> slot_blocks, PrefetchOptions options,
+                       PrefetchCounters* counters)
+    : dataset_(std::move(dataset)),
+      slot_blocks_(std::move(slot_blocks)),
+      options_(options),
+      counters_(counters),
+      slots_(slot_blocks_.size()) {
+  const std::uint32_t threads = std::max<std::uint32_t>(1, options_.threads);
+  workers_.reserve(threads);
+  for (std::uint32_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+}
+
+Prefetcher::~Prefetcher() {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    stop_ = true;
+  }
+  work_cv_.notify_all();
+  for (auto& t : workers_) t.join();
+}
+
+bool Prefetcher::CanClaimLocked() const {
+  if (next_claim_ >= slots_.size()) return false;
+  // The consumer has asked for this slot, or it is the next one it will ask for.
+  if (next_claim_ <= requested_) return true;
+  if (next_claim_ - requested_ >= options_.max_ahead_blocks) return false;
+  const std::uint64_t size = dataset_->blocks()[slot_blocks_[next_claim_]].raw_size;
+  return bytes_held_ + size <= options_.max_bytes;
+}
+
+void Prefetcher::Work() {
+  std::unique_lock<std::mutex> lock(mu_);
+  while (true) {
+    work_cv_.wait(lock, [this] { return stop_ || CanClaimLocked(); });
+    if (stop_) return;
+    const std::uint32_t slot = next_claim_++;
+    const std::uint32_t block = slot_blocks_[slot];
+    const BlockInfo& info = dataset_->blocks()[block];
+    bytes_held_ += info.raw_size;
+    slots_[slot].state = SlotState::kLoading;
+    lock.unlock();
+
+    const auto start = std::chrono::steady_clock::now();
+    auto result = dataset_->ReadBlock(block);
+    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                           std::chrono::steady_clock::now() - start)
+                           .count();
+    if (result.ok()) {
+      counters_->blocks_decoded.fetch_add(1, std::memory_order_relaxed);
+      counters_->bytes_read.fetch_add(info.compressed_size, std::memory_order_relaxed);
+      counters_->bytes_decompressed.fetch_add((*result)->raw_bytes(), std::memory_order_relaxed);
+      counters_->decode_nanos.fetch_add(static_cast<std::uint64_t>(nanos),
+                                        std::memory_order_relaxed);
+    }
+
+    lock.lock();
+    Slot& s = slots_[slot];
+    if (result.ok()) {
+      s.block = std::move(result).value();
+      s.state = SlotState::kReady;
+    } else {
+      s.error = result.status().WithContext("block " + std::to_string(block) + " (shard " +
+                                            std::to_string(info.shard) + " block " +
+                                            std::to_string(info.index_in_shard) + ")");
+      s.state = SlotState::kFailed;
+    }
+    ready_cv_.notify_all();
+  }
+}
+
+Result<std::shared_ptr<const DecodedBlock>> Prefetcher::Acquire(std::uint32_t slot, bool* hit) {
+  std::unique_lock<std::mutex> lock(mu_);
+  if (slot + 1 > requested_) {
+    requested_ = slot + 1;
+    work_cv_.notify_all();
+  }
+  Slot& s = slots_[slot];
+  *hit = s.state == SlotState::kReady || s.state == SlotState::kFailed;
+  ready_cv_.wait(lock, [&] {
+    return s.state == SlotState::kReady || s.state == SlotState::kFailed ||
+           s.state == SlotState::kTaken;
+  });
+  if (s.state == SlotState::kFailed) return s.error;
+  if (s.state == SlotState::kTaken) {
+    return Status::Internal("prefetcher: slot " + std::to_string(slot) + " acquired twice");
+  }
+  s.state = SlotState::kTaken;
+  return std::move(s.block);
+}
+
+void Prefetcher::Release(std::uint32_t slot) {
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    bytes_held_ -= dataset_->blocks()[slot_blocks_[slot]].raw_size;
+  }
+  work_cv_.notify_all();
+}
+
+}  // namespace shardmesh::loader::internal

@@ -1,0 +1,298 @@
+#include "shardmesh/loader/streaming_loader.h"
+
+#include <algorithm>
+#include <chrono>
+#include <string>
+#include <utility>
+
+#include "prefetcher.h"
+#include "shardmesh/common/clock.h"
+#include "shardmesh/loader/dataset.h"
+
+namespace shardmesh::loader {
+
+struct StreamingLoader::Impl {
+  std::shared_ptr<const Dataset> dataset;
+  StreamingConfig config;
+  DatasetLayout layout;
+  std::uint64_t digest = 0;
+
+  // Current epoch's plan.
+  std::uint64_t epoch = 0;
+  RankPlan plan;
+  std::vector<std::uint32_t> partition_of_block;
+  std::uint64_t plan_blocks = 0;
+  double ideal_blocks = 0;
+
+  // Schedule of the positions [start, Len()): the slot of every position, and whether the
+  // position is its slot's last use. A slot is one block within one segment of the sequence
+  // (own, received, padding), so a block needed again at the end (padding) is read again
+  // rather than held all epoch.
+  std::uint64_t start = 0;
+  std::uint64_t pos = 0;
+  std::vector<std::uint32_t> slot_of;
+  std::vector<std::uint8_t> last_use;
+  std::vector<std::shared_ptr<const DecodedBlock>> held;  // by slot, consumer side
+  internal::PrefetchCounters counters;
+  std::unique_ptr<internal::Prefetcher> prefetcher;
+  Status failed;
+  Status iteration_status;
+
+  // Consumer-side counters.
+  std::uint64_t samples_loaded = 0;
+  std::uint64_t prefetch_hits = 0;
+  std::uint64_t prefetch_misses = 0;
+  std::uint64_t wait_nanos = 0;
+  std::uint64_t checkpoints_taken = 0;
+  std::optional<checkpoint::StreamState> last_auto;
+
+  // Per-partition cursors, advanced lazily up to cursor_pos when a checkpoint is taken.
+  mutable std::vector<std::uint64_t> cursor_counts;
+  mutable std::uint64_t cursor_pos = 0;
+
+  Status BuildPlan(std::uint64_t new_epoch) {
+    PlanOptions options = config.plan_options();
+    options.epoch = new_epoch;
+    SHARDMESH_ASSIGN_OR_RETURN(PartitionPlan all,
+                               BuildPartitionPlan(layout, dataset->labels(), options));
+    epoch = new_epoch;
+    plan = std::move(all.ranks[options.rank]);
+    partition_of_block = std::move(all.partition_of_block);
+    plan_blocks = plan.blocks_touched;
+    ideal_blocks = static_cast<double>(all.num_blocks) / options.world_size;
+    cursor_counts.assign(all.num_partitions, 0);
+    cursor_pos = 0;
+    return Status::OK();
+  }
+
+  void StartAt(std::uint64_t position) {
+    prefetcher.reset();  // joins the previous epoch's workers
+    held.clear();
+    failed = Status::OK();
+    start = position;
+    pos = position;
+    const auto& seq = plan.sequence;
+    const std::uint64_t n = seq.size() - position;
+    slot_of.assign(n, 0);
+    last_use.assign(n, 0);
+    std::vector<std::uint32_t> slot_blocks;
+    std::vector<std::uint32_t> slot_of_block(layout.num_blocks(), UINT32_MAX);
+    const std::uint64_t own_end = plan.own_samples;
+    const std::uint64_t received_end = own_end + plan.received_samples;
+    int segment = -1;
+    for (std::uint64_t i = position; i < seq.size(); ++i) {
+      const int seg = i < own_end ? 0 : (i < received_end ? 1 : 2);
+      if (seg != segment) {
+        segment = seg;
+        std::fill(slot_of_block.begin(), slot_of_block.end(), UINT32_MAX);
+      }
+      const std::uint32_t b = layout.BlockOfSample(seq[i]);
+      if (slot_of_block[b] == UINT32_MAX) {
+        slot_of_block[b] = static_cast<std::uint32_t>(slot_blocks.size());
+        slot_blocks.push_back(b);
+      }
+      slot_of[i - position] = slot_of_block[b];
+    }
+    std::vector<std::uint8_t> seen(slot_blocks.size(), 0);
+    for (std::uint64_t i = n; i-- > 0;) {
+      if (!seen[slot_of[i]]) {
+        seen[slot_of[i]] = 1;
+        last_use[i] = 1;
+      }
+    }
+    held.resize(slot_blocks.size());
+    if (slot_blocks.empty()) return;
+    internal::PrefetchOptions options;
+    options.threads = config.prefetch_threads();
+    options.max_ahead_blocks = config.prefetch_blocks();
+    options.max_bytes = config.prefetch_bytes();
+    prefetcher = std::make_unique<internal::Prefetcher>(dataset, std::move(slot_blocks), options,
+                                                        &counters);
+  }
+
+  checkpoint::StreamState Checkpoint() const {
+    const PlanOptions& o = config.plan_options();
+    if (cursor_pos > pos) {
+      std::fill(cursor_counts.begin(), cursor_counts.end(), 0);
+      cursor_pos = 0;
+    }
+    for (; cursor_pos < pos; ++cursor_pos) {
+      ++cursor_counts[partition_of_block[layout.BlockOfSample(plan.sequence[cursor_pos])]];
+    }
+    checkpoint::StreamState s;
+    s.epoch = epoch;
+    s.seed = o.seed;
+    s.world_size = o.world_size;
+    s.rank = o.rank;
+    s.position = pos;
+    s.sequence_length = plan.sequence.size();
+    s.plan_digest = digest;
+    s.timestamp_ms = SystemClock::Instance().WallMillis();
+    s.strategy = static_cast<std::uint32_t>(o.strategy);
+    for (std::uint32_t p = 0; p < cursor_counts.size(); ++p) {
+      if (cursor_counts[p] > 0) s.cursors.push_back({p, cursor_counts[p]});
+    }
+    return s;
+  }
+};
+
+StreamingLoader::StreamingLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+StreamingLoader::~StreamingLoader() = default;
+
+Result<std::unique_ptr<StreamingLoader>> StreamingLoader::Create(
+    std::shared_ptr<const Dataset> dataset, StreamingConfig config) {
+  if (!dataset) return Status::InvalidArgument("dataset is null");
+  SHARDMESH_RETURN_IF_ERROR(config.Validate(*dataset));
+  auto impl = std::make_unique<Impl>();
+  impl->dataset = std::move(dataset);
+  SHARDMESH_ASSIGN_OR_RETURN(impl->layout, MakeDatasetLayout(*impl->dataset));
+  impl->digest = PlanDigest(impl->layout, config.plan_options());
+  impl->config = std::move(config);
+  SHARDMESH_RETURN_IF_ERROR(impl->BuildPlan(impl->config.plan_options().epoch));
+  impl->StartAt(0);
+  return std::unique_ptr<StreamingLoader>(new StreamingLoader(std::move(impl)));
+}
+
+Result<std::optional<Sample>> StreamingLoader::Next() {
+  Impl& m = *impl_;
+  if (!m.failed.ok()) return m.failed;
+  if (m.pos >= m.plan.sequence.size()) return std::optional<Sample>();
+  const std::uint64_t i = m.pos - m.start;
+  const std::uint32_t slot = m.slot_of[i];
+  auto& block = m.held[slot];
+  if (!block) {
+    bool hit = false;
+    const auto t0 = std::chrono::steady_clock::now();
+    auto acquired = m.prefetcher->Acquire(slot, &hit);
+    m.wait_nanos += static_cast<std::uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
+                                                             t0)
+            .count());
+    ++(hit ? m.prefetch_hits : m.prefetch_misses);
+    if (!acquired.ok()) {
+      m.failed = acquired.status();
+      return m.failed;
+    }
+    block = std::move(acquired).value();
+  }
+  const std::uint64_t s = m.plan.sequence[m.pos];
+  Sample out{block, block->sample(static_cast<std::size_t>(s - block->first_sample()))};
+  if (m.last_use[i]) {
+    block.reset();
+    m.prefetcher->Release(slot);
+  }
+  ++m.pos;
+  ++m.samples_loaded;
+  const std::uint64_t interval = m.config.checkpoint_interval();
+  if (interval > 0 && m.pos % interval == 0) {
+    m.last_auto = m.Checkpoint();
+    ++m.checkpoints_taken;
+  }
+  return std::optional<Sample>(std::move(out));
+}
+
+Result<std::vector<Sample>> StreamingLoader::NextBatch(std::size_t n) {
+  std::vector<Sample> batch;
+  batch.reserve(std::min<std::uint64_t>(n, Len() - position()));
+  while (batch.size() < n) {
+    SHARDMESH_ASSIGN_OR_RETURN(std::optional<Sample> s, Next());
+    if (!s) break;
+    batch.push_back(std::move(*s));
+  }
+  return batch;
+}
+
+Status StreamingLoader::Reset(std::uint64_t epoch) {
+  impl_->prefetcher.reset();
+  SHARDMESH_RETURN_IF_ERROR(impl_->BuildPlan(epoch));
+  impl_->StartAt(0);
+  impl_->iteration_status = Status::OK();
+  return Status::OK();
+}
+
+std::uint64_t StreamingLoader::Len() const { return impl_->plan.sequence.size(); }
+std::uint64_t StreamingLoader::position() const { return impl_->pos; }
+std::uint64_t StreamingLoader::epoch() const { return impl_->epoch; }
+const RankPlan& StreamingLoader::plan() const { return impl_->plan; }
+
+LoaderStats StreamingLoader::stats() const {
+  const Impl& m = *impl_;
+  LoaderStats s;
+  s.samples_loaded = m.samples_loaded;
+  s.local_samples = m.samples_loaded;
+  s.prefetch_hits = m.prefetch_hits;
+  s.prefetch_misses = m.prefetch_misses;
+  if (m.samples_loaded > 0) {
+    s.average_load_time = std::chrono::nanoseconds(m.wait_nanos / m.samples_loaded);
+  }
+  s.blocks_decoded = m.counters.blocks_decoded.load(std::memory_order_relaxed);
+  s.bytes_read = m.counters.bytes_read.load(std::memory_order_relaxed);
+  s.bytes_decompressed = m.counters.bytes_decompressed.load(std::memory_order_relaxed);
+  if (s.blocks_decoded > 0) {
+    s.average_block_decode_time = std::chrono::nanoseconds(
+        m.counters.decode_nanos.load(std::memory_order_relaxed) / s.blocks_decoded);
+  }
+  s.checkpoints_taken = m.checkpoints_taken;
+  s.plan_blocks = m.plan_blocks;
+  s.ideal_blocks = m.ideal_blocks;
+  s.decode_amplification = m.ideal_blocks > 0 ? m.plan_blocks / m.ideal_blocks : 0;
+  s.received_samples = m.plan.received_samples;
+  s.padding_samples = m.plan.padding_samples;
+  return s;
+}
+
+checkpoint::StreamState StreamingLoader::GetCheckpoint() const { return impl_->Checkpoint(); }
+
+Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& state) {
+  Impl& m = *impl_;
+  const PlanOptions& o = m.config.plan_options();
+  auto mismatch = [](const char* field, std::uint64_t got, std::uint64_t want) {
+    return Status::InvalidArgument("checkpoint " + std::string(field) + " " +
+                                   std::to_string(got) + " does not match this loader's " +
+                                   std::to_string(want));
+  };
+  if (state.world_size != o.world_size) {
+    return mismatch("world_size", state.world_size, o.world_size);
+  }
+  if (state.rank != o.rank) return mismatch("rank", state.rank, o.rank);
+  if (state.seed != o.seed) return mismatch("seed", state.seed, o.seed);
+  if (state.plan_digest != m.digest) {
+    return Status::InvalidArgument(
+        "checkpoint plan digest does not match this loader's (dataset, strategy, partitions, "
+        "shuffle window or drop policy differ)");
+  }
+  if (state.epoch != m.epoch || m.plan.sequence.empty()) {
+    m.prefetcher.reset();
+    SHARDMESH_RETURN_IF_ERROR(m.BuildPlan(state.epoch));
+  }
+  if (state.sequence_length != m.plan.sequence.size() ||
+      state.position > m.plan.sequence.size()) {
+    return Status::InvalidArgument("checkpoint position " + std::to_string(state.position) +
+                                   " / sequence length " +
+                                   std::to_string(state.sequence_length) +
+                                   " do not fit this loader's sequence of " +
+                                   std::to_string(m.plan.sequence.size()));
+  }
+  m.StartAt(state.position);
+  m.iteration_status = Status::OK();
+  return Status::OK();
+}
+
+std::optional<checkpoint::StreamState> StreamingLoader::LastAutoCheckpoint() const {
+  return impl_->last_auto;
+}
+
+const Status& StreamingLoader::status() const { return impl_->iteration_status; }
+
+StreamingLoader::Iterator& StreamingLoader::Iterator::operator++() {
+  auto next = loader_->Next();
+  if (!next.ok()) {
+    loader_->impl_->iteration_status = next.status();
+    current_.reset();
+  } else {
+    current_ = std::move(next).value();
+  }
+  return *this;
+}
+
+}  // namespace shardmesh::loader
