@@ -1,0 +1,155 @@
+// Dataset: open, block index, labels, reads (also concurrent), decode of peer bytes.
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "format_test_util.h"
+#include "shardmesh/loader/dataset.h"
+
+namespace shardmesh::loader {
+namespace {
+
+class DatasetTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir_ = tmp_.Sub("ds");
+    manifest_ = testing::WriteAllTypesDataset(dir_, kSamples, 120, 3000);
+    auto ds = Dataset::Open(dir_);
+    ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+    ds_ = *ds;
+  }
+  static constexpr std::uint64_t kSamples = 500;
+  testing::TempDir tmp_;
+  std::string dir_;
+  Manifest manifest_;
+  std::shared_ptr<const Dataset> ds_;
+};
+
+TEST_F(DatasetTest, BlocksCoverEverySampleContiguouslyInShardOrder) {
+  EXPECT_EQ(ds_->num_samples(), kSamples);
+  EXPECT_EQ(ds_->num_shards(), 5u);
+  ASSERT_GT(ds_->blocks().size(), ds_->num_shards());
+  std::uint64_t next = 0;
+  std::uint32_t prev_shard = 0, prev_index = 0;
+  for (std::size_t i = 0; i < ds_->blocks().size(); ++i) {
+    const BlockInfo& b = ds_->blocks()[i];
+    EXPECT_EQ(b.first_sample, next);
+    if (i > 0) {
+      EXPECT_TRUE(b.shard == prev_shard ? b.index_in_shard == prev_index + 1
+                                        : b.shard == prev_shard + 1 && b.index_in_shard == 0);
+    }
+    prev_shard = b.shard;
+    prev_index = b.index_in_shard;
+    next += b.num_samples;
+  }
+  EXPECT_EQ(next, kSamples);
+}
+
+TEST_F(DatasetTest, EverySampleReadsBackWithItsGlobalIndexAndValues) {
+  std::uint64_t seen = 0;
+  for (std::uint32_t b = 0; b < ds_->blocks().size(); ++b) {
+    auto block = ds_->ReadBlock(b);
+    ASSERT_TRUE(block.ok()) << block.status().ToString();
+    for (std::size_t i = 0; i < (*block)->num_samples(); ++i) {
+      const SampleView s = (*block)->sample(i);
+      ASSERT_EQ(s.global_index(), seen);
+      EXPECT_EQ(s.field("id").AsInt64(), testing::IdOf(seen));
+      EXPECT_EQ(s.field("name").AsString(), testing::NameOf(seen));
+      EXPECT_EQ(s.field("img").AsTensor().shape[0], testing::RowsOf(seen));
+      ++seen;
+    }
+  }
+  EXPECT_EQ(seen, kSamples);
+}
+
+TEST_F(DatasetTest, LabelsAndHistogramMatchWhatWasWritten) {
+  ASSERT_EQ(ds_->labels().size(), kSamples);
+  std::map<std::int64_t, std::uint64_t> histogram;
+  for (std::uint64_t i = 0; i < kSamples; ++i) {
+    EXPECT_EQ(ds_->labels()[i], testing::LabelOf(i));
+    ++histogram[testing::LabelOf(i)];
+  }
+  EXPECT_EQ(ds_->manifest().label_histogram, histogram);
+}
+
+TEST_F(DatasetTest, BlockOfSampleFindsTheHoldingBlock) {
+  for (std::uint64_t g = 0; g < kSamples; ++g) {
+    const BlockInfo& b = ds_->blocks()[ds_->BlockOfSample(g)];
+    EXPECT_LE(b.first_sample, g);
+    EXPECT_LT(g, b.first_sample + b.num_samples);
+  }
+}
+
+TEST_F(DatasetTest, DecodeBlockAcceptsCompressedBytesAndRejectsTamperedOnes) {
+  const BlockInfo& info = ds_->blocks()[3];
+  auto compressed = ds_->ReadCompressedBlock(3);
+  ASSERT_TRUE(compressed.ok());
+  EXPECT_EQ(compressed->size(), info.compressed_size);
+  auto block = Dataset::DecodeBlock(ds_->schema(), info, *compressed, "peer 7 block 3");
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  EXPECT_EQ((*block)->first_sample(), info.first_sample);
+  std::vector<std::uint8_t> tampered(compressed->data(), compressed->data() + compressed->size());
+  tampered[tampered.size() / 3] ^= 1;
+  auto bad = Dataset::DecodeBlock(ds_->schema(), info, SharedBytes::FromVector(tampered),
+                                  "peer 7 block 3");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().rfind("peer 7 block 3", 0), 0u) << bad.status().message();
+  // Bytes of another block do not pass as block 3.
+  auto other = ds_->ReadCompressedBlock(4);
+  ASSERT_TRUE(other.ok());
+  EXPECT_FALSE(Dataset::DecodeBlock(ds_->schema(), info, *other, "peer 7 block 3").ok());
+}
+
+TEST_F(DatasetTest, OutOfRangeBlockIsInvalidArgument) {
+  const auto n = static_cast<std::uint32_t>(ds_->blocks().size());
+  EXPECT_TRUE(ds_->ReadBlock(n).status().IsInvalidArgument());
+  EXPECT_TRUE(ds_->ReadCompressedBlock(n + 100).status().IsInvalidArgument());
+}
+
+TEST_F(DatasetTest, ConcurrentReadsFromSeveralThreadsAllSucceed) {
+  std::atomic<std::uint64_t> checksum{0};
+  std::atomic<int> failures{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int round = 0; round < 5; ++round) {
+        for (std::uint32_t b = static_cast<std::uint32_t>(t); b < ds_->blocks().size(); ++b) {
+          auto block = ds_->ReadBlock(b);
+          if (!block.ok()) {
+            ++failures;
+            continue;
+          }
+          checksum += static_cast<std::uint64_t>((*block)->sample(0).field("id").AsInt64());
+        }
+      }
+    });
+  }
+  for (auto& th : threads) th.join();
+  EXPECT_EQ(failures.load(), 0);
+  std::uint64_t expected = 0;
+  for (int t = 0; t < 4; ++t) {
+    for (std::uint32_t b = static_cast<std::uint32_t>(t); b < ds_->blocks().size(); ++b) {
+      expected += 5 * static_cast<std::uint64_t>(testing::IdOf(ds_->blocks()[b].first_sample));
+    }
+  }
+  EXPECT_EQ(checksum.load(), expected);
+}
+
+TEST_F(DatasetTest, WriterRefusesToOverwriteAnExistingDatasetUnlessAsked) {
+  auto again = DatasetWriter::Create(dir_, testing::AllTypesSchema());
+  EXPECT_EQ(again.status().code(), StatusCode::kAlreadyExists);
+  DatasetWriterOptions o;
+  o.overwrite = true;
+  EXPECT_TRUE(DatasetWriter::Create(dir_, testing::AllTypesSchema(), o).ok());
+}
+
+TEST_F(DatasetTest, MissingManifestIsNotFound) {
+  testing::TempDir empty;
+  auto ds = Dataset::Open(empty.path());
+  EXPECT_TRUE(ds.status().IsNotFound()) << ds.status().ToString();
+  EXPECT_NE(ds.status().message().find("manifest.json"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace shardmesh::loader

@@ -1,0 +1,128 @@
+// Importer (`shardmesh pack`): JSONL and CSV into datasets, malformed lines named by number.
+#include <gtest/gtest.h>
+
+#include "format_test_util.h"
+#include "shardmesh/loader/dataset.h"
+#include "shardmesh/loader/importer.h"
+
+namespace shardmesh::loader {
+namespace {
+
+class PackTest : public ::testing::Test {
+ protected:
+  Result<Manifest> Import(const std::string& text, ImportFormat format,
+                          std::optional<std::string> label = std::nullopt) {
+    const std::string input = tmp_.Sub(format == ImportFormat::kCsv ? "in.csv" : "in.jsonl");
+    testing::WriteAll(input, text);
+    ImportOptions o;
+    o.input = input;
+    o.format = format;
+    o.out_dir = tmp_.Sub("out" + std::to_string(++runs_));
+    o.samples_per_shard = 2;
+    o.label_field = std::move(label);
+    out_ = o.out_dir;
+    return ImportRecords(o);
+  }
+  testing::TempDir tmp_;
+  std::string out_;
+  int runs_ = 0;
+};
+
+TEST_F(PackTest, JsonlInfersSchemaAndRoundTrips) {
+  auto m = Import(
+      "{\"id\": 1, \"w\": 0.5, \"text\": \"hello\", \"emb\": [1, 2.5, -3], \"y\": 2}\n"
+      "\n"
+      "{\"id\": -7, \"w\": 3, \"text\": \"\", \"emb\": [0, 0, 1e3], \"y\": 0}\r\n"
+      "{\"text\": \"order does not matter\", \"id\": 9, \"w\": -1.25, \"emb\": [4, 5, 6], \"y\": 2}\n",
+      ImportFormat::kJsonl, "y");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->num_samples, 3u);
+  EXPECT_EQ(m->shards.size(), 2u);
+  const auto& f = m->schema.fields();
+  ASSERT_EQ(f.size(), 5u);
+  EXPECT_EQ(f[0].name, "id");
+  EXPECT_EQ(f[0].type, FieldType::kInt64);
+  EXPECT_EQ(f[1].type, FieldType::kFloat64);
+  EXPECT_EQ(f[2].type, FieldType::kString);
+  EXPECT_EQ(f[3].type, FieldType::kTensor);
+  EXPECT_EQ(f[3].shape, (std::vector<std::int64_t>{3}));
+  EXPECT_EQ(m->label_histogram, (std::map<std::int64_t, std::uint64_t>{{0, 1}, {2, 2}}));
+  auto ds = Dataset::Open(out_);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  auto b1 = (*ds)->ReadBlock((*ds)->BlockOfSample(1));
+  ASSERT_TRUE(b1.ok());
+  const SampleView s = (*b1)->sample(1 - (*b1)->first_sample());
+  EXPECT_EQ(s.field("id").AsInt64(), -7);
+  EXPECT_EQ(s.field("w").AsFloat64(), 3.0);
+  EXPECT_EQ(s.field("text").AsString(), "");
+  EXPECT_EQ(s.field("emb").AsTensor().At<float>(2), 1000.0f);
+}
+
+TEST_F(PackTest, CsvWithHeaderAndQuotesRoundTrips) {
+  auto m = Import("id,name,score\n1,plain,0.5\n2,\"with, comma and \"\"quotes\"\"\",2\n3,x,-1e-3\n",
+                  ImportFormat::kCsv, "id");
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->num_samples, 3u);
+  ASSERT_EQ(m->schema.fields().size(), 3u);
+  EXPECT_EQ(m->schema.fields()[2].type, FieldType::kFloat64);
+  auto ds = Dataset::Open(out_);
+  ASSERT_TRUE(ds.ok());
+  auto block = (*ds)->ReadBlock(0);
+  ASSERT_TRUE(block.ok());
+  EXPECT_EQ((*block)->sample(1).field("name").AsString(), "with, comma and \"quotes\"");
+  EXPECT_EQ((*block)->sample(1).field("score").AsFloat64(), 2.0);
+}
+
+TEST_F(PackTest, JsonlErrorsNameTheLineAndField) {
+  const std::string first = "{\"a\": 1, \"b\": \"x\"}\n";
+  struct Case {
+    std::string text;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {first + first + "{\"a\": 1, \"b\": \"x\"\n", ":3: malformed JSON"},
+      {first + "{\"a\": 2}\n", ":2: field 'b': missing"},
+      {first + "\n{\"a\": \"one\", \"b\": \"x\"}\n", ":3: field 'a': expected an int64"},
+      {first + "{\"a\": 1.5, \"b\": \"x\"}\n", ":2: field 'a'"},
+      {first + "{\"a\": 1, \"b\": \"x\", \"c\": 3}\n", ":2: field 'c'"},
+      {"{\"a\": null}\n", ":1: field 'a': unsupported value"},
+      {"[1, 2]\n", ":1: record is not a JSON object"},
+  };
+  for (const Case& c : cases) {
+    auto m = Import(c.text, ImportFormat::kJsonl);
+    ASSERT_FALSE(m.ok()) << c.text;
+    EXPECT_TRUE(m.status().IsInvalidArgument());
+    EXPECT_NE(m.status().message().find("in.jsonl" + c.expect), std::string::npos)
+        << m.status().message();
+  }
+}
+
+TEST_F(PackTest, CsvErrorsNameTheLineAndField) {
+  auto missing = Import("a,b,c\n1,2,3\n4,5\n", ImportFormat::kCsv);
+  ASSERT_FALSE(missing.ok());
+  EXPECT_NE(missing.status().message().find("in.csv:3: field 'c': missing"), std::string::npos)
+      << missing.status().message();
+  auto mismatch = Import("a,b\n1,2\n3,x\n", ImportFormat::kCsv);
+  ASSERT_FALSE(mismatch.ok());
+  EXPECT_NE(mismatch.status().message().find("in.csv:3: field 'b'"), std::string::npos)
+      << mismatch.status().message();
+  auto quote = Import("a,b\n1,\"open\n", ImportFormat::kCsv);
+  ASSERT_FALSE(quote.ok());
+  EXPECT_NE(quote.status().message().find("in.csv:2:"), std::string::npos);
+  auto extra = Import("a\n1\n2,3\n", ImportFormat::kCsv);
+  EXPECT_NE(extra.status().message().find("in.csv:3:"), std::string::npos);
+}
+
+TEST_F(PackTest, BadLabelFieldAndEmptyInputAreErrors) {
+  EXPECT_FALSE(Import("{\"a\": 1.5}\n", ImportFormat::kJsonl, "a").ok());
+  EXPECT_FALSE(Import("{\"a\": 1}\n", ImportFormat::kJsonl, "zzz").ok());
+  EXPECT_FALSE(Import("", ImportFormat::kJsonl).ok());
+  EXPECT_FALSE(Import("a,b\n", ImportFormat::kCsv).ok());
+  ImportOptions o;
+  o.input = tmp_.Sub("does-not-exist.jsonl");
+  o.out_dir = tmp_.Sub("never");
+  EXPECT_TRUE(ImportRecords(o).status().IsNotFound());
+}
+
+}  // namespace
+}  // namespace shardmesh::loader
