@@ -1,0 +1,72 @@
+// `shardmesh pack`: imports JSON Lines or CSV records into a dataset (see loader/importer.h).
+#include <unistd.h>
+
+#include <cstdio>
+#include <iostream>
+
+#include "commands.h"
+#include "shardmesh/loader/importer.h"
+
+namespace shardmesh::tools {
+namespace {
+
+struct PackArgs {
+  loader::ImportOptions options;
+  std::string format = "jsonl";
+  std::string label_field;
+  std::size_t block_kib = 256;
+};
+
+void RunPack(PackArgs& args) {
+  loader::ImportOptions o = args.options;
+  const auto format = loader::ParseImportFormat(args.format);
+  if (!format) {
+    std::cerr << "pack: --format must be jsonl or csv, not '" << args.format << "'\n";
+    SetExitCode(2);
+    return;
+  }
+  if (o.samples_per_shard == 0 || args.block_kib == 0) {
+    std::cerr << "pack: --samples-per-shard and --block-kib must be positive\n";
+    SetExitCode(2);
+    return;
+  }
+  o.format = *format;
+  o.block_bytes = args.block_kib * 1024;
+  if (!args.label_field.empty()) o.label_field = args.label_field;
+  const bool tty = ::isatty(STDERR_FILENO) == 1;
+  if (tty) {
+    o.progress = [](std::uint64_t lines) {
+      std::fprintf(stderr, "\rpack: %llu lines", static_cast<unsigned long long>(lines));
+    };
+  }
+  auto manifest = loader::ImportRecords(o);
+  if (tty) std::fprintf(stderr, "\n");
+  if (!manifest.ok()) {
+    std::cerr << "pack: " << manifest.status().ToString() << "\n";
+    SetExitCode(1);
+    return;
+  }
+  std::printf("packed %llu samples into %zu shards in %s\n%s",
+              static_cast<unsigned long long>(manifest->num_samples), manifest->shards.size(),
+              o.out_dir.c_str(), manifest->schema.ToString().c_str());
+  SetExitCode(0);
+}
+
+}  // namespace
+
+void RegisterPack(CLI::App& app) {
+  auto args = std::make_shared<PackArgs>();
+  CLI::App* cmd = app.add_subcommand("pack", "Pack a JSONL or CSV file into a dataset");
+  cmd->add_option("--input", args->options.input, "Input file")->required();
+  cmd->add_option("--format", args->format, "jsonl or csv")->capture_default_str();
+  cmd->add_option("--out", args->options.out_dir, "Output dataset directory")->required();
+  cmd->add_option("--samples-per-shard", args->options.samples_per_shard, "Samples per shard")
+      ->capture_default_str();
+  cmd->add_option("--label-field", args->label_field, "int64 field used as the label");
+  cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
+      ->capture_default_str();
+  cmd->add_flag("--force", args->options.overwrite, "Replace an existing dataset in --out");
+  cmd->callback([args] { RunPack(*args); });
+}
+
+}  // namespace shardmesh::tools
