@@ -4,6 +4,8 @@ namespace shardmesh::tools {
 
 // One line per subcommand; each is defined in its own <name>_command.cc.
 void RegisterGen(CLI::App& app);
+void RegisterPack(CLI::App& app);
+void RegisterInspect(CLI::App& app);
 void RegisterKeygen(CLI::App& app);
 
 namespace {
@@ -12,6 +14,8 @@ int g_exit_code = 0;
 
 void RegisterCommands(CLI::App& app) {
   RegisterGen(app);
+  RegisterPack(app);
+  RegisterInspect(app);
   RegisterKeygen(app);
 }
 
