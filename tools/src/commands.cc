@@ -6,7 +6,10 @@ namespace shardmesh::tools {
 void RegisterGen(CLI::App& app);
 void RegisterPack(CLI::App& app);
 void RegisterInspect(CLI::App& app);
+void RegisterRead(CLI::App& app);
 void RegisterKeygen(CLI::App& app);
+void RegisterWorker(CLI::App& app);
+void RegisterStatus(CLI::App& app);
 
 namespace {
 int g_exit_code = 0;
@@ -16,7 +19,10 @@ void RegisterCommands(CLI::App& app) {
   RegisterGen(app);
   RegisterPack(app);
   RegisterInspect(app);
+  RegisterRead(app);
   RegisterKeygen(app);
+  RegisterWorker(app);
+  RegisterStatus(app);
 }
 
 int ExitCode() { return g_exit_code; }

@@ -51,4 +51,32 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
   return Status::OK();
 }
 
+mesh::MeshOptions ToMeshOptions(const WorkerConfig& c) {
+  mesh::MeshOptions o = c.profile == "lan" ? mesh::MeshOptions::Lan() : mesh::MeshOptions::Local();
+  o.name = c.name;
+  o.bind = c.bind;
+  o.advertise = c.advertise;
+  o.vnodes = static_cast<std::uint32_t>(c.vnodes);
+  o.partitions = static_cast<std::uint32_t>(c.partitions);
+  o.replication = static_cast<std::uint32_t>(c.replication);
+  if (c.probe_interval.count() > 0) o.probe_interval = c.probe_interval;
+  if (c.probe_timeout.count() > 0) o.probe_timeout = c.probe_timeout;
+  if (c.suspicion_mult > 0) o.suspicion_mult = static_cast<std::uint32_t>(c.suspicion_mult);
+  if (c.indirect_checks > 0) o.indirect_checks = static_cast<std::uint32_t>(c.indirect_checks);
+  if (c.push_pull_interval.count() > 0) o.push_pull_interval = c.push_pull_interval;
+  return o;
+}
+
+mesh::ZmqTransportOptions ToTransportOptions(const WorkerConfig& c) {
+  mesh::ZmqTransportOptions t;
+  t.bind = c.bind;
+  t.advertise = c.advertise;
+  t.curve_public = c.curve_public;
+  t.curve_secret = c.curve_secret;
+  t.curve_server_public = c.curve_server_public;
+  t.curve_server_secret = c.curve_server_secret;
+  t.allowed_peers = c.allowed_peers;
+  return t;
+}
+
 }  // namespace shardmesh::tools

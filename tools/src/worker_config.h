@@ -10,6 +10,8 @@
 
 #include "config_keys.h"
 #include "shardmesh/common/status.h"
+#include "shardmesh/mesh/mesh_options.h"
+#include "shardmesh/mesh/transport_options.h"
 
 namespace shardmesh::tools {
 
@@ -50,5 +52,10 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* config);
 // Checks cross-field rules (name given, replication >= 1, curve keys complete, ...).
 // InvalidArgument naming the key on failure.
 Status ValidateWorkerConfig(const WorkerConfig& config);
+
+// The mesh options of the chosen profile with the config's overrides applied.
+mesh::MeshOptions ToMeshOptions(const WorkerConfig& config);
+// The ZeroMQ transport options (bind, advertise, curve keys).
+mesh::ZmqTransportOptions ToTransportOptions(const WorkerConfig& config);
 
 }  // namespace shardmesh::tools

@@ -1,0 +1,111 @@
+// `shardmesh worker --config FILE.toml [--<key> value ...]`: runs one mesh member until SIGTERM
+// or SIGINT, which make it leave gracefully and exit 0. One log line per membership change.
+#include <pthread.h>
+#include <signal.h>
+
+#include <memory>
+
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "commands.h"
+#include "config_keys.h"
+#include "shardmesh/common/hash.h"
+#include "shardmesh/mesh/fault_transport.h"
+#include "shardmesh/mesh/mesh_node.h"
+#include "shardmesh/mesh/zmq_transport.h"
+#include "worker_config.h"
+
+namespace shardmesh::tools {
+namespace {
+
+struct WorkerArgs {
+  std::string config_path;
+  WorkerConfig config;
+  ConfigKeys keys;
+};
+
+void LogEvent(const mesh::MembershipEvent& e) {
+  const auto& m = e.member;
+  if (e.kind == mesh::MembershipEventKind::kIdentityConflict) {
+    spdlog::warn("member {} identity_conflict: kept {} (incarnation {}), other claimant {}", m.name,
+                 m.endpoint, m.incarnation, e.conflicting_endpoint);
+    return;
+  }
+  spdlog::info("member {} {} endpoint={} incarnation={}", m.name,
+               mesh::MembershipEventKindName(e.kind), m.endpoint, m.incarnation);
+}
+
+int RunWorker(WorkerArgs& args) {
+  if (Status s = args.keys.Apply(args.config_path); !s.ok()) {
+    spdlog::error("worker config: {}", s.message());
+    return 2;
+  }
+  const WorkerConfig& c = args.config;
+  if (Status s = ValidateWorkerConfig(c); !s.ok()) {
+    spdlog::error("worker config{}: {}", args.config_path.empty() ? "" : " " + args.config_path,
+                  s.message());
+    return 2;
+  }
+  spdlog::set_level(spdlog::level::from_str(c.log_level));
+  spdlog::set_pattern("%Y-%m-%dT%H:%M:%S.%e [" + c.name + "] %l %v");
+
+  // Block the stop signals in every thread; the main thread waits for them with sigwait.
+  sigset_t stop_signals;
+  sigemptyset(&stop_signals);
+  sigaddset(&stop_signals, SIGTERM);
+  sigaddset(&stop_signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
+
+  auto zmq = mesh::ZmqTransport::Create(ToTransportOptions(c));
+  if (!zmq.ok()) {
+    spdlog::error("transport: {}", zmq.status().message());
+    return 1;
+  }
+  std::unique_ptr<mesh::Transport> transport = std::move(zmq).value();
+  if (c.fault_drop_rate > 0 || c.fault_delay.count() > 0 || !c.fault_partition_from.empty()) {
+    mesh::FaultOptions f;
+    f.drop_rate = c.fault_drop_rate;
+    f.delay = c.fault_delay;
+    f.partition_from = c.fault_partition_from;
+    spdlog::warn("fault injection on: drop_rate={} delay={}ms partition_from={}", f.drop_rate,
+                 c.fault_delay.count(), fmt::join(f.partition_from, ","));
+    transport = std::make_unique<mesh::FaultTransport>(std::move(transport), f,
+                                                       SystemClock::Instance(),
+                                                       Hash64(c.name));
+  }
+  const std::string endpoint = transport->endpoint();
+  auto node = mesh::MeshNode::Create(ToMeshOptions(c), std::move(transport));
+  if (!node.ok()) {
+    spdlog::error("mesh: {}", node.status().message());
+    return 2;
+  }
+  (*node)->SetEventHandler(LogEvent);
+  if (Status s = (*node)->Start(c.seeds); !s.ok()) {
+    spdlog::error("mesh start: {}", s.message());
+    return 1;
+  }
+  spdlog::info("worker {} listening on {} (seeds: {})", c.name, endpoint,
+               c.seeds.empty() ? "none" : fmt::format("{}", fmt::join(c.seeds, ",")));
+
+  int sig = 0;
+  sigwait(&stop_signals, &sig);
+  spdlog::info("signal {}: leaving the mesh", sig);
+  const auto drain = ToMeshOptions(c).probe_interval;
+  if (Status s = (*node)->Leave(drain); !s.ok()) spdlog::warn("leave: {}", s.message());
+  spdlog::info("worker {} stopped", c.name);
+  return 0;
+}
+
+}  // namespace
+
+void RegisterWorker(CLI::App& app) {
+  auto args = std::make_shared<WorkerArgs>();
+  CLI::App* cmd = app.add_subcommand("worker", "Run one mesh worker until SIGTERM/SIGINT");
+  cmd->add_option("--config", args->config_path, "TOML config file (keys below)");
+  BindWorkerKeys(args->keys, &args->config);
+  args->keys.AddFlags(*cmd);
+  cmd->callback([args] { SetExitCode(RunWorker(*args)); });
+}
+
+}  // namespace shardmesh::tools
