@@ -38,43 +38,46 @@ bool Prefetcher::CanClaimLocked() const {
   return bytes_held_ + size <= options_.max_bytes;
 }
 
+void Prefetcher::LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lock) {
+  const std::uint32_t block = slot_blocks_[slot];
+  const BlockInfo& info = dataset_->blocks()[block];
+  bytes_held_ += info.raw_size;
+  slots_[slot].state = SlotState::kLoading;
+  lock.unlock();
+
+  const auto start = std::chrono::steady_clock::now();
+  auto result = dataset_->ReadBlock(block);
+  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                         std::chrono::steady_clock::now() - start)
+                         .count();
+  if (result.ok()) {
+    counters_->blocks_decoded.fetch_add(1, std::memory_order_relaxed);
+    counters_->bytes_read.fetch_add(info.compressed_size, std::memory_order_relaxed);
+    counters_->bytes_decompressed.fetch_add((*result)->raw_bytes(), std::memory_order_relaxed);
+    counters_->decode_nanos.fetch_add(static_cast<std::uint64_t>(nanos),
+                                      std::memory_order_relaxed);
+  }
+
+  lock.lock();
+  Slot& s = slots_[slot];
+  if (result.ok()) {
+    s.block = std::move(result).value();
+    s.state = SlotState::kReady;
+  } else {
+    s.error = result.status().WithContext("block " + std::to_string(block) + " (shard " +
+                                          std::to_string(info.shard) + " block " +
+                                          std::to_string(info.index_in_shard) + ")");
+    s.state = SlotState::kFailed;
+  }
+  ready_cv_.notify_all();
+}
+
 void Prefetcher::Work() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
     work_cv_.wait(lock, [this] { return stop_ || CanClaimLocked(); });
     if (stop_) return;
-    const std::uint32_t slot = next_claim_++;
-    const std::uint32_t block = slot_blocks_[slot];
-    const BlockInfo& info = dataset_->blocks()[block];
-    bytes_held_ += info.raw_size;
-    slots_[slot].state = SlotState::kLoading;
-    lock.unlock();
-
-    const auto start = std::chrono::steady_clock::now();
-    auto result = dataset_->ReadBlock(block);
-    const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                           std::chrono::steady_clock::now() - start)
-                           .count();
-    if (result.ok()) {
-      counters_->blocks_decoded.fetch_add(1, std::memory_order_relaxed);
-      counters_->bytes_read.fetch_add(info.compressed_size, std::memory_order_relaxed);
-      counters_->bytes_decompressed.fetch_add((*result)->raw_bytes(), std::memory_order_relaxed);
-      counters_->decode_nanos.fetch_add(static_cast<std::uint64_t>(nanos),
-                                        std::memory_order_relaxed);
-    }
-
-    lock.lock();
-    Slot& s = slots_[slot];
-    if (result.ok()) {
-      s.block = std::move(result).value();
-      s.state = SlotState::kReady;
-    } else {
-      s.error = result.status().WithContext("block " + std::to_string(block) + " (shard " +
-                                            std::to_string(info.shard) + " block " +
-                                            std::to_string(info.index_in_shard) + ")");
-      s.state = SlotState::kFailed;
-    }
-    ready_cv_.notify_all();
+    LoadLocked(next_claim_++, lock);
   }
 }
 
@@ -86,6 +89,10 @@ Result<std::shared_ptr<const DecodedBlock>> Prefetcher::Acquire(std::uint32_t sl
   }
   Slot& s = slots_[slot];
   *hit = s.state == SlotState::kReady || s.state == SlotState::kFailed;
+  if (s.state == SlotState::kPending && next_claim_ == slot) {
+    // No worker has started it: the consumer would only sleep, so it decodes the block itself.
+    LoadLocked(next_claim_++, lock);
+  }
   ready_cv_.wait(lock, [&] {
     return s.state == SlotState::kReady || s.state == SlotState::kFailed ||
            s.state == SlotState::kTaken;

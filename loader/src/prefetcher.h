@@ -8,6 +8,9 @@
 // are claimed beyond the consumer and the decoded bytes held (claimed and not yet released)
 // plus block k's raw size fit in `max_bytes`.
 //
+// A consumer that asks for a slot no worker has started decodes it itself instead of sleeping,
+// so with one worker the consumer's idle time still goes into decoding.
+//
 // Thread-safety: Acquire and Release are called by one consumer thread; the worker threads
 // are internal. The destructor stops and joins the workers (an in-flight read finishes first).
 #pragma once
@@ -64,6 +67,8 @@ class Prefetcher {
   };
 
   bool CanClaimLocked() const;
+  // Reads and decodes `slot` (already claimed by the caller) with `lock` released meanwhile.
+  void LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lock);
   void Work();
 
   const std::shared_ptr<const Dataset> dataset_;
