@@ -9,9 +9,9 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include <gtest/gtest.h>
-
+#include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -34,7 +34,7 @@ ChildProcess::ChildProcess(std::vector<std::string> argv, std::string log_path)
   posix_spawn_file_actions_destroy(&actions);
   if (rc != 0) {
     pid_ = -1;
-    ADD_FAILURE() << "posix_spawn " << argv[0] << " failed: " << rc;
+    std::fprintf(stderr, "posix_spawn %s failed: %s\n", argv[0].c_str(), std::strerror(rc));
   }
 }
 
@@ -91,7 +91,7 @@ bool WaitFor(const std::function<bool()>& condition, std::chrono::milliseconds t
 
 TempDir::TempDir(const std::string& prefix) {
   std::string tmpl = (std::filesystem::temp_directory_path() / (prefix + "XXXXXX")).string();
-  if (::mkdtemp(tmpl.data()) == nullptr) ADD_FAILURE() << "mkdtemp failed";
+  if (::mkdtemp(tmpl.data()) == nullptr) std::fprintf(stderr, "mkdtemp %s failed\n", tmpl.c_str());
   path_ = tmpl;
 }
 

@@ -1,4 +1,4 @@
-// Child processes for integration tests: spawn, signal and reap by PID, with bounded waits.
+// Child processes for integration tests and end-to-end benchmark drivers: spawn, signal and reap by PID, with bounded waits.
 // A ChildProcess kills (SIGKILL) and reaps its process on destruction, so a failing test never
 // leaves workers behind.
 #pragma once
@@ -15,7 +15,8 @@ namespace shardmesh::testing {
 
 class ChildProcess {
  public:
-  // Starts `argv` with stdout and stderr appended to `log_path`. Aborts the test on failure.
+  // Starts `argv` with stdout and stderr appended to `log_path`. On failure pid() is -1 and
+  // the reason is printed on stderr.
   ChildProcess(std::vector<std::string> argv, std::string log_path);
   ~ChildProcess();
   ChildProcess(ChildProcess&& other) noexcept;
