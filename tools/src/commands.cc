@@ -4,7 +4,6 @@ namespace shardmesh::tools {
 
 // One line per subcommand; each is defined in its own <name>_command.cc.
 void RegisterGen(CLI::App& app);
-void RegisterRead(CLI::App& app);
 void RegisterPack(CLI::App& app);
 void RegisterInspect(CLI::App& app);
 void RegisterRead(CLI::App& app);
@@ -18,7 +17,6 @@ int g_exit_code = 0;
 
 void RegisterCommands(CLI::App& app) {
   RegisterGen(app);
-  RegisterRead(app);
   RegisterPack(app);
   RegisterInspect(app);
   RegisterRead(app);
