@@ -53,6 +53,10 @@ rm -rf build/stage build/examples-installed
 cmake --install build/release >/dev/null
 cmake -S examples -B build/examples-installed -G Ninja -DCMAKE_PREFIX_PATH="$root/build/stage" >/dev/null
 cmake --build build/examples-installed -j "$jobs"
+for example in build/examples-installed/example_*; do
+  echo "running $example"
+  "$example"
+done
 
 if [ -f python/CMakeLists.txt ]; then
   step "Python tests (Debian's /usr/bin/python3)"
