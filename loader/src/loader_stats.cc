@@ -10,7 +10,7 @@ std::string LoaderStats::ToString() const {
       buf, sizeof buf,
       "samples=%llu local=%llu remote=%llu prefetch_hits=%llu prefetch_misses=%llu "
       "avg_load_ns=%lld avg_block_decode_us=%.1f bytes_read=%llu bytes_decompressed=%llu "
-      "blocks_decoded=%llu checkpoints=%llu plan_blocks=%llu decode_amplification=%.2f "
+      "blocks_decoded=%llu peak_mib_held=%.1f checkpoints=%llu plan_blocks=%llu decode_amplification=%.2f "
       "received=%llu padding=%llu",
       static_cast<unsigned long long>(samples_loaded),
       static_cast<unsigned long long>(local_samples),
@@ -22,6 +22,7 @@ std::string LoaderStats::ToString() const {
       static_cast<unsigned long long>(bytes_read),
       static_cast<unsigned long long>(bytes_decompressed),
       static_cast<unsigned long long>(blocks_decoded),
+      static_cast<double>(peak_bytes_held) / (1 << 20),
       static_cast<unsigned long long>(checkpoints_taken),
       static_cast<unsigned long long>(plan_blocks), decode_amplification,
       static_cast<unsigned long long>(received_samples),

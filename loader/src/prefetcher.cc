@@ -42,6 +42,9 @@ void Prefetcher::LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lo
   const std::uint32_t block = slot_blocks_[slot];
   const BlockInfo& info = dataset_->blocks()[block];
   bytes_held_ += info.raw_size;
+  if (bytes_held_ > counters_->peak_bytes_held.load(std::memory_order_relaxed)) {
+    counters_->peak_bytes_held.store(bytes_held_, std::memory_order_relaxed);
+  }
   slots_[slot].state = SlotState::kLoading;
   lock.unlock();
 

@@ -34,6 +34,8 @@ struct PrefetchCounters {
   std::atomic<std::uint64_t> bytes_read{0};
   std::atomic<std::uint64_t> bytes_decompressed{0};
   std::atomic<std::uint64_t> decode_nanos{0};
+  // Highest raw bytes ever claimed and not yet released (the budget's real use).
+  std::atomic<std::uint64_t> peak_bytes_held{0};
 };
 
 struct PrefetchOptions {

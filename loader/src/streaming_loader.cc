@@ -233,6 +233,7 @@ LoaderStats StreamingLoader::stats() const {
         m.counters.decode_nanos.load(std::memory_order_relaxed) / s.blocks_decoded);
   }
   s.checkpoints_taken = m.checkpoints_taken;
+  s.peak_bytes_held = m.counters.peak_bytes_held.load(std::memory_order_relaxed);
   s.plan_blocks = m.plan_blocks;
   s.ideal_blocks = m.ideal_blocks;
   s.decode_amplification = m.ideal_blocks > 0 ? m.plan_blocks / m.ideal_blocks : 0;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <stdlib.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
@@ -127,26 +128,34 @@ TEST_F(StreamingLoaderTest, RangeStrategyDeliversItsRange) {
 }
 
 TEST_F(StreamingLoaderTest, RestoringACheckpointInANewLoaderYieldsExactlyTheRest) {
-  for (Strategy strategy : {Strategy::kRoundRobin, Strategy::kStratified}) {
-    const auto config = StreamingConfig(3, 1).WithStrategy(strategy).WithSeed(5).WithEpoch(2);
-    const auto full = PlannedSequence(config);
-    for (std::uint64_t stop : {0ul, 1ul, 17ul, full.size() / 2, full.size() - 1, full.size()}) {
-      auto first = MustCreate(*dataset_, config);
-      ASSERT_NE(first, nullptr);
-      std::vector<std::uint64_t> got;
-      for (std::uint64_t i = 0; i < stop; ++i) got.push_back((*first->Next())->global_index());
-      const std::string bytes = checkpoint::EncodeStreamState(first->GetCheckpoint());
-      first.reset();
-      auto state = checkpoint::DecodeStreamState(AsBytes(bytes));
-      ASSERT_TRUE(state.ok()) << state.status().ToString();
-      EXPECT_EQ(state->position, stop);
-      auto second = MustCreate(*dataset_, StreamingConfig(config).WithEpoch(0));
-      ASSERT_NE(second, nullptr);
-      ASSERT_TRUE(second->RestoreFromCheckpoint(*state).ok());
-      EXPECT_EQ(second->epoch(), 2u);
-      const auto rest = Drain(*second);
-      got.insert(got.end(), rest.begin(), rest.end());
-      EXPECT_EQ(got, full) << StrategyName(strategy) << " stopped at " << stop;
+  for (Strategy strategy : {Strategy::kRoundRobin, Strategy::kContiguous, Strategy::kHash,
+                            Strategy::kRange, Strategy::kStratified, Strategy::kAdaptive}) {
+    for (std::uint32_t w : {1u, 4u, 7u}) {
+      auto config = StreamingConfig(w, w - 1).WithStrategy(strategy).WithSeed(5).WithEpoch(2);
+      if (strategy == Strategy::kRange) {
+        std::vector<SampleRange> ranges;
+        for (std::uint64_t r = 0; r < w; ++r) ranges.push_back({r * 1009 / w, (r + 1) * 1009 / w});
+        config.WithRanges(ranges);
+      }
+      const auto full = PlannedSequence(config);
+      for (std::uint64_t stop : {0ul, 1ul, 17ul, full.size() / 2, full.size() - 1, full.size()}) {
+        auto first = MustCreate(*dataset_, config);
+        ASSERT_NE(first, nullptr);
+        std::vector<std::uint64_t> got;
+        for (std::uint64_t i = 0; i < stop; ++i) got.push_back((*first->Next())->global_index());
+        const std::string bytes = checkpoint::EncodeStreamState(first->GetCheckpoint());
+        first.reset();
+        auto state = checkpoint::DecodeStreamState(AsBytes(bytes));
+        ASSERT_TRUE(state.ok()) << state.status().ToString();
+        EXPECT_EQ(state->position, stop);
+        auto second = MustCreate(*dataset_, StreamingConfig(config).WithEpoch(0));
+        ASSERT_NE(second, nullptr);
+        ASSERT_TRUE(second->RestoreFromCheckpoint(*state).ok());
+        EXPECT_EQ(second->epoch(), 2u);
+        const auto rest = Drain(*second);
+        got.insert(got.end(), rest.begin(), rest.end());
+        EXPECT_EQ(got, full) << StrategyName(strategy) << " W " << w << " stopped at " << stop;
+      }
     }
   }
 }
@@ -221,16 +230,36 @@ TEST_F(StreamingLoaderTest, ResetStartsAnotherEpochAndRepeatsTheSameOne) {
 }
 
 TEST_F(StreamingLoaderTest, TinyBudgetsAndManyThreadsNeverDeadlock) {
+  std::uint64_t max_block = 0;
+  for (const auto& b : (*dataset_)->blocks()) max_block = std::max<std::uint64_t>(max_block, b.raw_size);
   for (std::uint32_t threads : {1u, 3u}) {
     const auto config = StreamingConfig(2, 0)
                             .WithPrefetchBytes(1)
                             .WithPrefetchBlocks(1)
                             .WithPrefetchThreads(threads)
+                            .WithPartitions(4)
                             .WithShuffleWindowBlocks(3);
     auto loader = MustCreate(*dataset_, config);
     ASSERT_NE(loader, nullptr);
     EXPECT_EQ(Drain(*loader), PlannedSequence(config));
+    // Working set: 2 owned partitions x 3-block windows, plus the one block always admitted.
+    EXPECT_LE(loader->stats().peak_bytes_held, (2 * 3 + 1) * max_block);
   }
+}
+
+TEST_F(StreamingLoaderTest, PrefetchStaysWithinTheByteBudget) {
+  std::uint64_t max_block = 0;
+  for (const auto& b : (*dataset_)->blocks()) max_block = std::max<std::uint64_t>(max_block, b.raw_size);
+  const std::uint64_t budget = 6 * max_block;
+  auto loader = MustCreate(*dataset_, StreamingConfig(1, 0)
+                                          .WithPartitions(2)
+                                          .WithPrefetchBlocks(100)
+                                          .WithPrefetchThreads(2)
+                                          .WithPrefetchBytes(budget));
+  ASSERT_NE(loader, nullptr);
+  EXPECT_EQ(Drain(*loader).size(), 1009u);
+  EXPECT_LE(loader->stats().peak_bytes_held, budget);
+  EXPECT_GT(loader->stats().peak_bytes_held, 2 * max_block / 2) << "prefetch did run ahead";
 }
 
 TEST_F(StreamingLoaderTest, EarlyDestructionMidEpochIsClean) {

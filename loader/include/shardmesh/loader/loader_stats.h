@@ -26,6 +26,10 @@ struct LoaderStats {
   std::uint64_t bytes_decompressed = 0;
   std::uint64_t blocks_decoded = 0;
   std::uint64_t checkpoints_taken = 0;
+  // Highest decoded bytes the loader held at once (in use + prefetched), to compare with the
+  // prefetch budget. It exceeds the budget only when the rank's working set (owned partitions
+  // x shuffle window blocks) alone does, since needed blocks are always admitted.
+  std::uint64_t peak_bytes_held = 0;
   // This epoch's plan: distinct blocks this rank's sequence needs, and the same figure for an
   // ideal partition split (total blocks / world size). Their ratio is the decode
   // amplification: 1.0 for partition strategies when W divides P, about min(W, samples per
