@@ -33,8 +33,8 @@ Result<CurveKeyPair> GenerateCurveKeyPair() {
 Status ValidateCurveKey(std::string_view key, std::string_view field) {
   if (key.size() != kCurveKeyZ85Length) {
     return Status::InvalidArgument("curve key '" + std::string(field) + "': expected " +
-                                   std::to_string(kCurveKeyZ85Length) +
-                                   " Z85 characters, got " + std::to_string(key.size()));
+                                   std::to_string(kCurveKeyZ85Length) + " Z85 characters, got " +
+                                   std::to_string(key.size()));
   }
   const auto bad = std::find_if(key.begin(), key.end(), [](char c) {
     return kZ85Alphabet.find(c) == std::string_view::npos;
@@ -63,8 +63,8 @@ Result<std::string> EncodeCurveKey(std::string_view raw) {
                                    " raw bytes, got " + std::to_string(raw.size()));
   }
   std::array<char, kCurveKeyZ85Length + 1> text{};
-  if (zmq_z85_encode(text.data(), reinterpret_cast<const std::uint8_t*>(raw.data()),
-                     raw.size()) == nullptr) {
+  if (zmq_z85_encode(text.data(), reinterpret_cast<const std::uint8_t*>(raw.data()), raw.size()) ==
+      nullptr) {
     return Status::Internal("zmq_z85_encode failed");
   }
   return std::string(text.data(), kCurveKeyZ85Length);

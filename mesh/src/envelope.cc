@@ -21,8 +21,8 @@ msgpack::unpack_limit HeaderLimits() {
 }
 
 Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Corruption("envelope header field '" + std::string(field) + "': " +
-                            std::string(problem));
+  return Status::Corruption("envelope header field '" + std::string(field) +
+                            "': " + std::string(problem));
 }
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view field,
@@ -52,13 +52,13 @@ Result<EnvelopeHeader> DecodeObject(const msgpack::object& root) {
   // Version is checked before arity: another version may lay the array out differently.
   if (version != kProtocolVersion) {
     return FieldError("version", "unsupported protocol version " + std::to_string(version) +
-                                     " (this build speaks " +
-                                     std::to_string(kProtocolVersion) + ")");
+                                     " (this build speaks " + std::to_string(kProtocolVersion) +
+                                     ")");
   }
   h.version = static_cast<std::uint32_t>(version);
   if (a.size != kHeaderArity) {
-    return FieldError("header", "expected " + std::to_string(kHeaderArity) +
-                                    " elements, got " + std::to_string(a.size));
+    return FieldError("header", "expected " + std::to_string(kHeaderArity) + " elements, got " +
+                                    std::to_string(a.size));
   }
   SHARDMESH_ASSIGN_OR_RETURN(
       std::uint64_t type,
@@ -78,18 +78,30 @@ Result<EnvelopeHeader> DecodeObject(const msgpack::object& root) {
 
 std::string_view MessageTypeName(MessageType type) {
   switch (type) {
-    case MessageType::kPing: return "ping";
-    case MessageType::kPingReq: return "ping-req";
-    case MessageType::kAck: return "ack";
-    case MessageType::kNack: return "nack";
-    case MessageType::kPushPullRequest: return "push-pull-request";
-    case MessageType::kPushPullResponse: return "push-pull-response";
-    case MessageType::kLeave: return "leave";
-    case MessageType::kStatusRequest: return "status-request";
-    case MessageType::kStatusResponse: return "status-response";
-    case MessageType::kBlockRequest: return "block-request";
-    case MessageType::kBlockResponse: return "block-response";
-    case MessageType::kUser: return "user";
+    case MessageType::kPing:
+      return "ping";
+    case MessageType::kPingReq:
+      return "ping-req";
+    case MessageType::kAck:
+      return "ack";
+    case MessageType::kNack:
+      return "nack";
+    case MessageType::kPushPullRequest:
+      return "push-pull-request";
+    case MessageType::kPushPullResponse:
+      return "push-pull-response";
+    case MessageType::kLeave:
+      return "leave";
+    case MessageType::kStatusRequest:
+      return "status-request";
+    case MessageType::kStatusResponse:
+      return "status-response";
+    case MessageType::kBlockRequest:
+      return "block-request";
+    case MessageType::kBlockResponse:
+      return "block-response";
+    case MessageType::kUser:
+      return "user";
   }
   return "unknown";
 }
@@ -118,11 +130,11 @@ Result<EnvelopeHeader> DecodeHeader(ByteView bytes) {
   try {
     std::size_t offset = 0;
     msgpack::object_handle handle =
-        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset,
-                        nullptr, nullptr, HeaderLimits());
+        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, nullptr,
+                        nullptr, HeaderLimits());
     if (offset != bytes.size()) {
-      return FieldError("header", std::to_string(bytes.size() - offset) +
-                                      " trailing bytes after the array");
+      return FieldError("header",
+                        std::to_string(bytes.size() - offset) + " trailing bytes after the array");
     }
     return DecodeObject(handle.get());
   } catch (const msgpack::insufficient_bytes&) {

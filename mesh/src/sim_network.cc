@@ -377,9 +377,7 @@ bool SimNetwork::IsDown(const std::string& endpoint) const { return impl_->IsDow
 void SimNetwork::SetProcessingDelay(const std::string& endpoint, Duration delay) {
   impl_->SetProcessingDelay(endpoint, delay);
 }
-std::optional<TimePoint> SimNetwork::NextDeliveryTime() const {
-  return impl_->NextDeliveryTime();
-}
+std::optional<TimePoint> SimNetwork::NextDeliveryTime() const { return impl_->NextDeliveryTime(); }
 std::size_t SimNetwork::InFlight() const { return impl_->InFlight(); }
 SimStats SimNetwork::TotalStats() const { return impl_->TotalStats(); }
 SimStats SimNetwork::NodeStats(const std::string& endpoint) const {

@@ -28,21 +28,21 @@ Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(
     zmq::socket_t control_tx(context, zmq::socket_type::pair);
     control_tx.set(zmq::sockopt::linger, 0);
     control_tx.connect(control);
-    std::unique_ptr<ZapHandler> handler(new ZapHandler(
-        std::move(requests), std::move(control_rx), std::move(control_tx),
-        std::move(allowed_keys)));
+    std::unique_ptr<ZapHandler> handler(new ZapHandler(std::move(requests), std::move(control_rx),
+                                                       std::move(control_tx),
+                                                       std::move(allowed_keys)));
     // Sockets created here move to the thread; starting a thread is a full memory barrier,
     // which is what ZeroMQ requires for handing a socket over.
     handler->thread_ = std::thread([h = handler.get()] { h->Run(); });
     return handler;
   } catch (const zmq::error_t& e) {
-    return Status::IOError(std::string("cannot start the ZAP handler on ") + kZapEndpoint +
-                           ": " + e.what());
+    return Status::IOError(std::string("cannot start the ZAP handler on ") + kZapEndpoint + ": " +
+                           e.what());
   }
 }
 
-ZapHandler::ZapHandler(zmq::socket_t requests, zmq::socket_t control_rx,
-                       zmq::socket_t control_tx, std::unordered_set<std::string> allowed_keys)
+ZapHandler::ZapHandler(zmq::socket_t requests, zmq::socket_t control_rx, zmq::socket_t control_tx,
+                       std::unordered_set<std::string> allowed_keys)
     : requests_(std::move(requests)),
       control_rx_(std::move(control_rx)),
       control_tx_(std::move(control_tx)),
@@ -113,8 +113,7 @@ void ZapHandler::HandleRequest() {
   const std::string request_id = frames.size() >= 2 ? frames[1].to_string() : std::string();
   requests_.send(zmq::str_buffer("1.0"), zmq::send_flags::sndmore);
   requests_.send(zmq::buffer(request_id), zmq::send_flags::sndmore);
-  requests_.send(admit ? zmq::str_buffer("200") : zmq::str_buffer("400"),
-                 zmq::send_flags::sndmore);
+  requests_.send(admit ? zmq::str_buffer("200") : zmq::str_buffer("400"), zmq::send_flags::sndmore);
   requests_.send(admit ? zmq::str_buffer("OK") : zmq::str_buffer("key not admitted"),
                  zmq::send_flags::sndmore);
   if (!admit) user_id.clear();

@@ -36,8 +36,8 @@ zmq::message_t PayloadMessage(const SharedBytes& payload) {
   // ZeroMQ frees the holder (from its I/O thread) once the frame is on the wire; the
   // SharedBytes owner is reference counted, so that is safe from any thread.
   auto* holder = new SharedBytes(payload);
-  return zmq::message_t(const_cast<std::uint8_t*>(holder->data()), holder->size(),
-                        &FreeSharedBytes, holder);
+  return zmq::message_t(const_cast<std::uint8_t*>(holder->data()), holder->size(), &FreeSharedBytes,
+                        holder);
 }
 
 struct Peer {
@@ -96,9 +96,9 @@ class ZmqTransport::Impl {
   Status Send(const std::string& to_endpoint, const Envelope& envelope) {
     if (!open_) return Status::Unavailable("transport " + endpoint_ + " is closed");
     if (envelope.payload.size() > options_.max_message_bytes) {
-      return Status::InvalidArgument(
-          "payload of " + std::to_string(envelope.payload.size()) + " bytes to " + to_endpoint +
-          " exceeds max_message_bytes " + std::to_string(options_.max_message_bytes));
+      return Status::InvalidArgument("payload of " + std::to_string(envelope.payload.size()) +
+                                     " bytes to " + to_endpoint + " exceeds max_message_bytes " +
+                                     std::to_string(options_.max_message_bytes));
     }
     std::string header;
     if (envelope.header.sender_endpoint.empty()) {
@@ -224,8 +224,9 @@ class ZmqTransport::Impl {
       allowed.insert(std::move(raw));
     }
     if (options_.allowed_peers.empty()) {
-      spdlog::warn("CurveZMQ enabled with empty allowed_peers: only this node's own key is "
-                   "admitted");
+      spdlog::warn(
+          "CurveZMQ enabled with empty allowed_peers: only this node's own key is "
+          "admitted");
     }
     // The handler must be bound before the ROUTER: a CURVE server without a ZAP handler
     // would admit every client.
@@ -314,14 +315,13 @@ class ZmqTransport::Impl {
     Result<EnvelopeHeader> header =
         DecodeHeader(ByteView(frames[1].data<std::uint8_t>(), frames[1].size()));
     if (!header.ok()) {
-      return Malformed("header", "dropped a message with a bad header: " +
-                                     header.status().message());
+      return Malformed("header",
+                       "dropped a message with a bad header: " + header.status().message());
     }
     auto owner = std::make_shared<zmq::message_t>(std::move(frames[2]));
     Envelope envelope;
     envelope.header = std::move(header).value();
-    envelope.payload =
-        SharedBytes(owner, ByteView(owner->data<std::uint8_t>(), owner->size()));
+    envelope.payload = SharedBytes(owner, ByteView(owner->data<std::uint8_t>(), owner->size()));
     ++stats_.messages_received;
     stats_.bytes_received += frames[1].size() + owner->size();
     return envelope;
@@ -368,9 +368,7 @@ const std::string& ZmqTransport::endpoint() const { return impl_->endpoint(); }
 Status ZmqTransport::Send(const std::string& to_endpoint, const Envelope& envelope) {
   return impl_->Send(to_endpoint, envelope);
 }
-std::optional<Envelope> ZmqTransport::Receive(Duration timeout) {
-  return impl_->Receive(timeout);
-}
+std::optional<Envelope> ZmqTransport::Receive(Duration timeout) { return impl_->Receive(timeout); }
 void ZmqTransport::Close() { impl_->Close(); }
 std::size_t ZmqTransport::open_peer_count() const { return impl_->open_peer_count(); }
 const ZmqTransportStats& ZmqTransport::stats() const { return impl_->stats(); }

@@ -28,8 +28,9 @@ std::string KeyPairToml(const mesh::CurveKeyPair& pair, bool server) {
   if (server) {
     text += "# shardmesh mesh server key pair: the same two lines go into every member's config.\n";
   } else {
-    text += "# shardmesh member key pair: curve_public also goes into every member's "
-            "allowed_peers.\n";
+    text +=
+        "# shardmesh member key pair: curve_public also goes into every member's "
+        "allowed_peers.\n";
   }
   text += "# The secret key authenticates the mesh; keep it out of version control.\n";
   text += prefix + "public = \"" + pair.public_key + "\"\n";

@@ -106,51 +106,44 @@ TEST_F(EnvelopeTest, WrongArityIsRejected) {
 }
 
 TEST_F(EnvelopeTest, UnknownVersionIsRejected) {
-  ExpectCorruptionNaming(FixArray(5) + PosInt(2) + PosInt(3) + FixStr("a") + FixStr("") +
-                             PosInt(0),
+  ExpectCorruptionNaming(FixArray(5) + PosInt(2) + PosInt(3) + FixStr("a") + FixStr("") + PosInt(0),
                          "version");
 }
 
 TEST_F(EnvelopeTest, WrongFieldTypesAreRejectedNamingTheField) {
-  ExpectCorruptionNaming(FixArray(5) + FixStr("1") + PosInt(3) + FixStr("a") + FixStr("") +
-                             PosInt(0),
-                         "'version'");
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + FixStr("t") + FixStr("a") + FixStr("") +
-                             PosInt(0),
-                         "'type'");
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + PosInt(7) + FixStr("") +
-                             PosInt(0),
+  ExpectCorruptionNaming(
+      FixArray(5) + FixStr("1") + PosInt(3) + FixStr("a") + FixStr("") + PosInt(0), "'version'");
+  ExpectCorruptionNaming(
+      FixArray(5) + PosInt(1) + FixStr("t") + FixStr("a") + FixStr("") + PosInt(0), "'type'");
+  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + PosInt(7) + FixStr("") + PosInt(0),
                          "'sender'");
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + PosInt(7) +
-                             PosInt(0),
+  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + PosInt(7) + PosInt(0),
                          "'sender_endpoint'");
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + FixStr("") +
-                             FixStr("x"),
-                         "'incarnation'");
+  ExpectCorruptionNaming(
+      FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + FixStr("") + FixStr("x"),
+      "'incarnation'");
   // A negative incarnation (fixint -1) is not an unsigned integer.
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + FixStr("") +
-                             std::string(1, '\xff'),
-                         "'incarnation'");
+  ExpectCorruptionNaming(
+      FixArray(5) + PosInt(1) + PosInt(3) + FixStr("a") + FixStr("") + std::string(1, '\xff'),
+      "'incarnation'");
 }
 
 TEST_F(EnvelopeTest, OutOfRangeTypeIsRejected) {
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + Uint64(70000) + FixStr("a") + FixStr("") +
-                             PosInt(0),
-                         "'type'");
+  ExpectCorruptionNaming(
+      FixArray(5) + PosInt(1) + Uint64(70000) + FixStr("a") + FixStr("") + PosInt(0), "'type'");
 }
 
 TEST_F(EnvelopeTest, EmptySenderIsRejected) {
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("") + FixStr("") +
-                             PosInt(0),
+  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) + FixStr("") + FixStr("") + PosInt(0),
                          "'sender'");
 }
 
 TEST_F(EnvelopeTest, HugeDeclaredLengthsDoNotAllocateOrOverread) {
   // array32 claiming 4 billion elements, str32 claiming 4 GiB: must fail cleanly.
   ExpectCorruptionNaming(std::string("\xdd\xff\xff\xff\xff", 5), "header");
-  ExpectCorruptionNaming(FixArray(5) + PosInt(1) + PosInt(3) +
-                             std::string("\xdb\xff\xff\xff\xff", 5) + "abc",
-                         "header");
+  ExpectCorruptionNaming(
+      FixArray(5) + PosInt(1) + PosInt(3) + std::string("\xdb\xff\xff\xff\xff", 5) + "abc",
+      "header");
 }
 
 TEST_F(EnvelopeTest, DeepNestingIsRejected) {

@@ -255,8 +255,8 @@ TEST_F(SimNetworkTest, ThousandNodesExchangeQuickly) {
   std::size_t received = 0;
   for (int round = 0; round < 20; ++round) {
     for (std::size_t i = 0; i < nodes.size(); ++i) {
-      ASSERT_TRUE(nodes[i]->Send(nodes[(i * 7 + round + 1) % 1000]->endpoint(),
-                                 MakeEnvelope("n", i)).ok());
+      ASSERT_TRUE(
+          nodes[i]->Send(nodes[(i * 7 + round + 1) % 1000]->endpoint(), MakeEnvelope("n", i)).ok());
     }
     clock_.Advance(milliseconds(10));
     for (auto& node : nodes) {

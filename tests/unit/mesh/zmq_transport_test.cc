@@ -39,8 +39,7 @@ std::optional<Envelope> ReceiveWithin(Transport& t, Duration limit = kDeadline) 
 class ZmqTransportTest : public ::testing::Test {
  protected:
   static std::unique_ptr<ZmqTransport> MakeTransport(ZmqTransportOptions options = {},
-                                                     const Clock& clock =
-                                                         SystemClock::Instance()) {
+                                                     const Clock& clock = SystemClock::Instance()) {
     options.bind = "tcp://127.0.0.1:0";
     options.linger = milliseconds(0);
     auto t = ZmqTransport::Create(std::move(options), clock);
@@ -89,8 +88,7 @@ TEST_F(ZmqTransportTest, TwoTransportsExchangeEnvelopesBothWays) {
   EXPECT_EQ(got->header.sender_endpoint, a->endpoint()) << "empty sender_endpoint is filled";
   EXPECT_EQ(got->payload.chars(), "hello");
 
-  ASSERT_TRUE(
-      b->Send(got->header.sender_endpoint, Make("b", MessageType::kAck, "world")).ok());
+  ASSERT_TRUE(b->Send(got->header.sender_endpoint, Make("b", MessageType::kAck, "world")).ok());
   auto reply = ReceiveWithin(*a);
   ASSERT_TRUE(reply.has_value());
   EXPECT_EQ(reply->header.sender, "b");

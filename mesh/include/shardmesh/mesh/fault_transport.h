@@ -44,11 +44,11 @@ struct FaultOptions {
 
 // Counters of injected faults.
 struct FaultStats {
-  std::uint64_t dropped_outgoing = 0;      // lost to drop_rate on Send
-  std::uint64_t dropped_incoming = 0;      // lost to drop_rate on Receive
-  std::uint64_t partitioned_outgoing = 0;  // to a peer in partition_from
-  std::uint64_t partitioned_incoming = 0;  // from a peer in partition_from
-  std::uint64_t delayed = 0;               // held for `delay` before sending
+  std::uint64_t dropped_outgoing = 0;       // lost to drop_rate on Send
+  std::uint64_t dropped_incoming = 0;       // lost to drop_rate on Receive
+  std::uint64_t partitioned_outgoing = 0;   // to a peer in partition_from
+  std::uint64_t partitioned_incoming = 0;   // from a peer in partition_from
+  std::uint64_t delayed = 0;                // held for `delay` before sending
   std::uint64_t delayed_send_failures = 0;  // held messages the inner transport then refused
 };
 

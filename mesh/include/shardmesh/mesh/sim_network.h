@@ -37,11 +37,11 @@ namespace shardmesh::mesh {
 // Counters of a SimNetwork, for the whole network or one node. Bytes count the encoded
 // header plus the payload, as they would travel on the ZeroMQ wire.
 struct SimStats {
-  std::uint64_t messages_sent = 0;       // Send calls accepted (per node: sent by it)
+  std::uint64_t messages_sent = 0;  // Send calls accepted (per node: sent by it)
   std::uint64_t bytes_sent = 0;
   std::uint64_t messages_delivered = 0;  // reached an inbox (per node: delivered to it)
   std::uint64_t bytes_delivered = 0;
-  std::uint64_t messages_dropped = 0;    // lost to a fault (per node: sent by it and lost)
+  std::uint64_t messages_dropped = 0;  // lost to a fault (per node: sent by it and lost)
   std::uint64_t bytes_dropped = 0;
   std::uint64_t messages_duplicated = 0;  // extra copies injected (per node: of its sends)
 };

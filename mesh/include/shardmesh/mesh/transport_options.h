@@ -55,10 +55,10 @@ struct ZmqTransportOptions {
   std::chrono::milliseconds linger{100};
 
   // CurveZMQ keys, Z85 text (40 characters, from `shardmesh keygen`); all empty: plaintext.
-  std::string curve_public;         // this node's client public key
-  std::string curve_secret;         // this node's client secret key
-  std::string curve_server_public;  // the mesh's shared server public key
-  std::string curve_server_secret;  // the mesh's shared server secret key
+  std::string curve_public;                // this node's client public key
+  std::string curve_secret;                // this node's client secret key
+  std::string curve_server_public;         // the mesh's shared server public key
+  std::string curve_server_secret;         // the mesh's shared server secret key
   std::vector<std::string> allowed_peers;  // client public keys the ZAP handler admits
 
   bool curve_enabled() const {

@@ -25,13 +25,13 @@ namespace shardmesh::mesh {
 
 struct ZmqTransportStats {
   std::uint64_t messages_sent = 0;
-  std::uint64_t bytes_sent = 0;         // header + payload
+  std::uint64_t bytes_sent = 0;  // header + payload
   std::uint64_t messages_received = 0;
   std::uint64_t bytes_received = 0;
   std::uint64_t send_would_block = 0;   // Send returned Unavailable (peer queue full)
   std::uint64_t malformed_dropped = 0;  // wrong frame count or bad header
   std::uint64_t peers_opened = 0;
-  std::uint64_t peers_closed = 0;       // idle or evicted DEALERs
+  std::uint64_t peers_closed = 0;  // idle or evicted DEALERs
 };
 
 class ZmqTransport final : public Transport {
