@@ -330,7 +330,7 @@ class ZmqTransport::Impl {
   std::optional<Envelope> Malformed(std::string_view kind, const std::string& what) {
     ++stats_.malformed_dropped;
     pending_malformed_ = true;
-    log_.Warn(kind, "mesh inbox " + endpoint_ + ": " + what);
+    if (log_.Warn(kind, "mesh inbox " + endpoint_ + ": " + what)) ++stats_.warnings_logged;
     return std::nullopt;
   }
 

@@ -183,6 +183,32 @@ TEST_F(ZmqTransportTest, GarbageFromARawDealerIsDroppedAndTransportKeepsWorking)
   EXPECT_EQ(after->payload.chars(), "after");
 }
 
+TEST_F(ZmqTransportTest, DropWarningsAreRateLimitedPerKind) {
+  ManualClock clock;
+  auto b = MakeTransport({}, clock);
+  ASSERT_NE(b, nullptr);
+  zmq::context_t ctx(1);
+  zmq::socket_t raw(ctx, zmq::socket_type::dealer);
+  raw.set(zmq::sockopt::linger, 0);
+  raw.connect(b->endpoint());
+  for (int i = 0; i < 20; ++i) raw.send(zmq::str_buffer("one frame"), zmq::send_flags::none);
+  raw.send(zmq::str_buffer("bad header"), zmq::send_flags::sndmore);
+  raw.send(zmq::str_buffer("p"), zmq::send_flags::none);
+  // Nothing valid arrives, so wait on the drop counter rather than on a message.
+  const auto deadline = std::chrono::steady_clock::now() + kDeadline;
+  while (b->stats().malformed_dropped < 21 && std::chrono::steady_clock::now() < deadline) {
+    (void)b->Receive(milliseconds(20));
+  }
+  EXPECT_EQ(b->stats().malformed_dropped, 21u);
+  EXPECT_EQ(b->stats().warnings_logged, 2u) << "one per kind (frames, header) per second";
+  clock.Advance(seconds(1));
+  raw.send(zmq::str_buffer("one frame"), zmq::send_flags::none);
+  while (b->stats().malformed_dropped < 22 && std::chrono::steady_clock::now() < deadline) {
+    (void)b->Receive(milliseconds(20));
+  }
+  EXPECT_EQ(b->stats().warnings_logged, 3u);
+}
+
 TEST_F(ZmqTransportTest, IdleDealersAreClosedAndReopenedOnDemand) {
   ManualClock clock;
   ZmqTransportOptions options;

@@ -30,6 +30,7 @@ struct ZmqTransportStats {
   std::uint64_t bytes_received = 0;
   std::uint64_t send_would_block = 0;   // Send returned Unavailable (peer queue full)
   std::uint64_t malformed_dropped = 0;  // wrong frame count or bad header
+  std::uint64_t warnings_logged = 0;    // drop warnings written (at most 1/s per kind)
   std::uint64_t peers_opened = 0;
   std::uint64_t peers_closed = 0;  // idle or evicted DEALERs
 };
