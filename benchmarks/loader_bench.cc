@@ -22,8 +22,8 @@ DatasetLayout MillionSampleLayout() {
   std::vector<std::uint32_t> sizes, shards;
   std::uint64_t total = 0;
   for (std::uint32_t b = 0; total < 1000000; ++b) {
-    const std::uint32_t n = static_cast<std::uint32_t>(
-        std::min<std::uint64_t>(160 + (b * 7) % 21, 1000000 - total));
+    const std::uint32_t n =
+        static_cast<std::uint32_t>(std::min<std::uint64_t>(160 + (b * 7) % 21, 1000000 - total));
     sizes.push_back(n);
     shards.push_back(b / 740);
     total += n;
@@ -35,10 +35,11 @@ void BM_EpochOrder1M(benchmark::State& state) {
   const DatasetLayout layout = MillionSampleLayout();
   std::uint64_t epoch = 0;
   for (auto _ : state) {
-    auto order = EpochOrder::Build(layout, {.seed = 1,
-                                            .epoch = epoch++,
-                                            .partitions = static_cast<std::uint32_t>(state.range(0)),
-                                            .shuffle_window_blocks = 1});
+    auto order =
+        EpochOrder::Build(layout, {.seed = 1,
+                                   .epoch = epoch++,
+                                   .partitions = static_cast<std::uint32_t>(state.range(0)),
+                                   .shuffle_window_blocks = 1});
     benchmark::DoNotOptimize(order->Global().data());
   }
   state.SetItemsProcessed(state.iterations() * 1000000);
@@ -96,11 +97,10 @@ class TempDataset {
 // Whole epochs of Next(), touching one byte of every field, with 1 or 2 decode threads.
 void BM_StreamingLoaderNext(benchmark::State& state) {
   static TempDataset* temp = new TempDataset();
-  auto loader = std::move(StreamingLoader::Create(
-                              temp->dataset(),
-                              StreamingConfig(1, 0).WithPrefetchThreads(
-                                  static_cast<std::uint32_t>(state.range(0))))
-                              .value());
+  auto loader = std::move(
+      StreamingLoader::Create(temp->dataset(), StreamingConfig(1, 0).WithPrefetchThreads(
+                                                   static_cast<std::uint32_t>(state.range(0))))
+          .value());
   std::uint64_t samples = 0, sum = 0, epoch = 0;
   for (auto _ : state) {
     if (!loader->Reset(epoch++).ok()) std::abort();

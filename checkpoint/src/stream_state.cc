@@ -1,11 +1,10 @@
 #include "shardmesh/checkpoint/stream_state.h"
 
-#include <msgpack.hpp>
-
 #include <algorithm>
 #include <cstring>
 #include <exception>
 #include <limits>
+#include <msgpack.hpp>
 #include <utility>
 
 #include "shardmesh/common/hash.h"
@@ -100,8 +99,8 @@ Status DecodeBody(const msgpack::object& root, StreamState& s) {
       return Malformed("cursor " + std::to_string(i) + " partition not strictly increasing");
     }
     s.cursors[i].partition = static_cast<std::uint32_t>(partition);
-    SHARDMESH_RETURN_IF_ERROR(GetUnsigned(flat.ptr[2 * i + 1], "cursor consumed",
-                                          s.cursors[i].consumed));
+    SHARDMESH_RETURN_IF_ERROR(
+        GetUnsigned(flat.ptr[2 * i + 1], "cursor consumed", s.cursors[i].consumed));
   }
   if (s.world_size == 0 || s.rank >= s.world_size) {
     return Malformed("rank " + std::to_string(s.rank) + " not below world_size " +

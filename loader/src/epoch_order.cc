@@ -90,10 +90,12 @@ Result<EpochOrder> EpochOrder::Build(const DatasetLayout& layout,
 
   // 2. Contiguous runs of L; 3. windows shuffled inside each run.
   const std::uint64_t B = num_blocks;
-  const std::uint32_t P = static_cast<std::uint32_t>(std::min<std::uint64_t>(options.partitions, B));
+  const std::uint32_t P =
+      static_cast<std::uint32_t>(std::min<std::uint64_t>(options.partitions, B));
   order.partition_of_block_.assign(num_blocks, 0);
   order.samples_.reserve(layout.num_samples());
-  const std::uint64_t epoch_key = HashCombine(HashCombine(kWindowDomain, options.seed), options.epoch);
+  const std::uint64_t epoch_key =
+      HashCombine(HashCombine(kWindowDomain, options.seed), options.epoch);
   for (std::uint32_t p = 0; p < P; ++p) {
     const auto begin = static_cast<std::size_t>(p * B / P);
     const auto end = static_cast<std::size_t>((p + 1) * B / P);
@@ -106,11 +108,13 @@ Result<EpochOrder> EpochOrder::Build(const DatasetLayout& layout,
         const std::uint32_t b = order.blocks_[i];
         order.partition_of_block_[b] = p;
         const std::uint64_t s0 = layout.block_first_sample(b);
-        for (std::uint32_t k = 0; k < layout.block_samples(b); ++k) order.samples_.push_back(s0 + k);
+        for (std::uint32_t k = 0; k < layout.block_samples(b); ++k)
+          order.samples_.push_back(s0 + k);
       }
       Rng window_rng(HashCombine(HashCombine(epoch_key, p), window));
-      Shuffle(std::span<std::uint64_t>(order.samples_.data() + first, order.samples_.size() - first),
-              window_rng);
+      Shuffle(
+          std::span<std::uint64_t>(order.samples_.data() + first, order.samples_.size() - first),
+          window_rng);
     }
     order.partition_sample_offsets_.push_back(order.samples_.size());
   }
@@ -128,8 +132,7 @@ std::span<const std::uint64_t> EpochOrder::PartitionSamples(std::uint32_t p) con
       partition_sample_offsets_[p + 1] - partition_sample_offsets_[p]);
 }
 
-std::vector<std::uint64_t> EpochOrder::Interleave(
-    std::span<const std::uint32_t> partitions) const {
+std::vector<std::uint64_t> EpochOrder::Interleave(std::span<const std::uint32_t> partitions) const {
   std::vector<std::span<const std::uint64_t>> parts;
   std::size_t total = 0, longest = 0;
   for (std::uint32_t p : partitions) {

@@ -124,8 +124,7 @@ Sequences AssignRanges(const PlanOptions& options, const std::vector<std::uint64
   }
   std::sort(starts.begin(), starts.end());
   for (std::uint64_t s : global) {
-    auto it = std::upper_bound(starts.begin(), starts.end(),
-                               std::make_pair(s, options.world_size));
+    auto it = std::upper_bound(starts.begin(), starts.end(), std::make_pair(s, options.world_size));
     seq[std::prev(it)->second].push_back(s);
   }
   return seq;
@@ -139,8 +138,8 @@ Sequences AssignStratified(const PlanOptions& options, const std::vector<std::ui
   classes.erase(std::unique(classes.begin(), classes.end()), classes.end());
   std::vector<std::uint64_t> count(classes.size(), 0);
   auto class_of = [&](std::uint64_t s) {
-    return static_cast<std::size_t>(
-        std::lower_bound(classes.begin(), classes.end(), labels[s]) - classes.begin());
+    return static_cast<std::size_t>(std::lower_bound(classes.begin(), classes.end(), labels[s]) -
+                                    classes.begin());
   };
   for (std::uint64_t s : global) ++count[class_of(s)];
   // A class starts where the previous one stopped: dealing the classes one after another
@@ -167,8 +166,7 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
   if (options.world_size == 0) return Status::InvalidArgument("world_size must be > 0");
   if (options.rank >= options.world_size) {
     return Status::InvalidArgument("rank " + std::to_string(options.rank) +
-                                   " must be < world_size " +
-                                   std::to_string(options.world_size));
+                                   " must be < world_size " + std::to_string(options.world_size));
   }
   if (options.partitions == 0) return Status::InvalidArgument("partitions must be > 0");
   if (options.shuffle_window_blocks == 0) {
@@ -186,9 +184,8 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
           "strategy: stratified needs a label field, and the dataset has none");
     }
     if (labels.size() != layout.num_samples()) {
-      return Status::InvalidArgument("labels: " + std::to_string(labels.size()) +
-                                     " labels for " + std::to_string(layout.num_samples()) +
-                                     " samples");
+      return Status::InvalidArgument("labels: " + std::to_string(labels.size()) + " labels for " +
+                                     std::to_string(layout.num_samples()) + " samples");
     }
   }
   if (options.strategy == Strategy::kAdaptive) {
@@ -230,9 +227,8 @@ Result<PartitionPlan> BuildPartitionPlan(const DatasetLayout& layout,
                                          const PlanOptions& options) {
   SHARDMESH_RETURN_IF_ERROR(ValidatePlanOptions(options, layout, labels));
   SHARDMESH_ASSIGN_OR_RETURN(
-      EpochOrder order,
-      EpochOrder::Build(layout, {options.seed, options.epoch, options.partitions,
-                                 options.shuffle_window_blocks}));
+      EpochOrder order, EpochOrder::Build(layout, {options.seed, options.epoch, options.partitions,
+                                                   options.shuffle_window_blocks}));
   const std::uint32_t W = options.world_size;
   const std::uint64_t N = order.num_samples();
 

@@ -50,15 +50,14 @@ void Prefetcher::LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lo
 
   const auto start = std::chrono::steady_clock::now();
   auto result = dataset_->ReadBlock(block);
-  const auto nanos = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                         std::chrono::steady_clock::now() - start)
-                         .count();
+  const auto nanos =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - start)
+          .count();
   if (result.ok()) {
     counters_->blocks_decoded.fetch_add(1, std::memory_order_relaxed);
     counters_->bytes_read.fetch_add(info.compressed_size, std::memory_order_relaxed);
     counters_->bytes_decompressed.fetch_add((*result)->raw_bytes(), std::memory_order_relaxed);
-    counters_->decode_nanos.fetch_add(static_cast<std::uint64_t>(nanos),
-                                      std::memory_order_relaxed);
+    counters_->decode_nanos.fetch_add(static_cast<std::uint64_t>(nanos), std::memory_order_relaxed);
   }
 
   lock.lock();

@@ -31,8 +31,8 @@ Result<Strategy> ParseStrategy(std::string_view name) {
     valid += valid.empty() ? "" : ", ";
     valid += n;
   }
-  return Status::InvalidArgument("strategy: unknown '" + std::string(name) + "' (valid: " +
-                                 valid + ")");
+  return Status::InvalidArgument("strategy: unknown '" + std::string(name) + "' (valid: " + valid +
+                                 ")");
 }
 
 std::string_view DropPolicyName(DropPolicy policy) {

@@ -106,8 +106,8 @@ struct StreamingLoader::Impl {
     options.threads = config.prefetch_threads();
     options.max_ahead_blocks = config.prefetch_blocks();
     options.max_bytes = config.prefetch_bytes();
-    prefetcher = std::make_unique<internal::Prefetcher>(dataset, std::move(slot_blocks), options,
-                                                        &counters);
+    prefetcher =
+        std::make_unique<internal::Prefetcher>(dataset, std::move(slot_blocks), options, &counters);
   }
 
   checkpoint::StreamState Checkpoint() const {
@@ -165,8 +165,7 @@ Result<std::optional<Sample>> StreamingLoader::Next() {
     const auto t0 = std::chrono::steady_clock::now();
     auto acquired = m.prefetcher->Acquire(slot, &hit);
     m.wait_nanos += static_cast<std::uint64_t>(
-        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() -
-                                                             t0)
+        std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::steady_clock::now() - t0)
             .count());
     ++(hit ? m.prefetch_hits : m.prefetch_misses);
     if (!acquired.ok()) {
@@ -248,9 +247,8 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
   Impl& m = *impl_;
   const PlanOptions& o = m.config.plan_options();
   auto mismatch = [](const char* field, std::uint64_t got, std::uint64_t want) {
-    return Status::InvalidArgument("checkpoint " + std::string(field) + " " +
-                                   std::to_string(got) + " does not match this loader's " +
-                                   std::to_string(want));
+    return Status::InvalidArgument("checkpoint " + std::string(field) + " " + std::to_string(got) +
+                                   " does not match this loader's " + std::to_string(want));
   };
   if (state.world_size != o.world_size) {
     return mismatch("world_size", state.world_size, o.world_size);
@@ -266,11 +264,9 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
     m.prefetcher.reset();
     SHARDMESH_RETURN_IF_ERROR(m.BuildPlan(state.epoch));
   }
-  if (state.sequence_length != m.plan.sequence.size() ||
-      state.position > m.plan.sequence.size()) {
+  if (state.sequence_length != m.plan.sequence.size() || state.position > m.plan.sequence.size()) {
     return Status::InvalidArgument("checkpoint position " + std::to_string(state.position) +
-                                   " / sequence length " +
-                                   std::to_string(state.sequence_length) +
+                                   " / sequence length " + std::to_string(state.sequence_length) +
                                    " do not fit this loader's sequence of " +
                                    std::to_string(m.plan.sequence.size()));
   }

@@ -64,8 +64,7 @@ Result<std::vector<loader::SampleRange>> ParseRanges(const std::string& text) {
     loader::SampleRange r;
     const char* b = item.data();
     const char* e = item.data() + item.size();
-    if (colon == std::string::npos ||
-        std::from_chars(b, b + colon, r.begin).ptr != b + colon ||
+    if (colon == std::string::npos || std::from_chars(b, b + colon, r.begin).ptr != b + colon ||
         std::from_chars(b + colon + 1, e, r.end).ptr != e) {
       return Status::InvalidArgument("--ranges: cannot parse '" + item +
                                      "' (expected BEGIN:END[,BEGIN:END...])");
@@ -149,8 +148,8 @@ Status WriteNpy(const std::string& path, const std::string& descr,
   for (std::size_t i = 0; i < shape.size(); ++i) {
     dims += std::to_string(shape[i]) + (shape.size() == 1 || i + 1 < shape.size() ? "," : "");
   }
-  std::string header = "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims +
-                       "), }";
+  std::string header =
+      "{'descr': '" + descr + "', 'fortran_order': False, 'shape': (" + dims + "), }";
   const std::size_t unpadded = 10 + header.size() + 1;
   header.append((64 - unpadded % 64) % 64, ' ');
   header.push_back('\n');
@@ -164,16 +163,26 @@ Status WriteNpy(const std::string& path, const std::string& descr,
 
 std::string NpyDescr(loader::DType d) {
   switch (d) {
-    case loader::DType::kFloat32: return "<f4";
-    case loader::DType::kFloat64: return "<f8";
-    case loader::DType::kFloat16: return "<f2";
-    case loader::DType::kInt8: return "|i1";
-    case loader::DType::kUint8: return "|u1";
-    case loader::DType::kInt16: return "<i2";
-    case loader::DType::kInt32: return "<i4";
-    case loader::DType::kUint32: return "<u4";
-    case loader::DType::kInt64: return "<i8";
-    case loader::DType::kBool: return "|b1";
+    case loader::DType::kFloat32:
+      return "<f4";
+    case loader::DType::kFloat64:
+      return "<f8";
+    case loader::DType::kFloat16:
+      return "<f2";
+    case loader::DType::kInt8:
+      return "|i1";
+    case loader::DType::kUint8:
+      return "|u1";
+    case loader::DType::kInt16:
+      return "<i2";
+    case loader::DType::kInt32:
+      return "<i4";
+    case loader::DType::kUint32:
+      return "<u4";
+    case loader::DType::kInt64:
+      return "<i8";
+    case loader::DType::kBool:
+      return "|b1";
   }
   return "|u1";
 }
@@ -211,8 +220,8 @@ Status ExportNpy(const Dataset& ds, const std::string& out_dir) {
       shape.insert(shape.end(), fields[f].shape.begin(), fields[f].shape.end());
       descr = NpyDescr(fields[f].dtype);
     }
-    SHARDMESH_RETURN_IF_ERROR(WriteNpy(out_dir + "/" + fields[f].name + ".npy", descr, shape,
-                                       data[f]));
+    SHARDMESH_RETURN_IF_ERROR(
+        WriteNpy(out_dir + "/" + fields[f].name + ".npy", descr, shape, data[f]));
     std::fprintf(stderr, "read: wrote %s/%s.npy\n", out_dir.c_str(), fields[f].name.c_str());
   }
   return Status::OK();
@@ -314,10 +323,9 @@ Status RunRead(const ReadArgs& args) {
         "decode_amplification=%.2f checksum=%llu\n",
         static_cast<unsigned long long>(delivered), seconds,
         seconds > 0 ? delivered / seconds : 0.0, mbps, raw_mbps,
-        raw_mbps > 0 ? mbps / raw_mbps : 0.0,
-        static_cast<unsigned long long>(stats.blocks_decoded), args.prefetch_threads,
-        args.world_size, args.rank, args.strategy.c_str(), stats.decode_amplification,
-        static_cast<unsigned long long>(sink % 1000));
+        raw_mbps > 0 ? mbps / raw_mbps : 0.0, static_cast<unsigned long long>(stats.blocks_decoded),
+        args.prefetch_threads, args.world_size, args.rank, args.strategy.c_str(),
+        stats.decode_amplification, static_cast<unsigned long long>(sink % 1000));
   } else if (!args.ids) {
     std::fprintf(stderr, "read: delivered %llu of %llu samples (epoch %llu); %s\n",
                  static_cast<unsigned long long>(delivered),

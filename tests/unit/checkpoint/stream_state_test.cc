@@ -106,10 +106,10 @@ TEST_F(StreamStateTest, RejectsUnknownVersionWithAClearMessage) {
 
 TEST_F(StreamStateTest, RejectsWellFramedGarbageBodies) {
   const std::string cases[] = {
-      std::string("\x93\x01\x02\x03", 4),  // too few fields
-      std::string("\xc0", 1),              // nil
+      std::string("\x93\x01\x02\x03", 4),      // too few fields
+      std::string("\xc0", 1),                  // nil
       std::string("\xdd\xff\xff\xff\xff", 5),  // array claiming 4G elements
-      std::string("\x9c\x01", 2),          // truncated array
+      std::string("\x9c\x01", 2),              // truncated array
   };
   // A cursor list whose partitions do not increase.
   StreamState s = Sample(2);

@@ -52,9 +52,9 @@ TEST_F(EpochOrderTest, LayoutHasTheExpectedShape) {
 
 TEST_F(EpochOrderTest, GlobalOrderIsAPermutationOfAllSamples) {
   for (std::uint32_t window : {1u, 2u, 5u}) {
-    const auto g = Build(layout_, {.seed = 7, .epoch = 1, .partitions = 8,
-                                   .shuffle_window_blocks = window})
-                       .Global();
+    const auto g =
+        Build(layout_, {.seed = 7, .epoch = 1, .partitions = 8, .shuffle_window_blocks = window})
+            .Global();
     ASSERT_EQ(g.size(), 1009u);
     std::vector<std::uint64_t> sorted = g;
     std::sort(sorted.begin(), sorted.end());
@@ -107,8 +107,8 @@ TEST_F(EpochOrderTest, BlocksOfAShardStayTogetherInTheBlockList) {
 
 TEST_F(EpochOrderTest, SamplesAreShuffledOnlyWithinTheirWindow) {
   for (std::uint32_t window : {1u, 3u}) {
-    const auto order = Build(layout_, {.seed = 11, .partitions = 4,
-                                       .shuffle_window_blocks = window});
+    const auto order =
+        Build(layout_, {.seed = 11, .partitions = 4, .shuffle_window_blocks = window});
     bool any_moved = false;
     for (std::uint32_t p = 0; p < order.num_partitions(); ++p) {
       const auto blocks = order.PartitionBlocks(p);
@@ -121,7 +121,8 @@ TEST_F(EpochOrderTest, SamplesAreShuffledOnlyWithinTheirWindow) {
             expected.insert(layout_.block_first_sample(blocks[i]) + k);
           }
         }
-        std::vector<std::uint64_t> got(samples.begin() + at, samples.begin() + at + expected.size());
+        std::vector<std::uint64_t> got(samples.begin() + at,
+                                       samples.begin() + at + expected.size());
         any_moved |= !std::is_sorted(got.begin(), got.end());
         EXPECT_EQ(std::set<std::uint64_t>(got.begin(), got.end()), expected)
             << "partition " << p << " window " << w / window;

@@ -91,8 +91,8 @@ TEST_F(PartitionPlanTest, SurplusTailsGoToDeficitRanksInRankOrder) {
 
 TEST_F(PartitionPlanTest, DropPolicyHandsOutSurplusThenSkipsTheRest) {
   const auto layout = Layout({3, 3, 2});  // N = 8, W = 3: T = 2, two samples dropped
-  PlanOptions o{.world_size = 3, .strategy = Strategy::kRange, .drop_policy = DropPolicy::kDrop,
-                .seed = 5};
+  PlanOptions o{
+      .world_size = 3, .strategy = Strategy::kRange, .drop_policy = DropPolicy::kDrop, .seed = 5};
   o.ranges = {{0, 6}, {6, 7}, {7, 8}};
   const auto g = GlobalOrder(layout, o);
   std::vector<std::uint64_t> low;
@@ -125,11 +125,13 @@ TEST_F(PartitionPlanTest, PadFillsFromTheStartOfTheGlobalOrderWrapping) {
 TEST_F(PartitionPlanTest, StratifiedKeepsEveryClassWithinOneOfIdeal) {
   const auto layout = UnevenLayout();
   std::vector<std::int64_t> labels(1009);
-  for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = (i * 7919) % 100 < 60 ? 3 : (i % 4) - 1;
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    labels[i] = (i * 7919) % 100 < 60 ? 3 : (i % 4) - 1;
   std::map<std::int64_t, double> totals;
   for (auto l : labels) ++totals[l];
   for (std::uint32_t w : {1u, 2u, 3u, 4u, 7u}) {
-    const auto plan = MustPlan(layout, {.world_size = w, .strategy = Strategy::kStratified}, labels);
+    const auto plan =
+        MustPlan(layout, {.world_size = w, .strategy = Strategy::kStratified}, labels);
     for (const auto& r : plan.ranks) {
       std::map<std::int64_t, double> count;
       for (std::size_t i = 0; i < r.sequence.size() - r.padding_samples; ++i) {
@@ -148,8 +150,7 @@ TEST_F(PartitionPlanTest, StratifiedReportsItsDecodeAmplification) {
   const auto layout = UnevenLayout();
   std::vector<std::int64_t> labels(1009);
   for (std::size_t i = 0; i < labels.size(); ++i) labels[i] = i % 3;
-  const auto strat =
-      MustPlan(layout, {.world_size = 4, .strategy = Strategy::kStratified}, labels);
+  const auto strat = MustPlan(layout, {.world_size = 4, .strategy = Strategy::kStratified}, labels);
   const auto rr = MustPlan(layout, {.world_size = 4, .partitions = 40});
   std::uint64_t strat_blocks = 0, rr_blocks = 0;
   for (const auto& r : strat.ranks) strat_blocks += r.blocks_touched;
@@ -200,9 +201,10 @@ TEST_P(PartitionPlanValidationTest, RejectsNamingTheField) {
   const auto layout = Layout({4, 4, 2});  // N = 10
   std::vector<std::int64_t> labels(10, 1);
   const auto& c = GetParam();
-  auto plan = BuildPartitionPlan(layout, c.with_labels ? std::span<const std::int64_t>(labels)
-                                                       : std::span<const std::int64_t>(),
-                                 c.options);
+  auto plan = BuildPartitionPlan(
+      layout,
+      c.with_labels ? std::span<const std::int64_t>(labels) : std::span<const std::int64_t>(),
+      c.options);
   ASSERT_FALSE(plan.ok());
   EXPECT_TRUE(plan.status().IsInvalidArgument());
   EXPECT_NE(plan.status().message().find(c.expected_text), std::string::npos)
@@ -210,7 +212,8 @@ TEST_P(PartitionPlanValidationTest, RejectsNamingTheField) {
 }
 
 PlanOptions RangeOptions(std::vector<SampleRange> ranges) {
-  return {.world_size = static_cast<std::uint32_t>(ranges.size()), .strategy = Strategy::kRange,
+  return {.world_size = static_cast<std::uint32_t>(ranges.size()),
+          .strategy = Strategy::kRange,
           .ranges = std::move(ranges)};
 }
 
@@ -226,14 +229,19 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"ranges_empty", RangeOptions({{0, 10}, {10, 10}}), false, "empty"},
         InvalidCase{"ranges_beyond_n", RangeOptions({{0, 5}, {5, 11}}), false, "exceeds"},
         InvalidCase{"ranges_short", RangeOptions({{0, 5}, {5, 9}}), false, "[9, 10)"},
-        InvalidCase{"ranges_count", {.world_size = 3, .strategy = Strategy::kRange,
-                                     .ranges = {{0, 10}}}, false, "one range per rank"},
+        InvalidCase{"ranges_count",
+                    {.world_size = 3, .strategy = Strategy::kRange, .ranges = {{0, 10}}},
+                    false,
+                    "one range per rank"},
         InvalidCase{"ranges_wrong_strategy", {.ranges = {{0, 10}}}, false, "ranges"},
         InvalidCase{"stratified_no_labels", {.strategy = Strategy::kStratified}, false, "label"},
-        InvalidCase{"throughputs_count", {.world_size = 2, .strategy = Strategy::kAdaptive,
-                                          .throughputs = {1.0}}, false, "adaptive_throughputs"},
-        InvalidCase{"throughputs_negative", {.world_size = 2, .strategy = Strategy::kAdaptive,
-                                             .throughputs = {1.0, -1.0}}, false,
+        InvalidCase{"throughputs_count",
+                    {.world_size = 2, .strategy = Strategy::kAdaptive, .throughputs = {1.0}},
+                    false,
+                    "adaptive_throughputs"},
+        InvalidCase{"throughputs_negative",
+                    {.world_size = 2, .strategy = Strategy::kAdaptive, .throughputs = {1.0, -1.0}},
+                    false,
                     "adaptive_throughputs"}),
     [](const ::testing::TestParamInfo<InvalidCase>& info) { return info.param.name; });
 

@@ -109,9 +109,8 @@ TEST_P(StrategyTest, EqualCountsExceptAdaptive) {
   if (Adaptive()) GTEST_SKIP() << "adaptive splits by throughput, not by count";
   const auto plan = Plan();
   const std::uint32_t w = std::get<1>(GetParam());
-  const std::uint64_t expected = std::get<2>(GetParam()) == DropPolicy::kPad
-                                     ? (kSamples + w - 1) / w
-                                     : kSamples / w;
+  const std::uint64_t expected =
+      std::get<2>(GetParam()) == DropPolicy::kPad ? (kSamples + w - 1) / w : kSamples / w;
   for (const auto& r : plan.ranks) EXPECT_EQ(r.sequence.size(), expected) << "rank " << r.rank;
 }
 
@@ -159,8 +158,8 @@ std::string ParamName(const ::testing::TestParamInfo<Param>& info) {
 INSTANTIATE_TEST_SUITE_P(
     AllStrategies, StrategyTest,
     ::testing::Combine(::testing::Values(Strategy::kRoundRobin, Strategy::kContiguous,
-                                         Strategy::kHash, Strategy::kRange,
-                                         Strategy::kStratified, Strategy::kAdaptive),
+                                         Strategy::kHash, Strategy::kRange, Strategy::kStratified,
+                                         Strategy::kAdaptive),
                        ::testing::Values(1u, 2u, 3u, 4u, 7u),
                        ::testing::Values(DropPolicy::kPad, DropPolicy::kDrop)),
     ParamName);

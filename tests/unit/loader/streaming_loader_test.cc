@@ -231,7 +231,8 @@ TEST_F(StreamingLoaderTest, ResetStartsAnotherEpochAndRepeatsTheSameOne) {
 
 TEST_F(StreamingLoaderTest, TinyBudgetsAndManyThreadsNeverDeadlock) {
   std::uint64_t max_block = 0;
-  for (const auto& b : (*dataset_)->blocks()) max_block = std::max<std::uint64_t>(max_block, b.raw_size);
+  for (const auto& b : (*dataset_)->blocks())
+    max_block = std::max<std::uint64_t>(max_block, b.raw_size);
   for (std::uint32_t threads : {1u, 3u}) {
     const auto config = StreamingConfig(2, 0)
                             .WithPrefetchBytes(1)
@@ -249,7 +250,8 @@ TEST_F(StreamingLoaderTest, TinyBudgetsAndManyThreadsNeverDeadlock) {
 
 TEST_F(StreamingLoaderTest, PrefetchStaysWithinTheByteBudget) {
   std::uint64_t max_block = 0;
-  for (const auto& b : (*dataset_)->blocks()) max_block = std::max<std::uint64_t>(max_block, b.raw_size);
+  for (const auto& b : (*dataset_)->blocks())
+    max_block = std::max<std::uint64_t>(max_block, b.raw_size);
   const std::uint64_t budget = 6 * max_block;
   auto loader = MustCreate(*dataset_, StreamingConfig(1, 0)
                                           .WithPartitions(2)

@@ -109,11 +109,11 @@ class EpochOrder {
   std::vector<std::uint64_t> Global() const;
 
  private:
-  std::vector<std::uint32_t> blocks_;                    // L
+  std::vector<std::uint32_t> blocks_;                       // L
   std::vector<std::uint32_t> partition_block_offsets_{0};   // into blocks_, size P + 1
-  std::vector<std::uint64_t> samples_;                   // partition-major
+  std::vector<std::uint64_t> samples_;                      // partition-major
   std::vector<std::uint64_t> partition_sample_offsets_{0};  // into samples_, size P + 1
-  std::vector<std::uint32_t> partition_of_block_;        // by block id
+  std::vector<std::uint32_t> partition_of_block_;           // by block id
 };
 
 }  // namespace shardmesh::loader

@@ -28,8 +28,11 @@ enum class Strategy {
   // every rank's count of every class is within 1 of ideal. Needs a label field. Costs decode
   // amplification (a rank touches most blocks); reported in the plan and in LoaderStats.
   kStratified,
-  // Partitions split in proportion to per-rank throughputs, so ranks of unequal speed finish
-  // together; counts are NOT equalised (that is the point).
+  // Partitions split in proportion to per-rank throughputs (whole partitions, contiguous in
+  // partition order), so ranks of unequal speed finish together. Counts are NOT equalised:
+  // padding a slow rank up to a fast rank's count would make it the straggler again, which is
+  // what the strategy exists to avoid. The trainer must accept uneven per-rank batches (e.g.
+  // torch DDP's Join context); recomputed at every epoch from the configured throughputs.
   kAdaptive,
 };
 
