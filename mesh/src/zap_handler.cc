@@ -46,7 +46,8 @@ ZapHandler::ZapHandler(zmq::socket_t requests, zmq::socket_t control_rx, zmq::so
     : requests_(std::move(requests)),
       control_rx_(std::move(control_rx)),
       control_tx_(std::move(control_tx)),
-      allowed_keys_(std::move(allowed_keys)) {}
+      allowed_keys_(std::move(allowed_keys)),
+      log_(SystemClock::Instance(), std::chrono::seconds(1)) {}
 
 ZapHandler::~ZapHandler() { Stop(); }
 
@@ -104,10 +105,14 @@ void ZapHandler::HandleRequest() {
     admitted_.fetch_add(1);
   } else {
     refused_.fetch_add(1);
-    spdlog::debug("ZAP: refused {} peer {} (key {})",
-                  well_formed ? std::string(frames[5].to_string_view()) : "malformed",
-                  well_formed ? std::string(frames[3].to_string_view()) : "?",
-                  user_id.empty() ? "none" : user_id);
+    // A warning, not debug: a member with a wrong or unlisted key is a misconfiguration the
+    // operator must see, yet a port scanner must not flood the log.
+    const std::string mechanism = well_formed ? std::string(frames[5].to_string_view()) : "?";
+    const std::string address = well_formed ? std::string(frames[3].to_string_view()) : "?";
+    log_.Warn("zap-refused",
+              "CurveZMQ: refused " + mechanism + " peer at " + address +
+                  (user_id.empty() ? std::string(" (no client key)")
+                                   : " with key " + user_id + " (not in allowed_peers)"));
   }
   // The REP socket must answer every request, even a malformed one, or it stops receiving.
   const std::string request_id = frames.size() >= 2 ? frames[1].to_string() : std::string();

@@ -15,6 +15,7 @@
 #include <unordered_set>
 #include <zmq.hpp>
 
+#include "rate_limited_log.h"
 #include "shardmesh/common/status.h"
 
 namespace shardmesh::mesh {
@@ -46,6 +47,7 @@ class ZapHandler {
   zmq::socket_t control_rx_;  // PAIR; the thread wakes on it to stop
   zmq::socket_t control_tx_;  // PAIR; the owner sends the stop signal
   std::unordered_set<std::string> allowed_keys_;
+  RateLimitedLog log_;  // used only by the thread
   std::atomic<std::uint64_t> admitted_{0};
   std::atomic<std::uint64_t> refused_{0};
   std::thread thread_;
