@@ -18,12 +18,14 @@ std::vector<std::string> BroadcastQueue::GetBroadcasts(std::size_t overhead_per_
   std::vector<std::string> out;
   std::vector<std::map<Key, Item>::iterator> sent;
   std::size_t used = 0;
+  std::size_t skipped = 0;
   for (auto it = items_.begin(); it != items_.end(); ++it) {
     const std::size_t need = it->second.bytes.size() + overhead_per_item;
     // Skipping (rather than stopping at) an item that does not fit lets smaller ones behind
-    // it use the rest of the budget, as memberlist does.
+    // it use the rest of the budget, as memberlist does; but only a few, or a queue of
+    // thousands (a mass join) is scanned in full for every message.
     if (used + need > byte_limit) {
-      if (byte_limit - used <= overhead_per_item) break;  // nothing can fit any more
+      if (byte_limit - used < overhead_per_item + kMinItemBytes || ++skipped > kMaxSkipped) break;
       continue;
     }
     used += need;

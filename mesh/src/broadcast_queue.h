@@ -31,6 +31,11 @@ class BroadcastQueue {
   void Prune(std::size_t max_items);
 
   std::size_t size() const { return items_.size(); }
+
+  // GetBroadcasts stops looking once less than this is left of the budget (an encoded
+  // update is never smaller), or after skipping kMaxSkipped items that did not fit.
+  static constexpr std::size_t kMinItemBytes = 16;
+  static constexpr std::size_t kMaxSkipped = 32;
   bool empty() const { return items_.empty(); }
 
  private:

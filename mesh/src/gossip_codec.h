@@ -34,6 +34,10 @@ struct GossipUpdate {
 
 inline constexpr std::uint64_t kGossipFlagJoin = 1;  // push-pull: sender is joining
 
+// A kPing whose seq is kGossipOnlySeq only carries updates: receivers apply them and do not
+// ack. Probe sequence numbers start at 1.
+inline constexpr std::uint64_t kGossipOnlySeq = 0;
+
 struct GossipPayload {
   std::uint64_t seq = 0;        // ping/ack/ping-req/nack sequence number
   std::string target;           // ping: intended receiver's name; ping-req: member to probe

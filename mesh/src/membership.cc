@@ -17,6 +17,8 @@ constexpr auto kReclaimCheckInterval = std::chrono::seconds(1);
 // Queued broadcasts beyond this are pruned oldest/most-sent first, bounding memory when a
 // node is cut off while the mesh churns.
 constexpr std::size_t kMaxQueuedBroadcasts = 8192;
+// Minimum spacing of digest-triggered push-pulls, in probe periods.
+constexpr int kDigestSyncPeriods = 5;
 
 }  // namespace
 
@@ -70,6 +72,10 @@ MembershipImpl::MembershipImpl(MeshOptions options, Transport& transport, const 
   next_push_pull_at_ = now + options_.push_pull_interval +
                        Duration(rng_.Uniform(static_cast<std::uint64_t>(period.count())));
   next_seed_retry_at_ = now + options_.seed_retry_interval;
+  next_gossip_at_ = now + options_.gossip_interval +
+                   Duration(rng_.Uniform(static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<Duration>(options_.gossip_interval).count() +
+                       1)));
   next_reclaim_at_ = now + kReclaimCheckInterval;
 }
 
@@ -146,15 +152,31 @@ void MembershipImpl::Handle(const Envelope& envelope) {
   }
   const GossipPayload& p = *decoded;
   if (MemberRecord* rec = table_.Find(h.sender)) {
-    if (rec->info.endpoint == h.sender_endpoint) rec->info.last_heard = clock_.Now();
+    if (rec->info.endpoint == h.sender_endpoint) {
+      rec->info.last_heard = clock_.Now();
+      // The header is the member speaking for itself, as its own alive broadcast would: a
+      // higher incarnation there is a refutation we may not have received by gossip yet.
+      if (h.incarnation > rec->info.incarnation && h.sender != options_.name &&
+          h.type != MessageType::kLeave) {
+        GossipUpdate u;
+        u.state = MemberState::kAlive;
+        u.name = h.sender;
+        u.endpoint = h.sender_endpoint;
+        u.incarnation = h.incarnation;
+        u.from = h.sender;
+        AliveNode(u);
+      }
+    }
   }
   switch (h.type) {
     case MessageType::kPushPullRequest:
       MergeRemoteState(h.sender, p.updates);
+      RecordDigest(h.sender, p.digest);
       if (!left_) SendPushPull(h.sender_endpoint, MessageType::kPushPullResponse, false);
       return;
     case MessageType::kPushPullResponse:
       MergeRemoteState(h.sender, p.updates);
+      RecordDigest(h.sender, p.digest);
       return;
     default:
       break;
@@ -174,9 +196,25 @@ void MembershipImpl::Handle(const Envelope& envelope) {
 }
 
 void MembershipImpl::RecordDigest(const std::string& sender, std::uint64_t digest) {
-  if (MemberRecord* rec = table_.Find(sender)) {
-    rec->reported_digest = digest;
-    rec->has_reported_digest = true;
+  MemberRecord* rec = table_.Find(sender);
+  if (rec == nullptr) return;
+  rec->reported_digest = digest;
+  rec->has_reported_digest = true;
+  // Anti-entropy on evidence rather than only on the push-pull timer: a peer whose view
+  // differs from ours while ours has been stable for two periods has missed gossip (or we
+  // have), so sync full state with it now. At most one such sync per kDigestSyncPeriods
+  // periods bounds the cost at one O(n) exchange per node per 5 periods during churn.
+  const TimePoint now = clock_.Now();
+  const std::uint64_t mine = ViewDigest();
+  if (mine != last_digest_) {
+    last_digest_ = mine;
+    digest_changed_at_ = now;
+  }
+  const Duration period = std::chrono::duration_cast<Duration>(options_.probe_interval);
+  if (digest != mine && !left_ && IsLive(rec->info.state) && now - digest_changed_at_ >= 2 * period &&
+      now >= next_digest_sync_at_) {
+    next_digest_sync_at_ = now + kDigestSyncPeriods * period;
+    SendPushPull(rec->info.endpoint, MessageType::kPushPullRequest, false);
   }
 }
 
@@ -185,6 +223,7 @@ void MembershipImpl::HandlePing(const Envelope& e, const GossipPayload& p) {
   // different (restarted) node, and acking would vouch for the wrong member.
   if (!p.target.empty() && p.target != options_.name) return;
   RecordDigest(e.header.sender, p.digest);
+  if (p.seq == kGossipOnlySeq) return;
   GossipPayload ack;
   ack.seq = p.seq;
   ack.digest = ViewDigest();
@@ -242,6 +281,13 @@ void MembershipImpl::Tick() {
   }
   if (probe_.active && now >= probe_.end) FinishProbe();
   if (!probe_.active && now >= next_probe_at_) StartProbe(now);
+  if (options_.gossip_interval.count() > 0 && now >= next_gossip_at_) {
+    next_gossip_at_ = now + options_.gossip_interval +
+                   Duration(rng_.Uniform(static_cast<std::uint64_t>(
+                       std::chrono::duration_cast<Duration>(options_.gossip_interval).count() +
+                       1)));
+    Gossip();
+  }
   if (options_.push_pull_interval.count() > 0 && now >= next_push_pull_at_) {
     next_push_pull_at_ = now + PushPullInterval();
     std::vector<std::string> peer = table_.RandomLivePeers(1, options_.name, rng_);
@@ -273,6 +319,7 @@ TimePoint MembershipImpl::NextDeadline() const {
     t = std::min(t, next_probe_at_);
   }
   if (options_.push_pull_interval.count() > 0) t = std::min(t, next_push_pull_at_);
+  if (options_.gossip_interval.count() > 0) t = std::min(t, next_gossip_at_);
   return std::min({t, next_seed_retry_at_, next_reclaim_at_});
 }
 
@@ -308,6 +355,12 @@ void MembershipImpl::StartProbe(TimePoint now) {
   ping.seq = probe_.seq;
   ping.target = probe_.target;
   ping.digest = ViewDigest();
+  if (target->info.state == MemberState::kSuspect) {
+    // memberlist probeNode(): tell a suspect it is suspected, so it can refute even if the
+    // gossip never happened to pick it (its retransmit budget is spent on the others).
+    GossipUpdate u = UpdateOf(*target, options_.name);
+    ping.updates.push_back(std::move(u));
+  }
   Status s = Send(probe_.target_endpoint, MessageType::kPing, std::move(ping), true);
   // A send that fails locally (peer queue full, unreachable) is a missed ack: fall through to
   // the indirect probe at indirect_at rather than retrying now.
@@ -356,7 +409,26 @@ void MembershipImpl::FinishProbe() {
   }
   const MemberRecord* rec = table_.Find(probe_.target);
   if (rec == nullptr || rec->info.endpoint != probe_.target_endpoint) return;
-  SuspectNode(UpdateOf(*rec, options_.name));
+  GossipUpdate u = UpdateOf(*rec, options_.name);
+  u.state = MemberState::kSuspect;
+  SuspectNode(u);
+}
+
+void MembershipImpl::Gossip() {
+  if (broadcasts_.empty()) return;
+  // memberlist gossip(): a few random members per interval, each message filled from the
+  // queue (every send counts against the updates' retransmit limits).
+  for (const std::string& peer :
+       table_.RandomLivePeers(options_.gossip_nodes, options_.name, rng_)) {
+    if (broadcasts_.empty()) break;
+    const MemberRecord* rec = table_.Find(peer);
+    if (rec == nullptr) continue;
+    GossipPayload p;
+    p.seq = kGossipOnlySeq;
+    p.target = peer;
+    p.digest = ViewDigest();
+    (void)Send(rec->info.endpoint, MessageType::kPing, std::move(p), true);
+  }
 }
 
 void MembershipImpl::RunRelays(TimePoint now) {

@@ -72,6 +72,7 @@ class MembershipImpl final : public Membership {
   void SendIndirectProbes(TimePoint now);
   void FinishProbe();
   void RunRelays(TimePoint now);
+  void Gossip();
   void SendPushPull(const std::string& to_endpoint, MessageType type, bool join);
   void RetrySeedsAndDead();
   void ReclaimDead(TimePoint now);
@@ -86,7 +87,8 @@ class MembershipImpl final : public Membership {
   // membership_state.cc
   void ApplyUpdate(const GossipUpdate& u);
   void MergeRemoteState(const std::string& sender, const std::vector<GossipUpdate>& state);
-  void AliveNode(const GossipUpdate& u);
+  // `rebroadcast` false: apply without re-gossiping (third-party entries of a push-pull).
+  void AliveNode(const GossipUpdate& u, bool rebroadcast = true);
   void SuspectNode(const GossipUpdate& u);
   void DeadNode(const GossipUpdate& u);  // u.state kDead or kLeft
   void Refute(std::uint64_t seen_incarnation);
@@ -120,6 +122,11 @@ class MembershipImpl final : public Membership {
 
   std::vector<std::string> seeds_;
   TimePoint next_push_pull_at_{};
+  TimePoint next_gossip_at_{};
+  // Digest-triggered anti-entropy (see RecordDigest).
+  std::uint64_t last_digest_ = 0;
+  TimePoint digest_changed_at_{};
+  TimePoint next_digest_sync_at_{};
   TimePoint next_seed_retry_at_{};
   TimePoint next_reclaim_at_{};
   // (deadline, name) of every running suspicion: the next timeout without a scan.

@@ -11,9 +11,10 @@ MeshOptions MeshOptions::Local() {
   MeshOptions o;
   o.probe_interval = std::chrono::milliseconds(200);
   o.probe_timeout = std::chrono::milliseconds(100);
-  o.suspicion_mult = 3;
+  o.suspicion_mult = 4;
   o.suspicion_max_timeout_mult = 2;
-  o.retransmit_mult = 3;
+  o.retransmit_mult = 4;
+  o.gossip_interval = std::chrono::milliseconds(50);
   o.push_pull_interval = std::chrono::milliseconds(5000);
   o.seed_retry_interval = std::chrono::milliseconds(1000);
   o.dead_reclaim_time = std::chrono::milliseconds(60000);
