@@ -16,6 +16,7 @@
 #include <memory>
 #include <vector>
 
+#include "shardmesh/common/hash.h"
 #include "shardmesh/loader/block_codec.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/synthetic.h"
@@ -99,6 +100,14 @@ void BM_Lz4DecompressOnly(benchmark::State& state) {
   state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * f.info().raw_size);
 }
 BENCHMARK(BM_Lz4DecompressOnly);
+
+// XXH3-64 of one compressed block: the verification every read pays.
+void BM_ChecksumOnly(benchmark::State& state) {
+  const Fixture& f = Fixture::Get();
+  for (auto _ : state) benchmark::DoNotOptimize(Hash64(f.compressed().view()));
+  state.SetBytesProcessed(static_cast<std::int64_t>(state.iterations()) * f.info().raw_size);
+}
+BENCHMARK(BM_ChecksumOnly);
 
 void BM_DecodeBlock(benchmark::State& state) {
   const Fixture& f = Fixture::Get();

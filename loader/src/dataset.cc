@@ -92,12 +92,20 @@ Result<SharedBytes> Dataset::ReadCompressedBlock(std::uint32_t block) const {
 }
 
 Result<std::shared_ptr<const DecodedBlock>> Dataset::ReadBlock(std::uint32_t block) const {
-  SHARDMESH_ASSIGN_OR_RETURN(SharedBytes compressed, ReadCompressedBlock(block));
+  if (block >= blocks_.size()) {
+    return Status::InvalidArgument(dir_ + ": no block " + std::to_string(block) + " (dataset has " +
+                                   std::to_string(blocks_.size()) + ")");
+  }
   const BlockInfo& info = blocks_[block];
+  // The compressed bytes die right after decompression, so each thread reuses one buffer
+  // instead of allocating a block-sized one per read.
+  thread_local std::vector<std::uint8_t> scratch;
+  SHARDMESH_ASSIGN_OR_RETURN(
+      ByteView compressed,
+      shards_[info.shard]->ReadCompressedBlockInto(info.index_in_shard, scratch));
   // The read verified the checksum already; decode without hashing twice.
   const std::string where = BlockWhere(ShardPath(info.shard), info.index_in_shard);
-  SHARDMESH_ASSIGN_OR_RETURN(SharedBytes raw,
-                             DecompressBlock(compressed.view(), info.raw_size, where));
+  SHARDMESH_ASSIGN_OR_RETURN(SharedBytes raw, DecompressBlock(compressed, info.raw_size, where));
   return ParseBlock(schema(), std::move(raw), info.first_sample, info.num_samples, where);
 }
 

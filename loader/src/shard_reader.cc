@@ -220,6 +220,23 @@ Result<SharedBytes> ShardReader::ReadCompressedBlock(std::uint32_t i) const {
   return SharedBytes(std::shared_ptr<const void>(std::move(buffer)), view);
 }
 
+Result<ByteView> ShardReader::ReadCompressedBlockInto(std::uint32_t i,
+                                                      std::vector<std::uint8_t>& scratch) const {
+  if (i >= footer_.blocks.size()) {
+    return Status::InvalidArgument(BlockWhere(path(), i) + ": no such block (shard has " +
+                                   std::to_string(footer_.blocks.size()) + ")");
+  }
+  const ShardBlock& b = footer_.blocks[i];
+  if (scratch.size() < b.compressed_size) scratch.resize(b.compressed_size);
+  const Status s = file_.ReadAt(b.offset, {scratch.data(), b.compressed_size});
+  if (!s.ok()) return s.WithContext(BlockWhere(path(), i));
+  const ByteView view(scratch.data(), b.compressed_size);
+  if (Hash64(view) != b.checksum) {
+    return Status::Corruption(BlockWhere(path(), i) + ": checksum mismatch");
+  }
+  return view;
+}
+
 Result<std::uint64_t> ShardReader::ComputeFileChecksum() const {
   Hasher64 h;
   std::vector<std::uint8_t> chunk(1 << 20);
