@@ -255,6 +255,30 @@ TEST_F(ZmqTransportTest, OpeningPastMaxOpenPeersEvictsTheLeastRecentlyUsed) {
   EXPECT_EQ(a->stats().peers_closed, 1u);
 }
 
+TEST_F(ZmqTransportTest, FullQueueToAnUnreachablePeerIsUnavailableNotBlocking) {
+  std::string gone;
+  {
+    auto b = MakeTransport();
+    ASSERT_NE(b, nullptr);
+    gone = b->endpoint();
+  }  // closed: nothing listens there any more
+  ZmqTransportOptions options;
+  options.send_high_water_mark = 4;
+  auto a = MakeTransport(options);
+  ASSERT_NE(a, nullptr);
+  Status last;
+  int accepted = 0;
+  for (int i = 0; i < 10000 && last.ok(); ++i) {
+    last = a->Send(gone, Make("a", MessageType::kPing, "x"));
+    if (last.ok()) ++accepted;
+  }
+  EXPECT_TRUE(last.IsUnavailable()) << last.ToString();
+  EXPECT_NE(last.message().find(gone), std::string::npos);
+  EXPECT_GE(accepted, 1);
+  EXPECT_LE(accepted, 100) << "the high water mark must bound the queue";
+  EXPECT_EQ(a->stats().send_would_block, 1u);
+}
+
 TEST_F(ZmqTransportTest, MalformedEndpointIsInvalidArgument) {
   auto a = MakeTransport();
   ASSERT_NE(a, nullptr);
