@@ -91,9 +91,9 @@ void BM_Lz4DecompressOnly(benchmark::State& state) {
   const Fixture& f = Fixture::Get();
   std::vector<char> out(f.info().raw_size);
   for (auto _ : state) {
-    const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(f.compressed().data()),
-                                      out.data(), static_cast<int>(f.compressed().size()),
-                                      static_cast<int>(out.size()));
+    const int n =
+        LZ4_decompress_safe(reinterpret_cast<const char*>(f.compressed().data()), out.data(),
+                            static_cast<int>(f.compressed().size()), static_cast<int>(out.size()));
     benchmark::DoNotOptimize(n);
     benchmark::ClobberMemory();
   }

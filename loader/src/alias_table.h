@@ -43,8 +43,8 @@ class AliasTable {
     const std::uint64_t r = rng.Next();
     // High bits pick the column (multiply-shift), the full word decides column vs alias; the
     // two uses overlap only negligibly for tables far smaller than 2^32.
-    const auto col = static_cast<std::uint32_t>(
-        (static_cast<__uint128_t>(r) * threshold_.size()) >> 64);
+    const auto col =
+        static_cast<std::uint32_t>((static_cast<__uint128_t>(r) * threshold_.size()) >> 64);
     const std::uint64_t coin = r * 0x9e3779b97f4a7c15ULL;
     return coin < threshold_[col] ? col : alias_[col];
   }

@@ -14,7 +14,8 @@ Result<SharedBytes> DecompressBlock(ByteView compressed, std::uint32_t raw_size,
   // LZ4 cannot expand data more than ~255x; a larger claim means a damaged index, and
   // refusing it keeps a bad footer from requesting a huge allocation.
   if (raw_size == 0 || raw_size > kMaxBlockRawBytes ||
-      static_cast<std::uint64_t>(raw_size) > 256 * static_cast<std::uint64_t>(compressed.size()) + 64) {
+      static_cast<std::uint64_t>(raw_size) >
+          256 * static_cast<std::uint64_t>(compressed.size()) + 64) {
     return Status::Corruption(std::string(where) + ": implausible raw size " +
                               std::to_string(raw_size) + " for " +
                               std::to_string(compressed.size()) + " compressed bytes");
@@ -22,9 +23,9 @@ Result<SharedBytes> DecompressBlock(ByteView compressed, std::uint32_t raw_size,
   // Not zero-filled: LZ4 writes every byte, and a memset would cost a noticeable share of
   // the decompression time.
   std::shared_ptr<std::uint8_t[]> buffer(new std::uint8_t[raw_size]);
-  const int n = LZ4_decompress_safe(reinterpret_cast<const char*>(compressed.data()),
-                                    reinterpret_cast<char*>(buffer.get()),
-                                    static_cast<int>(compressed.size()), static_cast<int>(raw_size));
+  const int n = LZ4_decompress_safe(
+      reinterpret_cast<const char*>(compressed.data()), reinterpret_cast<char*>(buffer.get()),
+      static_cast<int>(compressed.size()), static_cast<int>(raw_size));
   if (n < 0) return Status::Corruption(std::string(where) + ": LZ4 data is malformed");
   if (static_cast<std::uint32_t>(n) != raw_size) {
     return Status::Corruption(std::string(where) + ": decompressed to " + std::to_string(n) +
@@ -65,8 +66,8 @@ namespace internal {
 namespace {
 
 Status Bad(std::string_view where, std::size_t sample, const FieldSpec& f, std::string_view what) {
-  return Status::Corruption(std::string(where) + ": sample " + std::to_string(sample) +
-                            " field '" + f.name + "': " + std::string(what));
+  return Status::Corruption(std::string(where) + ": sample " + std::to_string(sample) + " field '" +
+                            f.name + "': " + std::string(what));
 }
 
 }  // namespace
@@ -158,9 +159,9 @@ Status ParseDirect(DecodedBlockParts& parts, std::optional<std::uint32_t> expect
             }
             if (!r.ReadBin(&off, &len)) return Bad(where, s, spec, "expected tensor bin");
             if (len != elements * DTypeSize(spec.dtype)) {
-              return Bad(where, s, spec, "tensor of " + std::to_string(len) +
-                                             " bytes, dims need " +
-                                             std::to_string(elements * DTypeSize(spec.dtype)));
+              return Bad(where, s, spec,
+                         "tensor of " + std::to_string(len) + " bytes, dims need " +
+                             std::to_string(elements * DTypeSize(spec.dtype)));
             }
           }
           slot->word = off;

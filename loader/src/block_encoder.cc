@@ -113,8 +113,7 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
     return;
   }
   const FieldSpec& f = schema_.fields()[next_field_];
-  const std::string where =
-      "sample " + std::to_string(num_samples_) + " field '" + f.name + "': ";
+  const std::string where = "sample " + std::to_string(num_samples_) + " field '" + f.name + "': ";
   if (dims.size() != f.shape.size()) {
     Fail(where + "rank " + std::to_string(dims.size()) + ", schema rank " +
          std::to_string(f.shape.size()));

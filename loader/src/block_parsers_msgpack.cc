@@ -1,9 +1,8 @@
 // Block parsers built on msgpack-cxx: an object-tree unpack with zero-copy str/bin references,
 // and a SAX visitor. Both fill the same slot table as the direct parser; benchmarks compare
 // them (BM_DecodeBlock/*), tests check they agree.
-#include <msgpack.hpp>
-
 #include <cstring>
+#include <msgpack.hpp>
 
 #include "block_parsers.h"
 #include "shardmesh/loader/shard_reader.h"
@@ -12,8 +11,8 @@ namespace shardmesh::loader::internal {
 namespace {
 
 Status Bad(std::string_view where, std::size_t sample, const FieldSpec& f, std::string_view what) {
-  return Status::Corruption(std::string(where) + ": sample " + std::to_string(sample) +
-                            " field '" + f.name + "': " + std::string(what));
+  return Status::Corruption(std::string(where) + ": sample " + std::to_string(sample) + " field '" +
+                            f.name + "': " + std::string(what));
 }
 
 }  // namespace
@@ -108,7 +107,8 @@ Status ParseWithMsgpackUnpack(DecodedBlockParts& parts,
             for (std::uint32_t d = 0; d < dims.size; ++d) {
               const msgpack::object& dim = dims.ptr[d];
               if (dim.type != msgpack::type::POSITIVE_INTEGER || dim.via.u64 > kMaxBlockRawBytes ||
-                  (spec.shape[d] != -1 && dim.via.u64 != static_cast<std::uint64_t>(spec.shape[d]))) {
+                  (spec.shape[d] != -1 &&
+                   dim.via.u64 != static_cast<std::uint64_t>(spec.shape[d]))) {
                 return Bad(where, s, spec, "bad dimension " + std::to_string(d));
               }
               elements *= dim.via.u64;
@@ -180,7 +180,8 @@ class SlotVisitor : public msgpack::null_visitor {
     if (depth_ == 3) {  // the data of a variable-shape tensor
       const FieldSpec& spec = fields_[field_];
       if (pair_item_ != 1 || dim_ != spec.shape.size()) return Fail("bin before the dims");
-      if (size != elements_ * DTypeSize(spec.dtype)) return Fail("tensor size does not match its dims");
+      if (size != elements_ * DTypeSize(spec.dtype))
+        return Fail("tensor size does not match its dims");
       Slot().word = static_cast<std::uint64_t>(p - base_);
       Slot().length = size;
       ++pair_item_;
@@ -264,10 +265,9 @@ class SlotVisitor : public msgpack::null_visitor {
   FieldSlot& Slot() { return parts_.slots[sample_ * nf_ + field_]; }
   bool Fail(const std::string& what) {
     if (!error_) {
-      error_ = depth_ >= 2 && field_ < nf_
-                   ? "sample " + std::to_string(sample_) + " field '" + fields_[field_].name +
-                         "': " + what
-                   : what;
+      error_ = depth_ >= 2 && field_ < nf_ ? "sample " + std::to_string(sample_) + " field '" +
+                                                 fields_[field_].name + "': " + what
+                                           : what;
     }
     return false;
   }

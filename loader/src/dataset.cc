@@ -33,18 +33,18 @@ Result<std::shared_ptr<const Dataset>> Dataset::Open(const std::string& dir,
       return Status::Corruption(path + ": " + what + " (manifest and shard disagree)");
     };
     if (reader->file_size() != e.bytes) {
-      return mismatch("file has " + std::to_string(reader->file_size()) +
-                      " bytes, manifest says " + std::to_string(e.bytes));
+      return mismatch("file has " + std::to_string(reader->file_size()) + " bytes, manifest says " +
+                      std::to_string(e.bytes));
     }
     if (reader->footer_checksum() != e.footer_checksum) return mismatch("footer checksum differs");
     if (f.schema_digest != digest) return mismatch("schema digest differs");
     if (f.num_samples != e.num_samples) {
-      return mismatch("shard holds " + std::to_string(f.num_samples) +
-                      " samples, manifest says " + std::to_string(e.num_samples));
+      return mismatch("shard holds " + std::to_string(f.num_samples) + " samples, manifest says " +
+                      std::to_string(e.num_samples));
     }
     if (f.blocks.size() != e.num_blocks) {
-      return mismatch("shard has " + std::to_string(f.blocks.size()) +
-                      " blocks, manifest says " + std::to_string(e.num_blocks));
+      return mismatch("shard has " + std::to_string(f.blocks.size()) + " blocks, manifest says " +
+                      std::to_string(e.num_blocks));
     }
     if (with_labels != !f.labels.empty() && f.num_samples != 0) {
       return mismatch(with_labels ? "labels missing" : "unexpected labels");
@@ -76,9 +76,9 @@ Result<std::shared_ptr<const Dataset>> Dataset::Open(const std::string& dir,
 }
 
 std::uint32_t Dataset::BlockOfSample(std::uint64_t global_index) const {
-  auto it = std::upper_bound(
-      blocks_.begin(), blocks_.end(), global_index,
-      [](std::uint64_t g, const BlockInfo& b) { return g < b.first_sample; });
+  auto it =
+      std::upper_bound(blocks_.begin(), blocks_.end(), global_index,
+                       [](std::uint64_t g, const BlockInfo& b) { return g < b.first_sample; });
   return static_cast<std::uint32_t>(std::distance(blocks_.begin(), it) - 1);
 }
 
@@ -100,9 +100,8 @@ Result<std::shared_ptr<const DecodedBlock>> Dataset::ReadBlock(std::uint32_t blo
   // The compressed bytes die right after decompression, so each thread reuses one buffer
   // instead of allocating a block-sized one per read.
   thread_local std::vector<std::uint8_t> scratch;
-  SHARDMESH_ASSIGN_OR_RETURN(
-      ByteView compressed,
-      shards_[info.shard]->ReadCompressedBlockInto(info.index_in_shard, scratch));
+  SHARDMESH_ASSIGN_OR_RETURN(ByteView compressed, shards_[info.shard]->ReadCompressedBlockInto(
+                                                      info.index_in_shard, scratch));
   // The read verified the checksum already; decode without hashing twice.
   const std::string where = BlockWhere(ShardPath(info.shard), info.index_in_shard);
   SHARDMESH_ASSIGN_OR_RETURN(SharedBytes raw, DecompressBlock(compressed, info.raw_size, where));

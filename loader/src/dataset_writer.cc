@@ -23,8 +23,7 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriter
 
 DatasetWriter::~DatasetWriter() = default;
 
-Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir,
-                                                             Schema schema,
+Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir, Schema schema,
                                                              const DatasetWriterOptions& options) {
   if (options.target_block_bytes == 0 || options.target_block_bytes > (kMaxBlockRawBytes / 2)) {
     return Status::InvalidArgument("target_block_bytes must be in (0, 512 MiB]");

@@ -22,10 +22,14 @@ bool ParseHex64(const std::string& s, std::uint64_t* out) {
   std::uint64_t v = 0;
   for (char c : s) {
     int d;
-    if (c >= '0' && c <= '9') d = c - '0';
-    else if (c >= 'a' && c <= 'f') d = c - 'a' + 10;
-    else if (c >= 'A' && c <= 'F') d = c - 'A' + 10;
-    else return false;
+    if (c >= '0' && c <= '9')
+      d = c - '0';
+    else if (c >= 'a' && c <= 'f')
+      d = c - 'a' + 10;
+    else if (c >= 'A' && c <= 'F')
+      d = c - 'A' + 10;
+    else
+      return false;
     v = (v << 4) | static_cast<std::uint64_t>(d);
   }
   *out = v;
@@ -127,11 +131,10 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view where) 
     auto version = j.find("version");
     if (version == j.end() || !version->is_number_integer() ||
         version->get<std::int64_t>() != kManifestVersion) {
-      return Status::InvalidArgument(w + ": unsupported manifest version " +
-                                     (version == j.end() ? std::string("(missing)")
-                                                         : version->dump()) +
-                                     " (this reader knows " + std::to_string(kManifestVersion) +
-                                     ")");
+      return Status::InvalidArgument(
+          w + ": unsupported manifest version " +
+          (version == j.end() ? std::string("(missing)") : version->dump()) +
+          " (this reader knows " + std::to_string(kManifestVersion) + ")");
     }
     Manifest m;
     auto schema = ParseSchema(Get(j, "schema", "manifest"));
@@ -206,12 +209,9 @@ std::string Manifest::Serialize() const {
   }
   json histogram = json::object();
   for (const auto& [label, count] : label_histogram) histogram[std::to_string(label)] = count;
-  json j = {{"format", std::string(kManifestFormat)},
-            {"version", kManifestVersion},
-            {"schema", SchemaJson(schema)},
-            {"num_samples", num_samples},
-            {"shards", std::move(shard_list)},
-            {"label_histogram", std::move(histogram)}};
+  json j = {{"format", std::string(kManifestFormat)}, {"version", kManifestVersion},
+            {"schema", SchemaJson(schema)},           {"num_samples", num_samples},
+            {"shards", std::move(shard_list)},        {"label_histogram", std::move(histogram)}};
   return j.dump(2) + "\n";
 }
 

@@ -158,18 +158,40 @@ class Reader {
     }
     std::uint64_t v;
     switch (t) {
-      case 0xcc: if (!Fixed(1, &v)) return false; *out = static_cast<std::int64_t>(v); return true;
-      case 0xcd: if (!Fixed(2, &v)) return false; *out = static_cast<std::int64_t>(v); return true;
-      case 0xce: if (!Fixed(4, &v)) return false; *out = static_cast<std::int64_t>(v); return true;
+      case 0xcc:
+        if (!Fixed(1, &v)) return false;
+        *out = static_cast<std::int64_t>(v);
+        return true;
+      case 0xcd:
+        if (!Fixed(2, &v)) return false;
+        *out = static_cast<std::int64_t>(v);
+        return true;
+      case 0xce:
+        if (!Fixed(4, &v)) return false;
+        *out = static_cast<std::int64_t>(v);
+        return true;
       case 0xcf:
         if (!Fixed(8, &v) || v > static_cast<std::uint64_t>(INT64_MAX)) return false;
         *out = static_cast<std::int64_t>(v);
         return true;
-      case 0xd0: if (!Fixed(1, &v)) return false; *out = static_cast<std::int8_t>(v); return true;
-      case 0xd1: if (!Fixed(2, &v)) return false; *out = static_cast<std::int16_t>(v); return true;
-      case 0xd2: if (!Fixed(4, &v)) return false; *out = static_cast<std::int32_t>(v); return true;
-      case 0xd3: if (!Fixed(8, &v)) return false; *out = static_cast<std::int64_t>(v); return true;
-      default: return false;
+      case 0xd0:
+        if (!Fixed(1, &v)) return false;
+        *out = static_cast<std::int8_t>(v);
+        return true;
+      case 0xd1:
+        if (!Fixed(2, &v)) return false;
+        *out = static_cast<std::int16_t>(v);
+        return true;
+      case 0xd2:
+        if (!Fixed(4, &v)) return false;
+        *out = static_cast<std::int32_t>(v);
+        return true;
+      case 0xd3:
+        if (!Fixed(8, &v)) return false;
+        *out = static_cast<std::int64_t>(v);
+        return true;
+      default:
+        return false;
     }
   }
 

@@ -19,8 +19,8 @@ namespace {
 constexpr std::array<std::string_view, 10> kDTypeNames = {
     "float32", "float64", "float16", "int8", "uint8", "int16", "int32", "uint32", "int64", "bool"};
 constexpr std::array<std::size_t, 10> kDTypeSizes = {4, 8, 2, 1, 1, 2, 4, 4, 8, 1};
-constexpr std::array<std::string_view, 5> kFieldTypeNames = {"int64", "float64", "string",
-                                                             "bytes", "tensor"};
+constexpr std::array<std::string_view, 5> kFieldTypeNames = {"int64", "float64", "string", "bytes",
+                                                             "tensor"};
 
 std::uint64_t ComputeDigest(const std::vector<FieldSpec>& fields,
                             const std::optional<std::size_t>& label_index) {
@@ -114,7 +114,8 @@ Result<Schema> Schema::Create(std::vector<FieldSpec> fields,
     for (std::size_t i = 0; i < fields.size(); ++i) {
       if (fields[i].name == *label_field) idx = i;
     }
-    if (!idx) return Status::InvalidArgument("schema: label field '" + *label_field + "' not found");
+    if (!idx)
+      return Status::InvalidArgument("schema: label field '" + *label_field + "' not found");
     if (fields[*idx].type != FieldType::kInt64) {
       return Status::InvalidArgument("schema: label field '" + *label_field + "' is not int64");
     }

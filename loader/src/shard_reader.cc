@@ -63,8 +63,7 @@ Status CheckFooterAgainstFile(const ShardFooter& footer, std::uint64_t footer_st
   std::uint64_t next = kShardHeaderSize;
   for (std::size_t i = 0; i < footer.blocks.size(); ++i) {
     const ShardBlock& b = footer.blocks[i];
-    if (b.offset < next || b.offset > footer_start ||
-        b.compressed_size > footer_start - b.offset) {
+    if (b.offset < next || b.offset > footer_start || b.compressed_size > footer_start - b.offset) {
       return Status::Corruption(BlockWhere(where, static_cast<std::uint32_t>(i)) + ": range [" +
                                 std::to_string(b.offset) + ", +" +
                                 std::to_string(b.compressed_size) +
@@ -99,7 +98,8 @@ std::string EncodeShardFooter(const ShardFooter& footer) {
   std::vector<std::uint8_t> labels(footer.labels.size() * 8);
   for (std::size_t i = 0; i < footer.labels.size(); ++i) {
     const auto v = static_cast<std::uint64_t>(footer.labels[i]);
-    for (int k = 0; k < 8; ++k) labels[i * 8 + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(v >> (8 * k));
+    for (int k = 0; k < 8; ++k)
+      labels[i * 8 + static_cast<std::size_t>(k)] = static_cast<std::uint8_t>(v >> (8 * k));
   }
   mp::WriteBin(out, labels.data(), labels.size());
   return std::string(out.begin(), out.end());
@@ -241,7 +241,8 @@ Result<std::uint64_t> ShardReader::ComputeFileChecksum() const {
   Hasher64 h;
   std::vector<std::uint8_t> chunk(1 << 20);
   for (std::uint64_t off = 0; off < file_.size(); off += chunk.size()) {
-    const std::size_t n = static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), file_.size() - off));
+    const std::size_t n =
+        static_cast<std::size_t>(std::min<std::uint64_t>(chunk.size(), file_.size() - off));
     SHARDMESH_RETURN_IF_ERROR(file_.ReadAt(off, {chunk.data(), n}));
     h.Update(chunk.data(), n);
   }

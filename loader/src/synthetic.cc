@@ -19,8 +19,8 @@ Result<Schema> SyntheticSchema(const SyntheticOptions& o) {
 }
 
 Status GenerateSyntheticDataset(const SyntheticOptions& o) {
-  if (o.samples == 0 || o.shards == 0 || o.feature_dim == 0 || o.seq_len == 0 ||
-      o.classes == 0 || o.vocab_size == 0) {
+  if (o.samples == 0 || o.shards == 0 || o.feature_dim == 0 || o.seq_len == 0 || o.classes == 0 ||
+      o.vocab_size == 0) {
     return Status::InvalidArgument(
         "synthetic dataset: samples, shards, feature_dim, seq_len, classes and vocab_size must "
         "be positive");

@@ -20,8 +20,12 @@ std::uint64_t Touch(const DecodedBlock& block) {
     for (std::size_t f = 0; f < s.num_fields(); ++f) {
       const FieldView v = s.field(f);
       switch (v.type()) {
-        case FieldType::kInt64: acc += static_cast<std::uint64_t>(v.AsInt64()); break;
-        case FieldType::kFloat64: acc += static_cast<std::uint64_t>(v.AsFloat64() != 0); break;
+        case FieldType::kInt64:
+          acc += static_cast<std::uint64_t>(v.AsInt64());
+          break;
+        case FieldType::kFloat64:
+          acc += static_cast<std::uint64_t>(v.AsFloat64() != 0);
+          break;
         case FieldType::kString:
           for (char c : v.AsString()) acc += static_cast<unsigned char>(c);
           break;
@@ -53,8 +57,8 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   volatile std::uint64_t sink = 0;
   if (mode & 1) {
     if (size < 4) return 0;
-    const std::uint32_t raw_size = data[0] | (data[1] << 8) | (data[2] << 16) |
-                                   (static_cast<std::uint32_t>(data[3]) << 24);
+    const std::uint32_t raw_size =
+        data[0] | (data[1] << 8) | (data[2] << 16) | (static_cast<std::uint32_t>(data[3]) << 24);
     auto raw = DecompressBlock(ByteView(data + 4, size - 4), raw_size, "fuzz");
     if (!raw.ok()) return 0;
     auto block = ParseBlock(schema, *raw, 0, std::nullopt, "fuzz");

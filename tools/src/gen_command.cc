@@ -44,12 +44,13 @@ void RunGen(const GenArgs& args) {
     raw += b.raw_size;
     disk += b.compressed_size;
   }
-  std::printf("wrote %llu samples in %zu shards, %zu blocks to %s: %.1f MiB raw, %.1f MiB "
-              "compressed (ratio %.2f) in %.2f s (%.0f MiB/s raw)\n",
-              static_cast<unsigned long long>((*ds)->num_samples()), (*ds)->num_shards(),
-              (*ds)->blocks().size(), o.out_dir.c_str(), raw / 1048576.0, disk / 1048576.0,
-              disk ? static_cast<double>(raw) / static_cast<double>(disk) : 0.0, secs,
-              raw / 1048576.0 / (secs > 0 ? secs : 1e-9));
+  std::printf(
+      "wrote %llu samples in %zu shards, %zu blocks to %s: %.1f MiB raw, %.1f MiB "
+      "compressed (ratio %.2f) in %.2f s (%.0f MiB/s raw)\n",
+      static_cast<unsigned long long>((*ds)->num_samples()), (*ds)->num_shards(),
+      (*ds)->blocks().size(), o.out_dir.c_str(), raw / 1048576.0, disk / 1048576.0,
+      disk ? static_cast<double>(raw) / static_cast<double>(disk) : 0.0, secs,
+      raw / 1048576.0 / (secs > 0 ? secs : 1e-9));
   SetExitCode(0);
 }
 

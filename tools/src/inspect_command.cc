@@ -110,7 +110,8 @@ void RunInspect(const InspectArgs& args) {
                   static_cast<unsigned long long>(e.num_samples),
                   static_cast<unsigned long long>(e.first_sample),
                   static_cast<unsigned long long>(shards[i].blocks),
-                  static_cast<unsigned long long>(e.bytes), Ratio(shards[i].raw, shards[i].compressed));
+                  static_cast<unsigned long long>(e.bytes),
+                  Ratio(shards[i].raw, shards[i].compressed));
     }
     if (args.verify && verify.ok()) {
       std::printf("verify: ok (%llu block checksums, %zu file checksums)\n",

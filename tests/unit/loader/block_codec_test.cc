@@ -1,13 +1,13 @@
 // Block encoding/decoding: every field type round-trips, views are zero-copy, blocks are
 // standard msgpack, and damaged or mismatching blocks are rejected with the sample and field.
+#include "shardmesh/loader/block_codec.h"
+
 #include <gtest/gtest.h>
 
+#include <cstring>
 #include <msgpack.hpp>
 
-#include <cstring>
-
 #include "format_test_util.h"
-#include "shardmesh/loader/block_codec.h"
 
 namespace shardmesh::loader {
 namespace {
@@ -25,7 +25,8 @@ class BlockCodecTest : public ::testing::Test {
       const auto blob = testing::BlobOf(i);
       const auto vec = testing::VecOf(i);
       const std::int64_t rows = testing::RowsOf(i);
-      std::vector<std::uint8_t> img(static_cast<std::size_t>(rows) * 3, static_cast<std::uint8_t>(i));
+      std::vector<std::uint8_t> img(static_cast<std::size_t>(rows) * 3,
+                                    static_cast<std::uint8_t>(i));
       const std::int64_t dims[2] = {rows, 3};
       enc.AddInt64(testing::IdOf(i));
       enc.AddFloat64(testing::ScoreOf(i));
@@ -112,10 +113,12 @@ TEST_F(BlockCodecTest, ExtremeIntegersAndFloatsRoundTrip) {
   std::vector<FieldSpec> f = {{"i", FieldType::kInt64, DType::kFloat32, {}},
                               {"d", FieldType::kFloat64, DType::kFloat32, {}}};
   const Schema schema = Schema::Create(f, std::nullopt).value();
-  const std::vector<std::int64_t> ints = {0, 1, -1, 127, 128, -32, -33, 255, 256, -129,
-                                          65535, 65536, -32769, INT32_MAX, INT32_MIN,
-                                          static_cast<std::int64_t>(UINT32_MAX) + 1,
-                                          INT64_MAX, INT64_MIN};
+  const std::vector<std::int64_t> ints = {
+      0,         1,         -1,        127,
+      128,       -32,       -33,       255,
+      256,       -129,      65535,     65536,
+      -32769,    INT32_MAX, INT32_MIN, static_cast<std::int64_t>(UINT32_MAX) + 1,
+      INT64_MAX, INT64_MIN};
   BlockEncoder enc(schema);
   for (std::size_t k = 0; k < ints.size(); ++k) {
     enc.BeginSample();
@@ -215,8 +218,8 @@ TEST_F(BlockCodecTest, ParserRejectsTruncatedOrMismatchedBlocksNamingWhere) {
   for (BlockParser parser :
        {BlockParser::kDirect, BlockParser::kMsgpackUnpack, BlockParser::kMsgpackVisitor}) {
     SCOPED_TRACE(static_cast<int>(parser));
-    for (std::size_t len : {std::size_t{0}, std::size_t{1}, std::size_t{7}, raw->size() / 2,
-                            raw->size() - 1}) {
+    for (std::size_t len :
+         {std::size_t{0}, std::size_t{1}, std::size_t{7}, raw->size() / 2, raw->size() - 1}) {
       auto r = ParseBlock(schema_, raw->Slice(0, len), 0, std::nullopt, "blk 9", parser);
       ASSERT_FALSE(r.ok()) << len;
       EXPECT_TRUE(r.status().IsCorruption());
@@ -237,8 +240,10 @@ TEST_F(BlockCodecTest, ParserRejectsTruncatedOrMismatchedBlocksNamingWhere) {
 
 TEST_F(BlockCodecTest, DecompressRejectsWrongSizeAndGarbage) {
   const EncodedBlock encoded = Encode(5);
-  EXPECT_TRUE(DecompressBlock(encoded.compressed, encoded.raw_size + 1, "b").status().IsCorruption());
-  EXPECT_TRUE(DecompressBlock(encoded.compressed, encoded.raw_size - 1, "b").status().IsCorruption());
+  EXPECT_TRUE(
+      DecompressBlock(encoded.compressed, encoded.raw_size + 1, "b").status().IsCorruption());
+  EXPECT_TRUE(
+      DecompressBlock(encoded.compressed, encoded.raw_size - 1, "b").status().IsCorruption());
   std::vector<std::uint8_t> garbage(encoded.compressed.size(), 0xff);
   EXPECT_TRUE(DecompressBlock(garbage, encoded.raw_size, "b").status().IsCorruption());
   EXPECT_TRUE(DecompressBlock(encoded.compressed, 0x7fffffff, "b").status().IsCorruption());

@@ -1,11 +1,12 @@
 // Dataset: open, block index, labels, reads (also concurrent), decode of peer bytes.
+#include "shardmesh/loader/dataset.h"
+
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "format_test_util.h"
-#include "shardmesh/loader/dataset.h"
 
 namespace shardmesh::loader {
 namespace {

@@ -68,7 +68,9 @@ inline Schema AllTypesSchema() {
 // The values AllTypesDataset writes for sample i (so tests can check what they read).
 inline std::int64_t IdOf(std::uint64_t i) { return static_cast<std::int64_t>(i * 7919) - 5000; }
 inline double ScoreOf(std::uint64_t i) { return 0.25 * static_cast<double>(i) - 3.5; }
-inline std::string NameOf(std::uint64_t i) { return "sample-" + std::string(i % 40, 'x') + std::to_string(i); }
+inline std::string NameOf(std::uint64_t i) {
+  return "sample-" + std::string(i % 40, 'x') + std::to_string(i);
+}
 inline std::vector<std::uint8_t> BlobOf(std::uint64_t i) {
   std::vector<std::uint8_t> b(i % 300);
   for (std::size_t k = 0; k < b.size(); ++k) b[k] = static_cast<std::uint8_t>(k * 31 + i);

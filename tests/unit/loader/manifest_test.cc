@@ -1,11 +1,12 @@
 // Manifest JSON: round trip, and rejection of foreign formats, unknown versions and
 // inconsistent shard lists.
+#include "shardmesh/loader/manifest.h"
+
 #include <gtest/gtest.h>
 
 #include <nlohmann/json.hpp>
 
 #include "format_test_util.h"
-#include "shardmesh/loader/manifest.h"
 
 namespace shardmesh::loader {
 namespace {
@@ -31,7 +32,9 @@ class ManifestTest : public ::testing::Test {
     return m;
   }
   static nlohmann::json Json(const Manifest& m) { return nlohmann::json::parse(m.Serialize()); }
-  static Result<Manifest> Reparse(const nlohmann::json& j) { return Manifest::Parse(j.dump(), "m.json"); }
+  static Result<Manifest> Reparse(const nlohmann::json& j) {
+    return Manifest::Parse(j.dump(), "m.json");
+  }
 };
 
 TEST_F(ManifestTest, RoundTripPreservesEverything) {

@@ -33,7 +33,8 @@ TEST_F(PackTest, JsonlInfersSchemaAndRoundTrips) {
       "{\"id\": 1, \"w\": 0.5, \"text\": \"hello\", \"emb\": [1, 2.5, -3], \"y\": 2}\n"
       "\n"
       "{\"id\": -7, \"w\": 3, \"text\": \"\", \"emb\": [0, 0, 1e3], \"y\": 0}\r\n"
-      "{\"text\": \"order does not matter\", \"id\": 9, \"w\": -1.25, \"emb\": [4, 5, 6], \"y\": 2}\n",
+      "{\"text\": \"order does not matter\", \"id\": 9, \"w\": -1.25, \"emb\": [4, 5, 6], \"y\": "
+      "2}\n",
       ImportFormat::kJsonl, "y");
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->num_samples, 3u);

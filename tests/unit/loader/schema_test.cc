@@ -1,7 +1,7 @@
 // Schema validation, lookup and digest.
-#include <gtest/gtest.h>
-
 #include "shardmesh/loader/schema.h"
+
+#include <gtest/gtest.h>
 
 namespace shardmesh::loader {
 namespace {

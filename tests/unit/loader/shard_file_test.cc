@@ -76,9 +76,9 @@ TEST_F(ShardFileTest, FlippedByteInTheFooterFailsOpenNamingTheFile) {
 TEST_F(ShardFileTest, TruncatedFileFailsOpenAtEveryLength) {
   const std::string original = testing::ReadAll(shard1_);
   const std::uint64_t size = original.size();
-  for (std::uint64_t len : {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{16},
-                            std::uint64_t{39}, size / 2, size - kShardTrailerSize,
-                            size - 8, size - 1}) {
+  for (std::uint64_t len :
+       {std::uint64_t{0}, std::uint64_t{5}, std::uint64_t{16}, std::uint64_t{39}, size / 2,
+        size - kShardTrailerSize, size - 8, size - 1}) {
     SCOPED_TRACE(len);
     testing::WriteAll(shard1_, original.substr(0, len));
     auto ds = Dataset::Open(dir_);

@@ -1,11 +1,12 @@
 // Synthetic generator: deterministic output, requested shape, plausible distributions.
+#include "shardmesh/loader/synthetic.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "format_test_util.h"
 #include "shardmesh/loader/dataset.h"
-#include "shardmesh/loader/synthetic.h"
 
 namespace shardmesh::loader {
 namespace {

@@ -26,7 +26,7 @@ struct EncodedBlock {
   std::vector<std::uint8_t> compressed;  // LZ4 block
   std::uint32_t raw_size = 0;            // msgpack bytes before compression
   std::uint32_t num_samples = 0;
-  std::uint64_t checksum = 0;         // XXH3-64 of `compressed`
+  std::uint64_t checksum = 0;        // XXH3-64 of `compressed`
   std::vector<std::int64_t> labels;  // one per sample when the schema has a label field
 };
 

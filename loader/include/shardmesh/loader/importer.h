@@ -22,9 +22,9 @@ namespace shardmesh::loader {
 enum class ImportFormat { kJsonl, kCsv };
 
 struct ImportOptions {
-  std::string input;    // path of the JSONL or CSV file
+  std::string input;  // path of the JSONL or CSV file
   ImportFormat format = ImportFormat::kJsonl;
-  std::string out_dir;  // dataset directory to create
+  std::string out_dir;                       // dataset directory to create
   std::uint64_t samples_per_shard = 100000;  // see DatasetWriterOptions
   std::size_t block_bytes = 256 * 1024;      // target uncompressed block size
   std::optional<std::string> label_field;    // must name an int64 field of the inferred schema

@@ -60,7 +60,7 @@ struct DecodedBlockParts {
   SharedBytes raw;  // the decompressed block; views point into it
   std::uint64_t first_sample = 0;
   std::size_t num_samples = 0;
-  std::vector<FieldSlot> slots;         // num_samples * num_fields, sample-major
+  std::vector<FieldSlot> slots;          // num_samples * num_fields, sample-major
   std::vector<std::int64_t> shape_pool;  // dims of variable-shape tensors
 };
 }  // namespace internal
@@ -176,8 +176,8 @@ inline TensorView FieldView::AsTensor() const {
   if (slot_->shape == std::numeric_limits<std::uint32_t>::max()) {
     t.shape = spec.shape;
   } else {
-    t.shape = std::span<const std::int64_t>(block_->shape_pool_.data() + slot_->shape,
-                                            spec.shape.size());
+    t.shape =
+        std::span<const std::int64_t>(block_->shape_pool_.data() + slot_->shape, spec.shape.size());
   }
   return t;
 }

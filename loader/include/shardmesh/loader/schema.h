@@ -22,7 +22,18 @@ enum class FieldType { kInt64, kFloat64, kString, kBytes, kTensor };
 
 // Element types of tensor fields. The numeric values are written into schema digests: append
 // only.
-enum class DType { kFloat32, kFloat64, kFloat16, kInt8, kUint8, kInt16, kInt32, kUint32, kInt64, kBool };
+enum class DType {
+  kFloat32,
+  kFloat64,
+  kFloat16,
+  kInt8,
+  kUint8,
+  kInt16,
+  kInt32,
+  kUint32,
+  kInt64,
+  kBool
+};
 
 struct FieldSpec {
   std::string name;

@@ -79,7 +79,8 @@ class ShardReader {
   Result<SharedBytes> ReadCompressedBlock(std::uint32_t i) const;
   // Like ReadCompressedBlock, but into `scratch` (resized as needed; reused across calls to
   // spare an allocation per block). Returns a view of scratch.
-  Result<ByteView> ReadCompressedBlockInto(std::uint32_t i, std::vector<std::uint8_t>& scratch) const;
+  Result<ByteView> ReadCompressedBlockInto(std::uint32_t i,
+                                           std::vector<std::uint8_t>& scratch) const;
   // XXH3-64 of the whole file (reads it sequentially).
   Result<std::uint64_t> ComputeFileChecksum() const;
 

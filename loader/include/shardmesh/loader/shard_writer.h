@@ -19,7 +19,7 @@ namespace shardmesh::loader {
 struct ShardSummary {
   std::uint64_t num_samples = 0;
   std::uint64_t num_blocks = 0;
-  std::uint64_t bytes = 0;  // file size
+  std::uint64_t bytes = 0;      // file size
   std::uint64_t raw_bytes = 0;  // sum of the blocks' decompressed sizes
   std::uint64_t footer_checksum = 0;
   std::uint64_t file_checksum = 0;
@@ -30,8 +30,7 @@ class ShardWriter {
   // Creates `path`.tmp and writes the header. IOError naming the path on failure.
   // `with_labels`: whether blocks carry labels (the schema has a label field).
   static Result<std::unique_ptr<ShardWriter>> Create(const std::string& path,
-                                                     std::uint64_t schema_digest,
-                                                     bool with_labels);
+                                                     std::uint64_t schema_digest, bool with_labels);
   ~ShardWriter();
   ShardWriter(const ShardWriter&) = delete;
   ShardWriter& operator=(const ShardWriter&) = delete;

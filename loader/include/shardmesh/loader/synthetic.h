@@ -17,10 +17,10 @@ namespace shardmesh::loader {
 struct SyntheticOptions {
   std::string out_dir;  // created if missing; must not already hold a dataset unless overwrite
   std::uint64_t samples = 100000;
-  std::uint32_t shards = 8;         // samples are split as evenly as possible
-  std::uint32_t feature_dim = 256;  // float32 elements per sample
-  std::uint32_t seq_len = 128;      // uint32 tokens per sample
-  std::uint32_t classes = 10;       // labels 0..classes-1, class c about twice as likely as c+1
+  std::uint32_t shards = 8;          // samples are split as evenly as possible
+  std::uint32_t feature_dim = 256;   // float32 elements per sample
+  std::uint32_t seq_len = 128;       // uint32 tokens per sample
+  std::uint32_t classes = 10;        // labels 0..classes-1, class c about twice as likely as c+1
   std::uint32_t vocab_size = 32000;  // token ids 0..vocab_size-1, Zipf(s = 1.1)
   std::uint64_t seed = 1;
   std::size_t block_bytes = 256 * 1024;  // target uncompressed block size
