@@ -4,7 +4,8 @@
 //   - drop_rate: each message is lost with this probability, outgoing and incoming alike.
 //   - delay: outgoing messages are held for this long, then handed to the inner transport.
 //     Held messages are flushed at the start of every Send and Receive call, so a node that
-//     stops calling either stops sending (a paused process, like SIGSTOP).
+//     stops calling either stops sending (a paused process, like SIGSTOP). Messages still held
+//     when the FaultTransport is destroyed are lost, as in a crash.
 //   - partition_from: names or endpoints of peers cut off in both directions. Incoming
 //     messages are matched on the header's sender and sender_endpoint; outgoing ones on the
 //     destination endpoint, or on a name once a message from that name revealed its endpoint.
