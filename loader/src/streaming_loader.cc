@@ -203,8 +203,10 @@ Result<std::vector<Sample>> StreamingLoader::NextBatch(std::size_t n) {
 
 Status StreamingLoader::Reset(std::uint64_t epoch) {
   impl_->prefetcher.reset();
-  SHARDMESH_RETURN_IF_ERROR(impl_->BuildPlan(epoch));
+  Status built = impl_->BuildPlan(epoch);
+  // On failure the previous plan is kept and restarted, so the loader stays usable.
   impl_->StartAt(0);
+  SHARDMESH_RETURN_IF_ERROR(built);
   impl_->iteration_status = Status::OK();
   return Status::OK();
 }
@@ -262,9 +264,14 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
   }
   if (state.epoch != m.epoch || m.plan.sequence.empty()) {
     m.prefetcher.reset();
-    SHARDMESH_RETURN_IF_ERROR(m.BuildPlan(state.epoch));
+    Status built = m.BuildPlan(state.epoch);
+    if (!built.ok()) {
+      m.StartAt(0);  // keep the loader consistent on its previous plan
+      return built;
+    }
   }
   if (state.sequence_length != m.plan.sequence.size() || state.position > m.plan.sequence.size()) {
+    m.StartAt(0);  // the plan may have changed epoch above: restart it consistently
     return Status::InvalidArgument("checkpoint position " + std::to_string(state.position) +
                                    " / sequence length " + std::to_string(state.sequence_length) +
                                    " do not fit this loader's sequence of " +

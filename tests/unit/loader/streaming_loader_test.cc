@@ -198,6 +198,20 @@ TEST_F(StreamingLoaderTest, RestoreRejectsAnotherPlanNamingTheMismatch) {
   }
 }
 
+TEST_F(StreamingLoaderTest, RejectedRestoreLeavesAUsableLoader) {
+  const auto config = StreamingConfig(2, 0).WithSeed(3);
+  auto loader = MustCreate(*dataset_, config);
+  ASSERT_NE(loader, nullptr);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(loader->Next().ok());
+  auto state = loader->GetCheckpoint();
+  state.epoch = 7;
+  state.sequence_length += 1;  // does not fit epoch 7's sequence
+  EXPECT_FALSE(loader->RestoreFromCheckpoint(state).ok());
+  const auto ids = Drain(*loader);
+  EXPECT_EQ(ids.size(), loader->Len());
+  EXPECT_EQ(ids.size(), 505u);
+}
+
 TEST_F(StreamingLoaderTest, RangeForAndNextBatchCoverTheEpoch) {
   const auto config = StreamingConfig(2, 1).WithSeed(9);
   auto loader = MustCreate(*dataset_, config);
