@@ -46,8 +46,8 @@ Row Measure(std::size_t n, int kills, std::uint64_t seed) {
   c.CreateAndJoin(n);
   Row row;
   row.n = n;
-  auto joined = c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(600),
-                           seconds(1));
+  auto joined =
+      c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(600), seconds(1));
   if (!joined) {
     std::fprintf(stderr, "N=%zu did not converge\n", n);
     std::exit(1);
@@ -71,19 +71,20 @@ Row Measure(std::size_t n, int kills, std::uint64_t seed) {
     const std::string name = c.node(victim).name;
     c.Kill(victim);
     const TimePoint killed = c.now();
-    auto all = c.RunUntil([&] { return c.AllRunningSee(name, MemberState::kDead); },
-                          seconds(600), milliseconds(100));
+    auto all = c.RunUntil([&] { return c.AllRunningSee(name, MemberState::kDead); }, seconds(600),
+                          milliseconds(100));
     if (!all) {
       std::fprintf(stderr, "N=%zu: %s never dead at all\n", n, name.c_str());
       std::exit(1);
     }
     row.all_dead_p += Periods(*all, o) / kills;
-    row.suspect_p += Periods(*c.FirstEvent(MembershipEventKind::kSuspect, name) - killed, o) / kills;
-    row.first_dead_p += Periods(*c.FirstEvent(MembershipEventKind::kDead, name) - killed, o) / kills;
+    row.suspect_p +=
+        Periods(*c.FirstEvent(MembershipEventKind::kSuspect, name) - killed, o) / kills;
+    row.first_dead_p +=
+        Periods(*c.FirstEvent(MembershipEventKind::kDead, name) - killed, o) / kills;
     c.Run(seconds(5));
   }
-  row.wall_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
+  row.wall_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
   return row;
 }
 
@@ -96,17 +97,18 @@ int main(int argc, char** argv) {
     for (int i = 1; i < argc; ++i) sizes.push_back(std::strtoull(argv[i], nullptr, 10));
   }
   const MeshOptions o = MeshOptions::Lan();
-  std::printf("Lan profile: probe %lld ms, timeout %lld ms, suspicion mult %u (max x%u), "
-              "retransmit %u, gossip %lld ms x %u, 10 ms simulation steps, 0.5-2.5 ms delay\n",
-              static_cast<long long>(o.probe_interval.count()),
-              static_cast<long long>(o.probe_timeout.count()), o.suspicion_mult,
-              o.suspicion_max_timeout_mult, o.retransmit_mult,
-              static_cast<long long>(o.gossip_interval.count()), o.gossip_nodes);
+  std::printf(
+      "Lan profile: probe %lld ms, timeout %lld ms, suspicion mult %u (max x%u), "
+      "retransmit %u, gossip %lld ms x %u, 10 ms simulation steps, 0.5-2.5 ms delay\n",
+      static_cast<long long>(o.probe_interval.count()),
+      static_cast<long long>(o.probe_timeout.count()), o.suspicion_mult,
+      o.suspicion_max_timeout_mult, o.retransmit_mult,
+      static_cast<long long>(o.gossip_interval.count()), o.gossip_nodes);
   std::printf("%6s %8s | %9s %10s %9s | %12s %12s %10s | %11s %9s | %7s\n", "N", "join s",
-              "suspect", "first dead", "all dead", "susp min", "susp max", "log2(N)",
-              "bytes/mem/s", "msg/mem/s", "wall s");
-  std::printf("%6s %8s | %9s %10s %9s | %12s %12s %10s | %11s %9s | %7s\n", "", "",
-              "periods", "periods", "periods", "periods", "periods", "periods", "", "", "");
+              "suspect", "first dead", "all dead", "susp min", "susp max", "log2(N)", "bytes/mem/s",
+              "msg/mem/s", "wall s");
+  std::printf("%6s %8s | %9s %10s %9s | %12s %12s %10s | %11s %9s | %7s\n", "", "", "periods",
+              "periods", "periods", "periods", "periods", "periods", "", "", "");
   for (std::size_t n : sizes) {
     const int kills = n >= 1000 ? 1 : 3;
     const Row r = Measure(n, kills, 17);

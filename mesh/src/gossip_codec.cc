@@ -19,8 +19,8 @@ msgpack::unpack_limit PayloadLimits() {
 }
 
 Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Corruption("gossip payload field '" + std::string(field) + "': " +
-                            std::string(problem));
+  return Status::Corruption("gossip payload field '" + std::string(field) +
+                            "': " + std::string(problem));
 }
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view field,
@@ -48,9 +48,9 @@ Result<GossipUpdate> DecodeUpdate(const msgpack::object& o, std::size_t index) {
                                  std::to_string(a.size));
   }
   GossipUpdate u;
-  SHARDMESH_ASSIGN_OR_RETURN(std::uint64_t state,
-                             ReadUnsigned(a.ptr[0], where + ".state",
-                                          static_cast<std::uint64_t>(MemberState::kLeft)));
+  SHARDMESH_ASSIGN_OR_RETURN(
+      std::uint64_t state,
+      ReadUnsigned(a.ptr[0], where + ".state", static_cast<std::uint64_t>(MemberState::kLeft)));
   u.state = static_cast<MemberState>(state);
   SHARDMESH_ASSIGN_OR_RETURN(u.name, ReadString(a.ptr[1], where + ".name"));
   if (u.name.empty()) return FieldError(where + ".name", "empty");
@@ -64,8 +64,8 @@ Result<GossipPayload> DecodeObject(const msgpack::object& root) {
   if (root.type != msgpack::type::ARRAY) return FieldError("payload", "expected an array");
   const msgpack::object_array& a = root.via.array;
   if (a.size < kPayloadArity) {
-    return FieldError("payload", "expected " + std::to_string(kPayloadArity) +
-                                     " elements, got " + std::to_string(a.size));
+    return FieldError("payload", "expected " + std::to_string(kPayloadArity) + " elements, got " +
+                                     std::to_string(a.size));
   }
   GossipPayload p;
   SHARDMESH_ASSIGN_OR_RETURN(p.seq, ReadUnsigned(a.ptr[0], "seq"));
@@ -145,11 +145,11 @@ Result<GossipPayload> DecodeGossipPayload(ByteView bytes) {
   try {
     std::size_t offset = 0;
     msgpack::object_handle handle =
-        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset,
-                        nullptr, nullptr, PayloadLimits());
+        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, nullptr,
+                        nullptr, PayloadLimits());
     if (offset != bytes.size()) {
-      return FieldError("payload", std::to_string(bytes.size() - offset) +
-                                       " trailing bytes after the array");
+      return FieldError("payload",
+                        std::to_string(bytes.size() - offset) + " trailing bytes after the array");
     }
     return DecodeObject(handle.get());
   } catch (const msgpack::insufficient_bytes&) {

@@ -39,10 +39,10 @@ inline constexpr std::uint64_t kGossipFlagJoin = 1;  // push-pull: sender is joi
 inline constexpr std::uint64_t kGossipOnlySeq = 0;
 
 struct GossipPayload {
-  std::uint64_t seq = 0;        // ping/ack/ping-req/nack sequence number
-  std::string target;           // ping: intended receiver's name; ping-req: member to probe
-  std::string target_endpoint;  // ping-req: where to reach `target`
-  std::uint64_t digest = 0;     // sender's ViewDigest (ping, ack, push-pull)
+  std::uint64_t seq = 0;            // ping/ack/ping-req/nack sequence number
+  std::string target;               // ping: intended receiver's name; ping-req: member to probe
+  std::string target_endpoint;      // ping-req: where to reach `target`
+  std::uint64_t digest = 0;         // sender's ViewDigest (ping, ack, push-pull)
   std::uint64_t nack_after_us = 0;  // ping-req: send a nack after this long without ack; 0: none
   std::uint64_t flags = 0;          // kGossipFlag*
   std::vector<GossipUpdate> updates;

@@ -89,6 +89,8 @@ std::vector<std::string> MemberTable::RandomLivePeers(std::size_t k, const std::
   return out;
 }
 
-std::uint64_t MemberTable::digest() const { return MemberSetDigestFromSum(term_sum_, live_count()); }
+std::uint64_t MemberTable::digest() const {
+  return MemberSetDigestFromSum(term_sum_, live_count());
+}
 
 }  // namespace shardmesh::mesh

@@ -24,22 +24,32 @@ constexpr int kDigestSyncPeriods = 5;
 
 std::string_view MemberStateName(MemberState state) {
   switch (state) {
-    case MemberState::kAlive: return "alive";
-    case MemberState::kSuspect: return "suspect";
-    case MemberState::kDead: return "dead";
-    case MemberState::kLeft: return "left";
+    case MemberState::kAlive:
+      return "alive";
+    case MemberState::kSuspect:
+      return "suspect";
+    case MemberState::kDead:
+      return "dead";
+    case MemberState::kLeft:
+      return "left";
   }
   return "unknown";
 }
 
 std::string_view MembershipEventKindName(MembershipEventKind kind) {
   switch (kind) {
-    case MembershipEventKind::kJoin: return "join";
-    case MembershipEventKind::kAlive: return "alive";
-    case MembershipEventKind::kSuspect: return "suspect";
-    case MembershipEventKind::kDead: return "dead";
-    case MembershipEventKind::kLeave: return "leave";
-    case MembershipEventKind::kIdentityConflict: return "identity_conflict";
+    case MembershipEventKind::kJoin:
+      return "join";
+    case MembershipEventKind::kAlive:
+      return "alive";
+    case MembershipEventKind::kSuspect:
+      return "suspect";
+    case MembershipEventKind::kDead:
+      return "dead";
+    case MembershipEventKind::kLeave:
+      return "leave";
+    case MembershipEventKind::kIdentityConflict:
+      return "identity_conflict";
   }
   return "unknown";
 }
@@ -72,10 +82,10 @@ MembershipImpl::MembershipImpl(MeshOptions options, Transport& transport, const 
   next_push_pull_at_ = now + options_.push_pull_interval +
                        Duration(rng_.Uniform(static_cast<std::uint64_t>(period.count())));
   next_seed_retry_at_ = now + options_.seed_retry_interval;
-  next_gossip_at_ = now + options_.gossip_interval +
-                   Duration(rng_.Uniform(static_cast<std::uint64_t>(
-                       std::chrono::duration_cast<Duration>(options_.gossip_interval).count() +
-                       1)));
+  next_gossip_at_ =
+      now + options_.gossip_interval +
+      Duration(rng_.Uniform(static_cast<std::uint64_t>(
+          std::chrono::duration_cast<Duration>(options_.gossip_interval).count() + 1)));
   next_reclaim_at_ = now + kReclaimCheckInterval;
 }
 
@@ -110,16 +120,16 @@ Status MembershipImpl::Join(std::vector<std::string> seed_endpoints) {
   return Status::OK();
 }
 
-Status MembershipImpl::Send(const std::string& to_endpoint, MessageType type,
-                            GossipPayload payload, bool piggyback) {
+Status MembershipImpl::Send(const std::string& to_endpoint, MessageType type, GossipPayload payload,
+                            bool piggyback) {
   std::vector<std::string> extra;
   if (piggyback) {
     const std::size_t overhead = GossipPayloadOverhead(payload);
     if (overhead < options_.max_piggyback_bytes) {
       // msgpack array header per update is inside each encoded update: no per-item overhead.
-      extra = broadcasts_.GetBroadcasts(0, options_.max_piggyback_bytes - overhead,
-                                        RetransmitLimit(options_.retransmit_mult,
-                                                        table_.live_count()));
+      extra =
+          broadcasts_.GetBroadcasts(0, options_.max_piggyback_bytes - overhead,
+                                    RetransmitLimit(options_.retransmit_mult, table_.live_count()));
     }
   }
   Envelope e;
@@ -184,9 +194,15 @@ void MembershipImpl::Handle(const Envelope& envelope) {
   // Piggybacked updates first, so a ping from a newcomer finds its alive entry applied.
   for (const GossipUpdate& u : p.updates) ApplyUpdate(u);
   switch (h.type) {
-    case MessageType::kPing: HandlePing(envelope, p); break;
-    case MessageType::kAck: HandleAck(envelope, p); break;
-    case MessageType::kPingReq: HandlePingReq(envelope, p); break;
+    case MessageType::kPing:
+      HandlePing(envelope, p);
+      break;
+    case MessageType::kAck:
+      HandleAck(envelope, p);
+      break;
+    case MessageType::kPingReq:
+      HandlePingReq(envelope, p);
+      break;
     case MessageType::kNack:
       if (probe_.active && p.seq == probe_.seq) ++probe_.nacks;
       break;
@@ -211,8 +227,8 @@ void MembershipImpl::RecordDigest(const std::string& sender, std::uint64_t diges
     digest_changed_at_ = now;
   }
   const Duration period = std::chrono::duration_cast<Duration>(options_.probe_interval);
-  if (digest != mine && !left_ && IsLive(rec->info.state) && now - digest_changed_at_ >= 2 * period &&
-      now >= next_digest_sync_at_) {
+  if (digest != mine && !left_ && IsLive(rec->info.state) &&
+      now - digest_changed_at_ >= 2 * period && now >= next_digest_sync_at_) {
     next_digest_sync_at_ = now + kDigestSyncPeriods * period;
     SendPushPull(rec->info.endpoint, MessageType::kPushPullRequest, false);
   }
@@ -261,8 +277,8 @@ void MembershipImpl::HandlePingReq(const Envelope& e, const GossipPayload& p) {
     relay.nack_at = now + std::chrono::microseconds(
                               std::min<std::uint64_t>(p.nack_after_us, 3600ull * 1000000));
   }
-  relay.expires = now + std::chrono::duration_cast<Duration>(options_.probe_interval) *
-                            kRelayLifetimePeriods;
+  relay.expires =
+      now + std::chrono::duration_cast<Duration>(options_.probe_interval) * kRelayLifetimePeriods;
   relays_[seq] = std::move(relay);
   GossipPayload ping;
   ping.seq = seq;
@@ -282,10 +298,10 @@ void MembershipImpl::Tick() {
   if (probe_.active && now >= probe_.end) FinishProbe();
   if (!probe_.active && now >= next_probe_at_) StartProbe(now);
   if (options_.gossip_interval.count() > 0 && now >= next_gossip_at_) {
-    next_gossip_at_ = now + options_.gossip_interval +
-                   Duration(rng_.Uniform(static_cast<std::uint64_t>(
-                       std::chrono::duration_cast<Duration>(options_.gossip_interval).count() +
-                       1)));
+    next_gossip_at_ =
+        now + options_.gossip_interval +
+        Duration(rng_.Uniform(static_cast<std::uint64_t>(
+            std::chrono::duration_cast<Duration>(options_.gossip_interval).count() + 1)));
     Gossip();
   }
   if (options_.push_pull_interval.count() > 0 && now >= next_push_pull_at_) {

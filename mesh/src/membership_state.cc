@@ -48,10 +48,16 @@ std::vector<GossipUpdate> MembershipImpl::FullState() const {
 
 void MembershipImpl::ApplyUpdate(const GossipUpdate& u) {
   switch (u.state) {
-    case MemberState::kAlive: AliveNode(u); break;
-    case MemberState::kSuspect: SuspectNode(u); break;
+    case MemberState::kAlive:
+      AliveNode(u);
+      break;
+    case MemberState::kSuspect:
+      SuspectNode(u);
+      break;
     case MemberState::kDead:
-    case MemberState::kLeft: DeadNode(u); break;
+    case MemberState::kLeft:
+      DeadNode(u);
+      break;
   }
 }
 

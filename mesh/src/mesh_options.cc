@@ -61,8 +61,8 @@ Duration DetectionBound(const MeshOptions& options, std::size_t n) {
   const Duration period = options.probe_interval;
   const std::size_t probe_window = std::min<std::size_t>(n > 0 ? n - 1 : 0, 7) + 1;
   const auto log2n = static_cast<std::size_t>(std::ceil(std::log2(std::max<std::size_t>(n, 2))));
-  const Duration max_timeout = SuspicionMinTimeout(options.suspicion_mult, n, period) *
-                               options.suspicion_max_timeout_mult;
+  const Duration max_timeout =
+      SuspicionMinTimeout(options.suspicion_mult, n, period) * options.suspicion_max_timeout_mult;
   return period * static_cast<std::int64_t>(probe_window + log2n + 2) + max_timeout;
 }
 

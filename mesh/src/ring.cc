@@ -144,8 +144,7 @@ std::vector<std::uint32_t> PartitionAssignment::PartitionsOf(std::string_view me
   return out;
 }
 
-PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partitions,
-                                     double eps) {
+PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partitions, double eps) {
   const std::size_t n = ring.member_count();
   if (n == 0) return PartitionAssignment({}, std::vector<std::uint32_t>(partitions, 0), 0);
   const std::uint32_t cap = LoadCap(partitions, n, eps);

@@ -6,8 +6,7 @@
 
 namespace shardmesh::mesh {
 
-Suspicion::Suspicion(std::string from, std::uint32_t k, Duration min, Duration max,
-                     TimePoint start)
+Suspicion::Suspicion(std::string from, std::uint32_t k, Duration min, Duration max, TimePoint start)
     : k_(k), min_(min), max_(std::max(min, max)), start_(start) {
   // With nobody expected to confirm, waiting for max would only delay detection.
   timeout_ = k_ < 1 ? min_ : max_;
@@ -16,11 +15,13 @@ Suspicion::Suspicion(std::string from, std::uint32_t k, Duration min, Duration m
 
 Duration Suspicion::Timeout(std::uint32_t n, std::uint32_t k, Duration min, Duration max) {
   if (k < 1) return min;
-  const double frac = std::log(static_cast<double>(n) + 1.0) / std::log(static_cast<double>(k) + 1.0);
+  const double frac =
+      std::log(static_cast<double>(n) + 1.0) / std::log(static_cast<double>(k) + 1.0);
   const double max_s = std::chrono::duration<double>(max).count();
   const double min_s = std::chrono::duration<double>(min).count();
   const double raw = max_s - frac * (max_s - min_s);
-  const Duration timeout = std::chrono::milliseconds(static_cast<std::int64_t>(std::floor(1000.0 * raw)));
+  const Duration timeout =
+      std::chrono::milliseconds(static_cast<std::int64_t>(std::floor(1000.0 * raw)));
   return std::max(timeout, min);
 }
 

@@ -39,8 +39,8 @@ TEST_P(MembershipSimTest, ThreeNodesJoinAndAgree) {
 TEST_P(MembershipSimTest, HundredNodesJoinAndAgree) {
   SimCluster c(seed(), MeshOptions::Local(), milliseconds(5));
   c.CreateAndJoin(100);
-  auto alive = c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(60),
-                          milliseconds(200));
+  auto alive =
+      c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(60), milliseconds(200));
   ASSERT_TRUE(alive.has_value()) << "100 nodes did not all see each other";
   auto agreed = c.RunUntil([&] { return c.AllRunningAgreed(); }, seconds(120), milliseconds(200));
   ASSERT_TRUE(agreed.has_value()) << "views equal but Agreed() not reached";
@@ -65,9 +65,10 @@ TEST_P(MembershipSimTest, KilledNodeIsDeclaredDeadByAllWithinBound) {
   const Duration bound = DetectionBound(options, 8);
   auto first = c.FirstEvent(MembershipEventKind::kSuspect, name);
   ASSERT_TRUE(first.has_value());
-  std::printf("seed %llu: %s first suspected after %.2f s, dead at all after %.2f s (bound %.2f s)\n",
-              static_cast<unsigned long long>(seed()), name.c_str(), Secs(*first - killed),
-              Secs(*t), Secs(bound));
+  std::printf(
+      "seed %llu: %s first suspected after %.2f s, dead at all after %.2f s (bound %.2f s)\n",
+      static_cast<unsigned long long>(seed()), name.c_str(), Secs(*first - killed), Secs(*t),
+      Secs(bound));
   EXPECT_LE(*t, bound);
   EXPECT_LT(*t, seconds(3)) << "Local profile promises < 3 s for 8 workers";
   // Nobody else was hurt.
@@ -147,8 +148,9 @@ TEST_P(MembershipSimTest, FalselySuspectedNodeRefutesWithHigherIncarnation) {
   for (std::size_t i = 0; i < c.size(); ++i) {
     if (i != 5) c.net().BlockLink(c.node(i).endpoint, c.node(5).endpoint);
   }
-  ASSERT_TRUE(c.RunUntil([&] { return c.FirstEvent(MembershipEventKind::kSuspect, victim).has_value(); },
-                         seconds(10), milliseconds(5)));
+  ASSERT_TRUE(
+      c.RunUntil([&] { return c.FirstEvent(MembershipEventKind::kSuspect, victim).has_value(); },
+                 seconds(10), milliseconds(5)));
   c.net().Heal();
   auto refuted = c.RunUntil([&] { return c.AllRunningSee(victim, MemberState::kAlive); },
                             seconds(10), milliseconds(5));
@@ -207,8 +209,8 @@ TEST_P(MembershipSimTest, RestartedNodeRejoinsAboveItsOldIncarnation) {
   c.CreateAndJoin(6);
   ASSERT_TRUE(c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(10)));
   c.Kill(4);
-  ASSERT_TRUE(c.RunUntil([&] { return c.AllRunningSee("node-4", MemberState::kDead); },
-                         seconds(30)));
+  ASSERT_TRUE(
+      c.RunUntil([&] { return c.AllRunningSee("node-4", MemberState::kDead); }, seconds(30)));
   const std::uint64_t old_incarnation = c.m(0).Member("node-4")->incarnation;
   c.Restart(4, 0);
   auto back = c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(20));
@@ -228,8 +230,8 @@ TEST_F(MembershipLargeSimTest, ThousandNodesJoinAndDetectOneDeath) {
   SimCluster c(7, options, milliseconds(10));
   c.set_record_events(false);
   c.CreateAndJoin(1000);
-  auto joined = c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(300),
-                           seconds(1));
+  auto joined =
+      c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive(); }, seconds(300), seconds(1));
   ASSERT_TRUE(joined.has_value()) << "1000 nodes did not converge";
   c.Kill(500);
   auto dead = c.RunUntil([&] { return c.AllRunningSee("node-500", MemberState::kDead); },
@@ -237,9 +239,10 @@ TEST_F(MembershipLargeSimTest, ThousandNodesJoinAndDetectOneDeath) {
   ASSERT_TRUE(dead.has_value()) << "death not detected by all";
   const double wall =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - wall_start).count();
-  std::printf("1000 nodes: joined in %.1f s simulated, death known to all after %.1f s "
-              "simulated (bound %.1f s); wall time %.1f s\n",
-              Secs(*joined), Secs(*dead), Secs(DetectionBound(options, 1000)), wall);
+  std::printf(
+      "1000 nodes: joined in %.1f s simulated, death known to all after %.1f s "
+      "simulated (bound %.1f s); wall time %.1f s\n",
+      Secs(*joined), Secs(*dead), Secs(DetectionBound(options, 1000)), wall);
   EXPECT_LE(*dead, DetectionBound(options, 1000));
 }
 

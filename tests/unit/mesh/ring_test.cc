@@ -3,8 +3,8 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cmath>
+#include <cstdio>
 #include <set>
 #include <string>
 #include <vector>
@@ -55,8 +55,8 @@ TEST_F(HashRingTest, OwnersAreDistinctAndPrimaryFirst) {
     std::size_t r;
     std::size_t expected;
   };
-  for (const Case& c : {Case{1, 3, 1}, Case{2, 3, 2}, Case{5, 3, 3}, Case{100, 5, 5},
-                        Case{4, 4, 4}, Case{3, 0, 0}}) {
+  for (const Case& c : {Case{1, 3, 1}, Case{2, 3, 2}, Case{5, 3, 3}, Case{100, 5, 5}, Case{4, 4, 4},
+                        Case{3, 0, 0}}) {
     HashRing ring = HashRing::Build(Names(c.members), {.vnodes = 16, .seed = 1});
     for (std::uint64_t k = 0; k < 500; ++k) {
       const std::uint64_t key = HashU64(k);
@@ -88,8 +88,8 @@ TEST_F(HashRingTest, FastLookupMatchesLinearScan) {
     const std::string& expected = it == points.end() ? points.front().second : it->second;
     EXPECT_EQ(ring.Owner(key), expected) << "key " << key;
   }
-  EXPECT_EQ(ring.Owner(~0ULL), points.back().first == ~0ULL ? points.back().second
-                                                            : points.front().second);
+  EXPECT_EQ(ring.Owner(~0ULL),
+            points.back().first == ~0ULL ? points.back().second : points.front().second);
 }
 
 class PartitionAssignmentTest : public ::testing::Test {};

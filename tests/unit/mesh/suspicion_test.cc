@@ -26,11 +26,11 @@ TEST_F(SuspicionTest, MinTimeoutFollowsMemberlistFormula) {
     Duration expected;
   };
   for (const Case& c : {
-           Case{4, 0, seconds(1), seconds(4)},         // log10 clamps to 1
+           Case{4, 0, seconds(1), seconds(4)},  // log10 clamps to 1
            Case{4, 1, seconds(1), seconds(4)},
-           Case{4, 10, seconds(1), seconds(4)},        // log10(10) = 1
-           Case{4, 100, seconds(1), seconds(8)},       // log10(100) = 2
-           Case{4, 1000, seconds(1), seconds(12)},     // 3
+           Case{4, 10, seconds(1), seconds(4)},          // log10(10) = 1
+           Case{4, 100, seconds(1), seconds(8)},         // log10(100) = 2
+           Case{4, 1000, seconds(1), seconds(12)},       // 3
            Case{4, 16, seconds(1), milliseconds(4816)},  // log10(16) = 1.204 -> 1204 milli
            Case{3, 8, milliseconds(200), milliseconds(600)},
        }) {
@@ -40,9 +40,9 @@ TEST_F(SuspicionTest, MinTimeoutFollowsMemberlistFormula) {
 }
 
 TEST_F(SuspicionTest, RetransmitLimitIsMultTimesCeilLog10) {
-  EXPECT_EQ(RetransmitLimit(4, 1), 4u);     // ceil(log10 2) = 1
-  EXPECT_EQ(RetransmitLimit(4, 9), 4u);     // log10 10 = 1
-  EXPECT_EQ(RetransmitLimit(4, 10), 8u);    // log10 11 -> 2
+  EXPECT_EQ(RetransmitLimit(4, 1), 4u);      // ceil(log10 2) = 1
+  EXPECT_EQ(RetransmitLimit(4, 9), 4u);      // log10 10 = 1
+  EXPECT_EQ(RetransmitLimit(4, 10), 8u);     // log10 11 -> 2
   EXPECT_EQ(RetransmitLimit(4, 1000), 16u);  // log10 1001 -> 4
 }
 

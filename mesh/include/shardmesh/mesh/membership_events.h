@@ -13,11 +13,11 @@
 namespace shardmesh::mesh {
 
 enum class MembershipEventKind {
-  kJoin,              // a member never seen before (or reclaimed) became alive
-  kAlive,             // a suspect refuted, or a dead/left member came back with a higher incarnation
-  kSuspect,           // this node started suspecting a member
-  kDead,              // suspicion timed out (here or at a peer whose verdict we accepted)
-  kLeave,             // a member announced a graceful leave
+  kJoin,     // a member never seen before (or reclaimed) became alive
+  kAlive,    // a suspect refuted, or a dead/left member came back with a higher incarnation
+  kSuspect,  // this node started suspecting a member
+  kDead,     // suspicion timed out (here or at a peer whose verdict we accepted)
+  kLeave,    // a member announced a graceful leave
   kIdentityConflict,  // one name announced from two endpoints
 };
 

@@ -84,9 +84,9 @@ struct MeshOptions {
   std::uint32_t replication = 2;
 
   // memberlist DefaultLANConfig: probe 1 s, timeout 500 ms, suspicion mult 4 (max mult 6),
-  // retransmit 4, push-pull 30 s, 3 indirect checks, awareness 8, gossip 200 ms x 3 nodes. For 16 nodes a dead node
-  // is suspected after its first failed probe and declared dead 4 * log10(16) * 1 s = 4.8 s
-  // (with 2 confirmations) to 28.9 s (none) later.
+  // retransmit 4, push-pull 30 s, 3 indirect checks, awareness 8, gossip 200 ms x 3 nodes. For 16
+  // nodes a dead node is suspected after its first failed probe and declared dead 4 * log10(16) * 1
+  // s = 4.8 s (with 2 confirmations) to 28.9 s (none) later.
   static MeshOptions Lan();
   // Loopback / one host: probe 200 ms, timeout 100 ms, suspicion mult 4 (max mult 2),
   // retransmit 4, gossip 50 ms x 3 nodes, push-pull 5 s, seed retry 1 s. Chosen so that a
@@ -98,7 +98,7 @@ struct MeshOptions {
   //     max = 2 * 800 ms = 1.6 s (k = 2 independent confirmations bring it to 800 ms);
   //   - the suspect update reaches all 8 within ~3 gossip rounds (150 ms), and each node's
   //     own timer runs from its receipt: 0.8 + 0.15 + 1.6 = 2.55 s < 3 s worst case,
-  //     ~1.2 s typical. (Measured: membership_sim_test KilledNode..., 0.9-1.3 s.)
+  //     ~1.2 s typical (measured: membership_sim_test KilledNode..., 1.1-1.5 s over 30 seeds).
   // Why not shorter: a falsely suspected member needs the suspicion to reach it and its
   // refutation to reach everyone before min; with retransmit 3 and a 600 ms min, one node in
   // 8 missed the refutation now and then in the simulations.
