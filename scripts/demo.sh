@@ -10,8 +10,16 @@ world=4
 jobs=${SHARDMESH_JOBS:-$(nproc)}
 
 bash scripts/install-deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build build/release -j "$jobs" --target shardmesh
+cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+  -DSHARDMESH_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
+cmake --build build/release -j "$jobs" --target shardmesh shardmesh_python
+# `import shardmesh` for Debian's python3 from anywhere: a .pth file naming the built package.
+site=$(/usr/bin/python3 -c 'import site; print(site.getsitepackages()[0])')
+if { mkdir -p "$site" && echo "$(pwd)/build/release/python" >"$site/shardmesh-build.pth"; } 2>/dev/null; then
+  echo "python: /usr/bin/python3 imports shardmesh from build/release/python ($site/shardmesh-build.pth)"
+else
+  echo "python: cannot write to $site; use PYTHONPATH=$(pwd)/build/release/python"
+fi
 bin=build/release/tools/shardmesh
 
 data=build/demo-data-$samples
