@@ -10,7 +10,8 @@ world=4
 jobs=${SHARDMESH_JOBS:-$(nproc)}
 
 bash scripts/install-deps.sh
-cmake -S . -B build/release -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+source scripts/ccache-env.sh
+cmake -S . -B build/release -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DSHARDMESH_BUILD_PYTHON=ON -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
 cmake --build build/release -j "$jobs" --target shardmesh shardmesh_python
 # `import shardmesh` for Debian's python3 from anywhere: a .pth file naming the built package.
