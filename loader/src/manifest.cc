@@ -1,5 +1,6 @@
 #include "shardmesh/loader/manifest.h"
 
+#include <cerrno>
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>

@@ -96,7 +96,8 @@ class SampleView {
   std::size_t num_fields() const;
   // Field `i` in schema order (i < num_fields()).
   FieldView field(std::size_t i) const;
-  // Field called `name`; an invalid FieldView (valid() == false) when there is none.
+  // Field called `name`; an invalid FieldView (valid() == false) when there is none. A linear
+  // search over the schema: in per-sample loops look the index up once (Schema::FieldIndex).
   FieldView field(std::string_view name) const;
 
  private:
