@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <filesystem>
 #include <thread>
 
 #include "format_test_util.h"
@@ -143,6 +144,25 @@ TEST_F(DatasetTest, WriterRefusesToOverwriteAnExistingDatasetUnlessAsked) {
   DatasetWriterOptions o;
   o.overwrite = true;
   EXPECT_TRUE(DatasetWriter::Create(dir_, testing::AllTypesSchema(), o).ok());
+}
+
+TEST_F(DatasetTest, AbandonedWriterLeavesNoManifestAndNoPartialShard) {
+  const std::string dir = tmp_.Sub("abandoned");
+  {
+    DatasetWriterOptions o;
+    o.samples_per_shard = 50;
+    o.target_block_bytes = 1000;
+    auto w = DatasetWriter::Create(dir, testing::AllTypesSchema(), o);
+    ASSERT_TRUE(w.ok());
+    for (std::uint64_t i = 0; i < 70; ++i) {  // one finished shard, one half-written
+      testing::AppendAllTypesSample(**w, i);
+      ASSERT_TRUE((*w)->EndSample().ok());
+    }
+  }  // destroyed without Finish()
+  EXPECT_FALSE(std::filesystem::exists(dir + "/manifest.json"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00001.smd.tmp"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00001.smd"));
+  EXPECT_TRUE(Dataset::Open(dir).status().IsNotFound());
 }
 
 TEST_F(DatasetTest, MissingManifestIsNotFound) {
