@@ -1,0 +1,183 @@
+"""shardmesh: a brokerless streaming data loader (static mode), from Python.
+
+    import shardmesh
+    loader = shardmesh.Loader("data/train", batch_size=256)   # rank/world size from torchrun
+    for epoch in range(3):
+        loader.set_epoch(epoch)
+        for batch in loader:          # {field: numpy array (tensors stacked) or list}
+            ...
+
+Errors are shardmesh.Error subclasses carrying the C++ message (NotFoundError is also a
+FileNotFoundError, InvalidArgumentError a ValueError, CorruptionError names the file and block).
+PyTorch integration: shardmesh.torch.ShardMeshDataset.
+"""
+import os as _os
+
+import numpy as _np
+
+from . import _shardmesh
+from ._shardmesh import (AlreadyExistsError, CorruptionError, Dataset, DeadlineExceededError,
+                         Error, FailedPreconditionError, InvalidArgumentError, IoError,
+                         NotFoundError, PermissionDeniedError, ResourceExhaustedError,
+                         UnavailableError)
+
+__all__ = [
+    "Dataset", "Loader", "write_dataset", "infer_schema", "world_from_env", "Error",
+    "AlreadyExistsError", "CorruptionError", "DeadlineExceededError", "FailedPreconditionError",
+    "InvalidArgumentError", "IoError", "NotFoundError", "PermissionDeniedError",
+    "ResourceExhaustedError", "UnavailableError",
+]
+
+
+def world_from_env(world_size=None, rank=None, environ=None):
+    """(world_size, rank): the given values, else torchrun's WORLD_SIZE/RANK, else SLURM's
+    SLURM_NTASKS/SLURM_PROCID, else (1, 0). Raises InvalidArgumentError for a rank outside
+    [0, world_size) or an unparsable variable."""
+    env = _os.environ if environ is None else environ
+
+    def from_env(names):
+        for name in names:
+            if env.get(name, "") != "":
+                try:
+                    return int(env[name])
+                except ValueError:
+                    raise InvalidArgumentError(
+                        f"environment variable {name}={env[name]!r} is not an integer") from None
+        return None
+
+    if world_size is None:
+        world_size = from_env(["WORLD_SIZE", "SLURM_NTASKS"])
+    if rank is None:
+        rank = from_env(["RANK", "SLURM_PROCID"])
+    world_size = 1 if world_size is None else int(world_size)
+    rank = 0 if rank is None else int(rank)
+    if world_size < 1 or not 0 <= rank < world_size:
+        raise InvalidArgumentError(f"rank {rank} is not in [0, world_size={world_size})")
+    return world_size, rank
+
+
+class Loader(_shardmesh._Loader):
+    """This rank's share of each epoch of a dataset, in batches (static mode).
+
+    Loader(path_or_dataset, world_size=None, rank=None, strategy="round-robin", seed=0,
+           epoch=0, batch_size=256, drop_last=False, prefetch_threads=1, ...)
+
+    world_size/rank default to torchrun's WORLD_SIZE/RANK, then SLURM_NTASKS/SLURM_PROCID,
+    then 1/0. Every rank must pass the same seed. Strategies: round-robin, contiguous, hash,
+    range (not exposed here), stratified, adaptive (not exposed here).
+
+    drop_last: like DistributedSampler's; False pads every rank to ceil(N/W) samples with
+    samples from the start of the epoch, True gives floor(N/W) (a few samples skipped).
+    drop_last_batch: like DataLoader's drop_last; skip a final batch shorter than batch_size.
+    prefetch_threads / prefetch_blocks / prefetch_bytes: background decode threads, decoded
+    blocks kept ready, and the memory budget for decoded blocks (bytes).
+    partitions: canonical partitions (a multiple of the world size avoids decode
+    amplification); shuffle_window_blocks: blocks whose samples are shuffled together.
+    return_index: add "__index__" (global sample indices, int64) to every batch and sample.
+
+    Iterating yields the rest of the current epoch as dicts: fixed-shape tensor fields as one
+    [batch, *shape] array, int64 and float64 fields as arrays, strings and bytes as lists,
+    variable-shape tensors as lists of arrays. Once an epoch is exhausted, iterating again
+    replays it unless set_epoch() chose another (as with DistributedSampler). len() is the
+    number of batches; num_samples this rank's sample count. The GIL is released while C++
+    reads, decodes or waits. Not for concurrent use from several threads (calls are serialised).
+    """
+
+    def __init__(self, source, world_size=None, rank=None, strategy="round-robin", seed=0,
+                 epoch=0, batch_size=256, drop_last=False, drop_last_batch=False,
+                 prefetch_threads=1, prefetch_blocks=8, prefetch_bytes=512 << 20, partitions=64,
+                 shuffle_window_blocks=1, return_index=False):
+        world_size, rank = world_from_env(world_size, rank)
+        super().__init__(source, world_size, rank, strategy, seed, epoch, batch_size, drop_last,
+                         drop_last_batch, prefetch_threads, prefetch_blocks, prefetch_bytes,
+                         partitions, shuffle_window_blocks, return_index)
+        self.world_size = world_size
+        self.rank = rank
+
+    def __iter__(self):
+        self._begin_iteration()
+        return self
+
+    def __next__(self):
+        batch = self.next_batch()
+        if batch is None:
+            raise StopIteration
+        return batch
+
+    def __repr__(self):
+        return (f"<shardmesh.Loader rank {self.rank}/{self.world_size} epoch {self.epoch} "
+                f"position {self.position}/{self.num_samples} batch_size {self.batch_size}>")
+
+
+_SCALAR_TYPES = ((bool, None), (int, "int64"), (float, "float64"), (str, "string"),
+                 (bytes, "bytes"))
+
+
+def _normalize_field(name, spec):
+    """(name, type, dtype, shape) from 'int64' | 'float64' | 'string' | 'bytes' |
+    ('tensor', dtype, shape) | (dtype, shape) | {'type':..., 'dtype':..., 'shape':...}."""
+    if isinstance(spec, dict):
+        ftype = spec.get("type", "tensor")
+        if ftype != "tensor":
+            return (name, ftype, "", [])
+        return (name, "tensor", str(_np.dtype(spec["dtype"])), [int(d) for d in spec["shape"]])
+    if isinstance(spec, str):
+        return (name, spec, "", [])
+    spec = tuple(spec)
+    if len(spec) == 3 and spec[0] == "tensor":
+        spec = spec[1:]
+    if len(spec) != 2:
+        raise InvalidArgumentError(f"field '{name}': cannot read the schema entry {spec!r}")
+    return (name, "tensor", str(_np.dtype(spec[0])), [int(d) for d in spec[1]])
+
+
+def infer_schema(sample):
+    """A schema {name: spec} for a sample dict: int -> 'int64', float -> 'float64',
+    str -> 'string', bytes -> 'bytes', NumPy arrays and scalars -> tensors of their dtype and
+    shape. Raises InvalidArgumentError for anything else."""
+    schema = {}
+    for name, value in sample.items():
+        if isinstance(value, (_np.ndarray, _np.generic)):
+            schema[name] = ("tensor", str(value.dtype), list(_np.shape(value)))
+            continue
+        for py_type, field_type in _SCALAR_TYPES:
+            if isinstance(value, py_type):
+                if field_type is None:  # bool is an int, but a tensor of bool says what it is
+                    schema[name] = ("tensor", "bool", [])
+                else:
+                    schema[name] = field_type
+                break
+        else:
+            raise InvalidArgumentError(
+                f"field '{name}': cannot infer a type for a {type(value).__name__} "
+                "(use int, float, str, bytes or a NumPy array, or pass schema=)")
+    return schema
+
+
+def write_dataset(path, samples, schema=None, label_field=None, samples_per_shard=100000,
+                  block_bytes=256 * 1024, overwrite=False):
+    """Writes `samples` (an iterable of dicts) as a shardmesh dataset in directory `path`.
+
+    schema: {name: spec} in field order (see infer_schema for specs; a list of dicts as
+    Dataset.schema returns is accepted too); inferred from the first sample when None.
+    label_field: name of an int64 field used for label histograms and stratified splits.
+    samples_per_shard: samples per shard file; block_bytes: target uncompressed block size.
+    Returns the number of samples written. Raises AlreadyExistsError when `path` holds a dataset
+    and not overwrite, InvalidArgumentError naming the sample and field for a bad value.
+    """
+    iterator = iter(samples)
+    first = next(iterator, None)
+    if first is None:
+        raise InvalidArgumentError(f"{path}: no samples to write")
+    if schema is None:
+        schema = infer_schema(first)
+    if isinstance(schema, dict):
+        fields = [_normalize_field(name, spec) for name, spec in schema.items()]
+    else:
+        fields = [_normalize_field(f["name"], f) for f in schema]
+    writer = _shardmesh._Writer(_os.fspath(path), fields, label_field, samples_per_shard,
+                                block_bytes, overwrite)
+    writer.add(first)
+    for sample in iterator:
+        writer.add(sample)
+    return writer.finish()

@@ -1,0 +1,12 @@
+// Registration functions of the extension module, one per bound concept.
+#pragma once
+
+#include <pybind11/pybind11.h>
+
+namespace shardmesh::python {
+
+void RegisterDataset(pybind11::module_& module);  // dataset_binding.cc
+void RegisterLoader(pybind11::module_& module);   // loader_binding.cc
+void RegisterWriter(pybind11::module_& module);   // writer_binding.cc
+
+}  // namespace shardmesh::python

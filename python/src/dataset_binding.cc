@@ -1,0 +1,111 @@
+// shardmesh.Dataset: a read-only dataset directory (manifest, schema, blocks) and random
+// access to single samples. Thread-safety: immutable; reads release the GIL.
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <string>
+
+#include "bindings.h"
+#include "conversion.h"
+#include "errors.h"
+#include "shardmesh/loader/dataset.h"
+
+namespace shardmesh::python {
+namespace py = pybind11;
+using loader::Dataset;
+
+namespace {
+
+std::shared_ptr<const Dataset> OpenDataset(const std::string& path, bool verify) {
+  Result<std::shared_ptr<const Dataset>> dataset = Status::Internal("not opened");
+  {
+    py::gil_scoped_release release;
+    loader::OpenOptions options;
+    options.verify_file_checksums = verify;
+    dataset = Dataset::Open(path, options);
+  }
+  return ValueOrThrow(std::move(dataset));
+}
+
+py::dict ReadSample(const Dataset& dataset, std::int64_t index) {
+  const auto n = static_cast<std::int64_t>(dataset.num_samples());
+  if (index < 0) index += n;
+  if (index < 0 || index >= n) {
+    throw py::index_error("sample " + std::to_string(index) + " out of range for " +
+                          dataset.dir() + " (" + std::to_string(n) + " samples)");
+  }
+  Result<std::shared_ptr<const loader::DecodedBlock>> block = Status::Internal("not read");
+  std::uint64_t first = 0;
+  {
+    py::gil_scoped_release release;
+    std::uint32_t b = dataset.BlockOfSample(static_cast<std::uint64_t>(index));
+    first = dataset.blocks()[b].first_sample;
+    block = dataset.ReadBlock(b);
+  }
+  std::shared_ptr<const loader::DecodedBlock> decoded = ValueOrThrow(std::move(block));
+  return SampleToPython(decoded, decoded->sample(static_cast<std::size_t>(index) - first));
+}
+
+}  // namespace
+
+void RegisterDataset(py::module_& m) {
+  py::class_<Dataset, std::shared_ptr<Dataset>>(m, "Dataset", R"doc(
+A dataset directory opened for reading: Dataset(path, verify=False).
+
+Raises NotFoundError (a FileNotFoundError) when the manifest or a shard file is missing and
+CorruptionError naming the file (and block) when one is damaged. verify=True reads every file
+once at open and checks its checksum.
+)doc")
+      .def(py::init([](const std::string& path, bool verify) {
+             // pybind11 holds a non-const shared_ptr; the Dataset is never mutated through it.
+             return std::const_pointer_cast<Dataset>(OpenDataset(path, verify));
+           }),
+           py::arg("path"), py::arg("verify") = false)
+      .def_property_readonly("path", &Dataset::dir)
+      .def_property_readonly("num_samples", &Dataset::num_samples)
+      .def_property_readonly("num_shards", &Dataset::num_shards)
+      .def_property_readonly("num_blocks", [](const Dataset& d) { return d.blocks().size(); })
+      .def_property_readonly("schema", [](const Dataset& d) { return SchemaToPython(d.schema()); })
+      .def_property_readonly("label_field", [](const Dataset& d) { return d.schema().label_field(); })
+      .def_property_readonly("schema_text", [](const Dataset& d) { return d.schema().ToString(); })
+      .def("__len__", &Dataset::num_samples)
+      .def(
+          "__getitem__", [](const Dataset& d, std::int64_t i) { return ReadSample(d, i); },
+          py::arg("index"),
+          "Sample `index` as {field: value}; tensors are read-only views into the decoded block.")
+      .def(
+          "blocks",
+          [](const Dataset& d) {
+            py::list out;
+            for (const loader::BlockInfo& b : d.blocks()) {
+              py::dict info;
+              info["shard"] = b.shard;
+              info["first_sample"] = b.first_sample;
+              info["num_samples"] = b.num_samples;
+              info["compressed_size"] = b.compressed_size;
+              info["raw_size"] = b.raw_size;
+              out.append(info);
+            }
+            return out;
+          },
+          "Every block as a dict (shard, first_sample, num_samples, compressed_size, raw_size).")
+      .def(
+          "verify",
+          [](const Dataset& d) {
+            Status status;
+            {
+              py::gil_scoped_release release;
+              status = d.VerifyAll();
+            }
+            ThrowIfError(status);
+          },
+          "Reads every block and file and checks checksums; raises CorruptionError naming the "
+          "first damaged file and block.")
+      .def("__repr__", [](const Dataset& d) {
+        return "<shardmesh.Dataset " + d.dir() + ": " + std::to_string(d.num_samples()) +
+               " samples, " + std::to_string(d.num_shards()) + " shards, " +
+               std::to_string(d.blocks().size()) + " blocks>";
+      });
+}
+
+}  // namespace shardmesh::python

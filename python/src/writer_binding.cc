@@ -1,0 +1,147 @@
+// shardmesh._shardmesh._Writer: appends Python dicts to a DatasetWriter (used by
+// shardmesh.write_dataset). Values are converted by the schema: ints, floats, str, bytes and
+// array-likes for tensors (cast to the field's dtype, shape checked). Errors name the field and
+// the sample number. Thread-safety: one thread writes.
+#include <pybind11/numpy.h>
+#include <pybind11/stl.h>
+
+#include <memory>
+#include <optional>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "bindings.h"
+#include "conversion.h"
+#include "errors.h"
+#include "shardmesh/loader/dataset_writer.h"
+
+namespace shardmesh::python {
+namespace py = pybind11;
+using loader::FieldType;
+
+namespace {
+
+// (name, type name, dtype name, shape) as shardmesh.write_dataset normalises a schema.
+using FieldTuple = std::tuple<std::string, std::string, std::string, std::vector<std::int64_t>>;
+
+loader::Schema MakeSchema(const std::vector<FieldTuple>& fields,
+                          std::optional<std::string> label_field) {
+  std::vector<loader::FieldSpec> specs;
+  for (const auto& [name, type, dtype, shape] : fields) {
+    loader::FieldSpec spec;
+    spec.name = name;
+    std::optional<FieldType> t = loader::ParseFieldType(type);
+    if (!t) ThrowStatus(Status::InvalidArgument("field '" + name + "': unknown type '" + type + "'"));
+    spec.type = *t;
+    if (spec.type == FieldType::kTensor) {
+      std::optional<loader::DType> d = loader::ParseDType(dtype);
+      if (!d) {
+        ThrowStatus(Status::InvalidArgument("field '" + name + "': unknown dtype '" + dtype + "'"));
+      }
+      spec.dtype = *d;
+      spec.shape = shape;
+    }
+    specs.push_back(std::move(spec));
+  }
+  return ValueOrThrow(loader::Schema::Create(std::move(specs), std::move(label_field)));
+}
+
+class PyWriter {
+ public:
+  PyWriter(const std::string& path, const std::vector<FieldTuple>& fields,
+           std::optional<std::string> label_field, std::uint64_t samples_per_shard,
+           std::size_t block_bytes, bool overwrite)
+      : schema_(MakeSchema(fields, std::move(label_field))) {
+    loader::DatasetWriterOptions options;
+    options.samples_per_shard = samples_per_shard;
+    options.target_block_bytes = block_bytes;
+    options.overwrite = overwrite;
+    writer_ = ValueOrThrow(loader::DatasetWriter::Create(path, schema_, options));
+  }
+
+  void Add(const py::dict& sample) {
+    const std::string where = "sample " + std::to_string(writer_->num_samples());
+    // Arrays must outlive EndSample: the encoder may keep pointers until then.
+    std::vector<py::array> keep_alive;
+    writer_->BeginSample();
+    for (std::size_t i = 0; i < schema_.num_fields(); ++i) {
+      const loader::FieldSpec& spec = schema_.fields()[i];
+      auto fail = [&](const std::string& what) {
+        // Close the sample so the writer stays usable; EndSample rejects it (too few fields).
+        (void)writer_->EndSample();
+        ThrowStatus(Status::InvalidArgument(where + ", field '" + spec.name + "': " + what));
+      };
+      py::str key(spec.name);
+      if (!sample.contains(key)) fail("missing");
+      py::handle value = sample[key];
+      try {
+        switch (spec.type) {
+          case FieldType::kInt64: writer_->AddInt64(value.cast<std::int64_t>()); break;
+          case FieldType::kFloat64: writer_->AddFloat64(value.cast<double>()); break;
+          case FieldType::kString: writer_->AddString(value.cast<std::string>()); break;
+          case FieldType::kBytes: {
+            std::string bytes = value.cast<std::string>();
+            writer_->AddBytes(AsBytes(bytes));
+            break;
+          }
+          case FieldType::kTensor: {
+            py::dtype want = NumpyDType(spec.dtype);
+            py::array a = py::module_::import("numpy").attr("ascontiguousarray")(value, want);
+            if (static_cast<std::size_t>(a.ndim()) != spec.shape.size()) {
+              fail("expected " + std::to_string(spec.shape.size()) + " dimensions, got " +
+                   std::to_string(a.ndim()));
+            }
+            std::vector<std::int64_t> dims(a.shape(), a.shape() + a.ndim());
+            for (std::size_t d = 0; d < dims.size(); ++d) {
+              if (spec.shape[d] != -1 && spec.shape[d] != dims[d]) {
+                fail("dimension " + std::to_string(d) + " is " + std::to_string(dims[d]) +
+                     ", the schema says " + std::to_string(spec.shape[d]));
+              }
+            }
+            ByteView data(static_cast<const std::uint8_t*>(a.data()),
+                          static_cast<std::size_t>(a.nbytes()));
+            if (schema_.IsFixedTensor(i)) {
+              writer_->AddTensor(data);
+            } else {
+              writer_->AddTensor(dims, data);
+            }
+            keep_alive.push_back(std::move(a));
+            break;
+          }
+        }
+      } catch (const py::cast_error&) {
+        fail("cannot convert a " + std::string(py::str(value.get_type().attr("__name__"))) +
+             " to " + std::string(loader::FieldTypeName(spec.type)));
+      }
+    }
+    ThrowIfError(writer_->EndSample());
+  }
+
+  std::uint64_t Finish() {
+    loader::Manifest manifest = ValueOrThrow(writer_->Finish());
+    return manifest.num_samples;
+  }
+
+  std::uint64_t num_samples() const { return writer_->num_samples(); }
+
+ private:
+  loader::Schema schema_;
+  std::unique_ptr<loader::DatasetWriter> writer_;
+};
+
+}  // namespace
+
+void RegisterWriter(py::module_& m) {
+  py::class_<PyWriter>(m, "_Writer", "The C++ dataset writer; use shardmesh.write_dataset.")
+      .def(py::init<const std::string&, const std::vector<FieldTuple>&, std::optional<std::string>,
+                    std::uint64_t, std::size_t, bool>(),
+           py::arg("path"), py::arg("fields"), py::arg("label_field"),
+           py::arg("samples_per_shard"), py::arg("block_bytes"), py::arg("overwrite"))
+      .def("add", &PyWriter::Add, py::arg("sample"),
+           "Appends one sample (a dict with every schema field).")
+      .def("finish", &PyWriter::Finish, "Writes the manifest; returns the number of samples.")
+      .def_property_readonly("num_samples", &PyWriter::num_samples);
+}
+
+}  // namespace shardmesh::python

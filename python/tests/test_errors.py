@@ -1,0 +1,94 @@
+"""C++ Status errors arrive as shardmesh exceptions with the C++ message, naming the file."""
+import os
+import shutil
+
+import pytest
+
+import shardmesh
+from conftest import generate
+
+
+@pytest.fixture
+def fresh_dataset(cli, tmp_path):
+    return generate(cli, tmp_path / "data")
+
+
+def shard_path(dataset, shard=0):
+    return os.path.join(dataset, f"shard-{shard:05d}.smd")
+
+
+def test_missing_directory_is_a_file_not_found_error_naming_it(tmp_path):
+    missing = str(tmp_path / "nowhere")
+    for open_it in (shardmesh.Dataset, shardmesh.Loader):
+        with pytest.raises(shardmesh.NotFoundError) as info:
+            open_it(missing)
+        assert isinstance(info.value, FileNotFoundError)
+        assert isinstance(info.value, shardmesh.Error)
+        assert missing in str(info.value)
+        assert info.value.code == "not found"
+
+
+def test_missing_shard_file_names_the_file(fresh_dataset):
+    os.remove(shard_path(fresh_dataset, 1))
+    with pytest.raises(shardmesh.NotFoundError, match="shard-00001.smd"):
+        shardmesh.Dataset(fresh_dataset)
+
+
+def test_truncated_shard_is_a_corruption_error_naming_the_file(fresh_dataset):
+    path = shard_path(fresh_dataset, 2)
+    size = os.path.getsize(path)
+    with open(path, "r+b") as f:
+        f.truncate(size - 100)
+    with pytest.raises(shardmesh.CorruptionError, match="shard-00002.smd"):
+        shardmesh.Dataset(fresh_dataset)
+
+
+def test_damaged_block_fails_the_epoch_naming_file_and_block(fresh_dataset):
+    path = shard_path(fresh_dataset, 0)
+    with open(path, "r+b") as f:
+        f.seek(200)  # inside the first block's compressed bytes
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    loader = shardmesh.Loader(fresh_dataset, batch_size=3000)  # opening checks no block bytes
+    with pytest.raises(shardmesh.CorruptionError) as info:
+        for _ in loader:
+            pass
+    assert "shard-00000.smd" in str(info.value) and "block" in str(info.value)
+    with pytest.raises(shardmesh.CorruptionError, match="shard-00000.smd"):
+        shardmesh.Dataset(fresh_dataset, verify=True)
+
+
+def test_damaged_manifest_is_a_corruption_error(fresh_dataset):
+    with open(os.path.join(fresh_dataset, "manifest.json"), "w") as f:
+        f.write("{ not json")
+    with pytest.raises(shardmesh.Error, match="manifest"):
+        shardmesh.Dataset(fresh_dataset)
+
+
+def test_bad_arguments_are_value_errors(fresh_dataset):
+    with pytest.raises(shardmesh.InvalidArgumentError, match="strategy|bogus") as info:
+        shardmesh.Loader(fresh_dataset, strategy="bogus")
+    assert isinstance(info.value, ValueError)
+    with pytest.raises(ValueError):
+        shardmesh.Loader(fresh_dataset, world_size=2, rank=2)
+    with pytest.raises(ValueError, match="batch_size"):
+        shardmesh.Loader(fresh_dataset, batch_size=0)
+
+
+def test_damaged_state_bytes_are_a_corruption_error(fresh_dataset):
+    loader = shardmesh.Loader(fresh_dataset)
+    state = loader.state_dict()["stream_state"]
+    damaged = state[:-1] + bytes([state[-1] ^ 1])
+    with pytest.raises(shardmesh.CorruptionError, match="checksum"):
+        loader.load_state_dict(damaged)
+    with pytest.raises(shardmesh.InvalidArgumentError):
+        loader.load_state_dict({"position": 3})
+
+
+def test_writing_over_a_dataset_is_refused_unless_overwrite(fresh_dataset):
+    with pytest.raises(shardmesh.AlreadyExistsError) as info:
+        shardmesh.write_dataset(fresh_dataset, [{"x": 1}])
+    assert isinstance(info.value, FileExistsError)
+    assert shardmesh.write_dataset(fresh_dataset, [{"x": 1}], overwrite=True) == 1
+    shutil.rmtree(fresh_dataset)

@@ -1,0 +1,170 @@
+"""shardmesh.Loader against the C++ CLI and Dataset reads: order, values, partitioning,
+resume, epochs and zero-copy samples."""
+import gc
+
+import numpy as np
+import pytest
+
+import shardmesh
+from conftest import GEN_SAMPLES, cli_ids, loader_ids
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+def test_batches_match_cli_sample_for_sample(cli, gen_dataset, world_size):
+    for rank in range(world_size):
+        loader = shardmesh.Loader(gen_dataset, world_size=world_size, rank=rank, seed=5,
+                                  epoch=1, batch_size=100, return_index=True)
+        expected = cli_ids(cli, gen_dataset, "--world-size", world_size, "--rank", rank,
+                           "--seed", 5, "--epoch", 1)
+        assert loader_ids(loader) == expected
+
+
+@pytest.mark.parametrize("strategy", ["contiguous", "hash", "stratified"])
+def test_strategies_match_cli(cli, gen_dataset, strategy):
+    loader = shardmesh.Loader(gen_dataset, world_size=3, rank=2, seed=1, strategy=strategy,
+                              batch_size=64, return_index=True)
+    assert loader_ids(loader) == cli_ids(cli, gen_dataset, "--world-size", 3, "--rank", 2,
+                                         "--seed", 1, "--strategy", strategy)
+
+
+def test_batch_values_equal_dataset_reads(gen_dataset):
+    dataset = shardmesh.Dataset(gen_dataset)
+    loader = shardmesh.Loader(dataset, world_size=2, rank=1, seed=9, batch_size=128,
+                              return_index=True)
+    batch = loader.next_batch()
+    assert batch["features"].shape == (128, 8) and batch["features"].dtype == np.float32
+    assert batch["tokens"].shape == (128, 4) and batch["tokens"].dtype == np.uint32
+    assert batch["label"].shape == (128,) and batch["label"].dtype == np.int64
+    for row, index in enumerate(batch["__index__"]):
+        sample = dataset[int(index)]
+        np.testing.assert_array_equal(batch["features"][row], sample["features"])
+        np.testing.assert_array_equal(batch["tokens"][row], sample["tokens"])
+        assert batch["label"][row] == sample["label"]
+
+
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
+def test_ranks_are_disjoint_and_complete(gen_dataset, world_size):
+    seen = []
+    lengths = set()
+    for rank in range(world_size):
+        ids = loader_ids(shardmesh.Loader(gen_dataset, world_size=world_size, rank=rank,
+                                          seed=2, batch_size=97, return_index=True))
+        lengths.add(len(ids))
+        seen.extend(ids)
+    assert lengths == {GEN_SAMPLES // world_size}
+    assert sorted(seen) == list(range(GEN_SAMPLES))
+
+
+def test_padding_gives_equal_counts_when_world_size_does_not_divide(tmp_path):
+    n = 101
+    shardmesh.write_dataset(tmp_path / "d", ({"x": i} for i in range(n)), block_bytes=64)
+    for drop_last, per_rank in [(False, 26), (True, 25)]:
+        seen = []
+        for rank in range(4):
+            ids = loader_ids(shardmesh.Loader(tmp_path / "d", world_size=4, rank=rank,
+                                              drop_last=drop_last, batch_size=8,
+                                              return_index=True))
+            assert len(ids) == per_rank
+            seen.extend(ids)
+        if drop_last:
+            assert len(set(seen)) == len(seen) == 100
+        else:
+            assert set(seen) == set(range(n))
+
+
+def test_state_dict_resume_yields_exactly_the_rest(gen_dataset):
+    kwargs = dict(world_size=3, rank=1, seed=4, epoch=2, batch_size=50, return_index=True)
+    full = loader_ids(shardmesh.Loader(gen_dataset, **kwargs))
+    first = shardmesh.Loader(gen_dataset, **kwargs)
+    head = []
+    for _ in range(7):
+        head.extend(first.next_batch()["__index__"].tolist())
+    state = first.state_dict()
+    assert state["position"] == 350 and state["epoch"] == 2
+    del first
+    resumed = shardmesh.Loader(gen_dataset, **kwargs)
+    resumed.load_state_dict(state)
+    assert head + loader_ids(resumed) == full
+    # The encoded stream state alone works too.
+    again = shardmesh.Loader(gen_dataset, **kwargs)
+    again.load_state_dict(state["stream_state"])
+    assert head + loader_ids(again) == full
+
+
+def test_resume_into_a_different_world_size_is_refused(gen_dataset):
+    state = shardmesh.Loader(gen_dataset, world_size=2, rank=0).state_dict()
+    other = shardmesh.Loader(gen_dataset, world_size=4, rank=0)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="world_size"):
+        other.load_state_dict(state)
+
+
+def test_epochs_reorder_and_iteration_replays_until_set_epoch(gen_dataset):
+    loader = shardmesh.Loader(gen_dataset, seed=1, batch_size=500, return_index=True)
+    epoch0 = loader_ids(loader)
+    assert loader_ids(loader) == epoch0  # exhausted: a new iteration replays epoch 0
+    loader.set_epoch(1)
+    epoch1 = loader_ids(loader)
+    assert epoch1 != epoch0 and sorted(epoch1) == sorted(epoch0)
+    assert loader.epoch == 1
+
+
+def test_len_counts_batches(gen_dataset):
+    loader = shardmesh.Loader(gen_dataset, world_size=4, rank=3, batch_size=100)
+    assert loader.num_samples == 750
+    assert len(loader) == 8
+    assert sum(1 for _ in loader) == 8
+    short = shardmesh.Loader(gen_dataset, world_size=4, rank=3, batch_size=100,
+                             drop_last_batch=True)
+    assert len(short) == 7 and sum(1 for _ in short) == 7
+
+
+def test_next_sample_is_a_zero_copy_view_that_outlives_the_loader(gen_dataset):
+    dataset = shardmesh.Dataset(gen_dataset)
+    loader = shardmesh.Loader(dataset, seed=3, return_index=True)
+    sample = loader.next_sample()
+    features = sample["features"]
+    assert not features.flags.writeable and not features.flags.owndata
+    assert features.base is not None  # the decoded block's owner
+    # Fields of one sample share the block, so they lie within a block-sized span.
+    tokens = sample["tokens"]
+    distance = abs(features.__array_interface__["data"][0] - tokens.__array_interface__["data"][0])
+    assert distance < 8 * 1024 * 2
+    expected = dataset[sample["__index__"]]
+    del loader
+    gc.collect()
+    np.testing.assert_array_equal(features, expected["features"])
+    assert sample["label"] == expected["label"]
+
+
+def test_next_sample_and_next_batch_share_one_stream(gen_dataset):
+    loader = shardmesh.Loader(gen_dataset, batch_size=10, return_index=True)
+    reference = loader_ids(shardmesh.Loader(gen_dataset, batch_size=10, return_index=True))
+    got = [loader.next_sample()["__index__"]] + loader.next_batch()["__index__"].tolist()
+    assert got == reference[:11]
+
+
+def test_world_size_and_rank_come_from_torchrun_then_slurm():
+    assert shardmesh.world_from_env(environ={}) == (1, 0)
+    assert shardmesh.world_from_env(environ={"WORLD_SIZE": "8", "RANK": "5"}) == (8, 5)
+    assert shardmesh.world_from_env(environ={"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}) == (4, 2)
+    assert shardmesh.world_from_env(2, 1, environ={"WORLD_SIZE": "8", "RANK": "5"}) == (2, 1)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="rank 4"):
+        shardmesh.world_from_env(environ={"WORLD_SIZE": "4", "RANK": "4"})
+
+
+def test_loader_reads_rank_from_environment(gen_dataset, monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "3")
+    monkeypatch.setenv("RANK", "2")
+    loader = shardmesh.Loader(gen_dataset, return_index=True)
+    assert (loader.world_size, loader.rank) == (3, 2)
+    assert loader.num_samples == 1000
+
+
+def test_stats_report_the_work_done(gen_dataset):
+    loader = shardmesh.Loader(gen_dataset, batch_size=1000)
+    for _ in loader:
+        pass
+    stats = loader.stats()
+    assert stats["samples_loaded"] == GEN_SAMPLES
+    assert stats["blocks_decoded"] >= shardmesh.Dataset(gen_dataset).num_blocks
+    assert stats["bytes_decompressed"] > stats["bytes_read"] > 0

@@ -1,0 +1,85 @@
+"""shardmesh.write_dataset: schema inference, explicit schemas, round trips, errors."""
+import numpy as np
+import pytest
+
+import shardmesh
+
+
+def make_samples(n):
+    rng = np.random.default_rng(7)
+    for i in range(n):
+        yield {
+            "id": i,
+            "score": i / 7.0,
+            "name": f"sample-{i}",
+            "blob": bytes([i % 256]) * (i % 5),
+            "image": rng.integers(0, 255, size=(3, 2), dtype=np.uint8),
+            "vector": rng.standard_normal(4).astype(np.float32),
+        }
+
+
+def test_inferred_schema_round_trips_through_dataset_and_loader(tmp_path):
+    samples = list(make_samples(50))
+    assert shardmesh.write_dataset(tmp_path / "d", samples, samples_per_shard=20,
+                                   block_bytes=256) == 50
+    dataset = shardmesh.Dataset(str(tmp_path / "d"))
+    assert dataset.num_samples == 50 and dataset.num_shards == 3 and dataset.num_blocks > 3
+    assert [f["name"] for f in dataset.schema] == list(samples[0])
+    types = {f["name"]: f["type"] for f in dataset.schema}
+    assert types == {"id": "int64", "score": "float64", "name": "string", "blob": "bytes",
+                     "image": "tensor", "vector": "tensor"}
+    image = next(f for f in dataset.schema if f["name"] == "image")
+    assert image["dtype"] == "uint8" and tuple(image["shape"]) == (3, 2)
+    for i in (0, 17, 49):
+        got = dataset[i]
+        assert got["id"] == i and got["score"] == samples[i]["score"]
+        assert got["name"] == samples[i]["name"] and got["blob"] == samples[i]["blob"]
+        np.testing.assert_array_equal(got["image"], samples[i]["image"])
+        np.testing.assert_array_equal(got["vector"], samples[i]["vector"])
+
+    batch = shardmesh.Loader(dataset, batch_size=50, return_index=True).next_batch()
+    order = batch["__index__"]
+    assert sorted(order.tolist()) == list(range(50))
+    np.testing.assert_array_equal(batch["id"], order)
+    assert batch["name"] == [f"sample-{i}" for i in order]
+    assert batch["blob"] == [samples[i]["blob"] for i in order]
+    np.testing.assert_array_equal(batch["image"], np.stack([samples[i]["image"] for i in order]))
+    assert batch["score"].dtype == np.float64
+
+
+def test_explicit_schema_with_label_and_variable_shape(tmp_path):
+    schema = {"tokens": ("tensor", "int32", [-1]), "label": "int64"}
+    samples = [{"tokens": np.arange(i % 4 + 1), "label": i % 3} for i in range(30)]
+    shardmesh.write_dataset(tmp_path / "d", samples, schema=schema, label_field="label")
+    dataset = shardmesh.Dataset(str(tmp_path / "d"))
+    assert dataset.label_field == "label"
+    got = dataset[6]["tokens"]
+    assert got.dtype == np.int32 and got.tolist() == [0, 1, 2]
+    batch = shardmesh.Loader(dataset, batch_size=30, return_index=True).next_batch()
+    assert [t.tolist() for t in batch["tokens"]] == \
+        [list(range(i % 4 + 1)) for i in batch["__index__"]]
+    # Dataset.schema is itself accepted as a schema.
+    shardmesh.write_dataset(tmp_path / "copy", (dataset[i] for i in range(30)),
+                            schema=dataset.schema)
+    assert shardmesh.Dataset(str(tmp_path / "copy"))[29]["tokens"].tolist() == [0, 1]
+
+
+def test_bad_values_name_the_sample_and_field(tmp_path):
+    samples = [{"x": np.zeros(3, np.float32), "y": 1}, {"x": np.zeros(4, np.float32), "y": 2}]
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 1, field 'x'"):
+        shardmesh.write_dataset(tmp_path / "a", samples)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 1, field 'y': missing"):
+        shardmesh.write_dataset(tmp_path / "b", [{"y": 1}, {"z": 2}])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="field 'y'"):
+        shardmesh.write_dataset(tmp_path / "c", [{"y": 1}, {"y": "one"}])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="field 'obj'"):
+        shardmesh.write_dataset(tmp_path / "d", [{"obj": object()}])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="no samples"):
+        shardmesh.write_dataset(tmp_path / "e", [])
+
+
+def test_infer_schema_maps_python_types():
+    schema = shardmesh.infer_schema({"a": 1, "b": 2.0, "c": "s", "d": b"x",
+                                     "e": np.ones((2, 3), np.float16)})
+    assert schema == {"a": "int64", "b": "float64", "c": "string", "d": "bytes",
+                      "e": ("tensor", "float16", [2, 3])}
