@@ -122,3 +122,13 @@ def test_commit_is_a_no_op_and_bad_state_is_refused(gen_dataset):
     assert ds.commit() is None
     with pytest.raises(shardmesh.InvalidArgumentError):
         ds.load_state_dict({"nothing": 1})
+
+
+def test_workers_forked_from_a_process_with_a_running_loader(gen_dataset):
+    """The parent's C++ loader (and its threads) do not survive fork(); workers must build
+    their own instead of touching the inherited one."""
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, seed=2, batch_size=128,
+                              return_index=True)
+    in_process = ids_of(ds)
+    assert ids_of(DataLoader(ds, batch_size=None, num_workers=2)) == in_process
+    assert ids_of(ds) == in_process  # the parent's loader still works afterwards
