@@ -16,9 +16,8 @@ namespace {
 // A Python object owning one reference to a decoded block: the `base` of zero-copy arrays.
 py::capsule BlockOwner(const std::shared_ptr<const loader::DecodedBlock>& block) {
   auto* holder = new std::shared_ptr<const loader::DecodedBlock>(block);
-  return py::capsule(holder, [](void* p) {
-    delete static_cast<std::shared_ptr<const loader::DecodedBlock>*>(p);
-  });
+  return py::capsule(
+      holder, [](void* p) { delete static_cast<std::shared_ptr<const loader::DecodedBlock>*>(p); });
 }
 
 // A read-only array over bytes that `base` keeps alive.
@@ -80,8 +79,8 @@ py::array StackTensor(const loader::FieldSpec& spec, std::size_t field,
   py::array out(NumpyDType(spec.dtype), shape);
   auto* dst = static_cast<std::uint8_t*>(out.mutable_data());
   for (std::size_t i = 0; i < n; ++i) {
-    copies.push_back({dst + i * value_bytes, samples[i].view.field(field).AsTensor().data.data(),
-                      value_bytes});
+    copies.push_back(
+        {dst + i * value_bytes, samples[i].view.field(field).AsTensor().data.data(), value_bytes});
   }
   return out;
 }
@@ -90,16 +89,26 @@ py::array StackTensor(const loader::FieldSpec& spec, std::size_t field,
 
 py::dtype NumpyDType(DType dtype) {
   switch (dtype) {
-    case DType::kFloat32: return py::dtype("<f4");
-    case DType::kFloat64: return py::dtype("<f8");
-    case DType::kFloat16: return py::dtype("<f2");
-    case DType::kInt8: return py::dtype("i1");
-    case DType::kUint8: return py::dtype("u1");
-    case DType::kInt16: return py::dtype("<i2");
-    case DType::kInt32: return py::dtype("<i4");
-    case DType::kUint32: return py::dtype("<u4");
-    case DType::kInt64: return py::dtype("<i8");
-    case DType::kBool: return py::dtype("?");
+    case DType::kFloat32:
+      return py::dtype("<f4");
+    case DType::kFloat64:
+      return py::dtype("<f8");
+    case DType::kFloat16:
+      return py::dtype("<f2");
+    case DType::kInt8:
+      return py::dtype("i1");
+    case DType::kUint8:
+      return py::dtype("u1");
+    case DType::kInt16:
+      return py::dtype("<i2");
+    case DType::kInt32:
+      return py::dtype("<i4");
+    case DType::kUint32:
+      return py::dtype("<u4");
+    case DType::kInt64:
+      return py::dtype("<i8");
+    case DType::kBool:
+      return py::dtype("?");
   }
   return py::dtype("u1");
 }
@@ -138,8 +147,12 @@ py::dict SampleToPython(const std::shared_ptr<const loader::DecodedBlock>& block
     loader::FieldView f = sample.field(i);
     py::str key(spec.name);
     switch (spec.type) {
-      case FieldType::kInt64: out[key] = py::int_(f.AsInt64()); break;
-      case FieldType::kFloat64: out[key] = py::float_(f.AsFloat64()); break;
+      case FieldType::kInt64:
+        out[key] = py::int_(f.AsInt64());
+        break;
+      case FieldType::kFloat64:
+        out[key] = py::float_(f.AsFloat64());
+        break;
       case FieldType::kString: {
         std::string_view s = f.AsString();
         out[key] = py::str(s.data(), s.size());
@@ -150,7 +163,9 @@ py::dict SampleToPython(const std::shared_ptr<const loader::DecodedBlock>& block
         out[key] = py::bytes(reinterpret_cast<const char*>(b.data()), b.size());
         break;
       }
-      case FieldType::kTensor: out[key] = TensorView(f.AsTensor(), owner); break;
+      case FieldType::kTensor:
+        out[key] = TensorView(f.AsTensor(), owner);
+        break;
     }
   }
   return out;

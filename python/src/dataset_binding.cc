@@ -31,8 +31,8 @@ py::dict ReadSample(const Dataset& dataset, std::int64_t index) {
   const auto n = static_cast<std::int64_t>(dataset.num_samples());
   if (index < 0) index += n;
   if (index < 0 || index >= n) {
-    throw py::index_error("sample " + std::to_string(index) + " out of range for " +
-                          dataset.dir() + " (" + std::to_string(n) + " samples)");
+    throw py::index_error("sample " + std::to_string(index) + " out of range for " + dataset.dir() +
+                          " (" + std::to_string(n) + " samples)");
   }
   Result<std::shared_ptr<const loader::DecodedBlock>> block = Status::Internal("not read");
   std::uint64_t first = 0;
@@ -66,7 +66,8 @@ once at open and checks its checksum.
       .def_property_readonly("num_shards", &Dataset::num_shards)
       .def_property_readonly("num_blocks", [](const Dataset& d) { return d.blocks().size(); })
       .def_property_readonly("schema", [](const Dataset& d) { return SchemaToPython(d.schema()); })
-      .def_property_readonly("label_field", [](const Dataset& d) { return d.schema().label_field(); })
+      .def_property_readonly("label_field",
+                             [](const Dataset& d) { return d.schema().label_field(); })
       .def_property_readonly("schema_text", [](const Dataset& d) { return d.schema().ToString(); })
       .def("__len__", &Dataset::num_samples)
       .def(

@@ -54,9 +54,9 @@ void RegisterErrors(py::module_& module) {
   for (const ClassSpec& spec : specs) {
     py::tuple bases = spec.builtin_base ? py::make_tuple(base, py::handle(spec.builtin_base))
                                         : py::make_tuple(base);
-    py::object cls = type(spec.name, bases,
-                          py::dict(py::arg("__module__") = "shardmesh",
-                                   py::arg("__doc__") = spec.doc));
+    py::object cls =
+        type(spec.name, bases,
+             py::dict(py::arg("__module__") = "shardmesh", py::arg("__doc__") = spec.doc));
     cls.attr("code") = std::string(StatusCodeName(spec.code));
     module.attr(spec.name) = cls;
     g_classes[static_cast<std::size_t>(spec.code)] = cls.ptr();

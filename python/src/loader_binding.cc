@@ -45,8 +45,10 @@ struct LoaderOptions {
 class PyLoader {
  public:
   PyLoader(std::shared_ptr<const Dataset> dataset, const LoaderOptions& o)
-      : dataset_(std::move(dataset)), batch_size_(o.batch_size),
-        drop_last_batch_(o.drop_last_batch), return_index_(o.return_index) {
+      : dataset_(std::move(dataset)),
+        batch_size_(o.batch_size),
+        drop_last_batch_(o.drop_last_batch),
+        return_index_(o.return_index) {
     if (o.batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
     loader::Strategy strategy = ValueOrThrow(loader::ParseStrategy(o.strategy));
     loader::StreamingConfig config(o.world_size, o.rank);
@@ -289,10 +291,9 @@ void RegisterLoader(py::module_& m) {
                              "Samples of the current epoch already delivered.")
       .def_property_readonly("epoch", &PyLoader::Epoch)
       .def_property_readonly("batch_size", &PyLoader::batch_size)
-      .def_property_readonly("dataset",
-                             [](const PyLoader& l) {
-                               return std::const_pointer_cast<Dataset>(l.dataset());
-                             })
+      .def_property_readonly(
+          "dataset",
+          [](const PyLoader& l) { return std::const_pointer_cast<Dataset>(l.dataset()); })
       .def("state_dict", &PyLoader::StateDict,
            "The stream state: {'stream_state': bytes, 'epoch', 'position', 'world_size', "
            "'rank'}; picklable.")

@@ -32,7 +32,8 @@ loader::Schema MakeSchema(const std::vector<FieldTuple>& fields,
     loader::FieldSpec spec;
     spec.name = name;
     std::optional<FieldType> t = loader::ParseFieldType(type);
-    if (!t) ThrowStatus(Status::InvalidArgument("field '" + name + "': unknown type '" + type + "'"));
+    if (!t)
+      ThrowStatus(Status::InvalidArgument("field '" + name + "': unknown type '" + type + "'"));
     spec.type = *t;
     if (spec.type == FieldType::kTensor) {
       std::optional<loader::DType> d = loader::ParseDType(dtype);
@@ -77,9 +78,15 @@ class PyWriter {
       py::handle value = sample[key];
       try {
         switch (spec.type) {
-          case FieldType::kInt64: writer_->AddInt64(value.cast<std::int64_t>()); break;
-          case FieldType::kFloat64: writer_->AddFloat64(value.cast<double>()); break;
-          case FieldType::kString: writer_->AddString(value.cast<std::string>()); break;
+          case FieldType::kInt64:
+            writer_->AddInt64(value.cast<std::int64_t>());
+            break;
+          case FieldType::kFloat64:
+            writer_->AddFloat64(value.cast<double>());
+            break;
+          case FieldType::kString:
+            writer_->AddString(value.cast<std::string>());
+            break;
           case FieldType::kBytes: {
             std::string bytes = value.cast<std::string>();
             writer_->AddBytes(AsBytes(bytes));
@@ -136,8 +143,8 @@ void RegisterWriter(py::module_& m) {
   py::class_<PyWriter>(m, "_Writer", "The C++ dataset writer; use shardmesh.write_dataset.")
       .def(py::init<const std::string&, const std::vector<FieldTuple>&, std::optional<std::string>,
                     std::uint64_t, std::size_t, bool>(),
-           py::arg("path"), py::arg("fields"), py::arg("label_field"),
-           py::arg("samples_per_shard"), py::arg("block_bytes"), py::arg("overwrite"))
+           py::arg("path"), py::arg("fields"), py::arg("label_field"), py::arg("samples_per_shard"),
+           py::arg("block_bytes"), py::arg("overwrite"))
       .def("add", &PyWriter::Add, py::arg("sample"),
            "Appends one sample (a dict with every schema field).")
       .def("finish", &PyWriter::Finish, "Writes the manifest; returns the number of samples.")
