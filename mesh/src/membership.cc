@@ -81,6 +81,7 @@ MembershipImpl::MembershipImpl(MeshOptions options, Transport& transport, const 
   next_probe_at_ = now + Duration(rng_.Uniform(static_cast<std::uint64_t>(period.count())));
   next_push_pull_at_ = now + options_.push_pull_interval +
                        Duration(rng_.Uniform(static_cast<std::uint64_t>(period.count())));
+  last_push_pull_at_ = next_push_pull_at_ - options_.push_pull_interval;
   next_seed_retry_at_ = now + options_.seed_retry_interval;
   next_gossip_at_ =
       now + options_.gossip_interval +
@@ -92,6 +93,7 @@ MembershipImpl::MembershipImpl(MeshOptions options, Transport& transport, const 
 Status MembershipImpl::Join(std::vector<std::string> seed_endpoints) {
   if (left_) return Status::FailedPrecondition("member '" + options_.name + "' has left");
   seeds_.clear();
+  seed_names_.clear();
   for (std::string& s : seed_endpoints) {
     if (s != endpoint_ && std::find(seeds_.begin(), seeds_.end(), s) == seeds_.end()) {
       seeds_.push_back(std::move(s));
@@ -219,7 +221,7 @@ void MembershipImpl::RecordDigest(const std::string& sender, std::uint64_t diges
   // Anti-entropy on evidence rather than only on the push-pull timer: a peer whose view
   // differs from ours while ours has been stable for two periods has missed gossip (or we
   // have), so sync full state with it now. At most one such sync per kDigestSyncPeriods
-  // periods bounds the cost at one O(n) exchange per node per 5 periods during churn.
+  // periods (x the push-pull scale, growing with log n) bounds the cost during churn.
   const TimePoint now = clock_.Now();
   const std::uint64_t mine = ViewDigest();
   if (mine != last_digest_) {
@@ -229,7 +231,7 @@ void MembershipImpl::RecordDigest(const std::string& sender, std::uint64_t diges
   const Duration period = std::chrono::duration_cast<Duration>(options_.probe_interval);
   if (digest != mine && !left_ && IsLive(rec->info.state) &&
       now - digest_changed_at_ >= 2 * period && now >= next_digest_sync_at_) {
-    next_digest_sync_at_ = now + kDigestSyncPeriods * period;
+    next_digest_sync_at_ = now + kDigestSyncPeriods * period * PushPullScale();
     SendPushPull(rec->info.endpoint, MessageType::kPushPullRequest, false);
   }
 }
@@ -298,18 +300,22 @@ void MembershipImpl::Tick() {
   if (probe_.active && now >= probe_.end) FinishProbe();
   if (!probe_.active && now >= next_probe_at_) StartProbe(now);
   if (options_.gossip_interval.count() > 0 && now >= next_gossip_at_) {
-    next_gossip_at_ =
-        now + options_.gossip_interval +
-        Duration(rng_.Uniform(static_cast<std::uint64_t>(
-            std::chrono::duration_cast<Duration>(options_.gossip_interval).count() + 1)));
+    next_gossip_at_ = now + options_.gossip_interval;
     Gossip();
   }
+  // The deadline was set when the mesh may have been smaller: re-scale it before firing.
   if (options_.push_pull_interval.count() > 0 && now >= next_push_pull_at_) {
-    next_push_pull_at_ = now + PushPullInterval();
-    std::vector<std::string> peer = table_.RandomLivePeers(1, options_.name, rng_);
-    if (!peer.empty()) {
-      if (const MemberRecord* rec = table_.Find(peer[0])) {
-        SendPushPull(rec->info.endpoint, MessageType::kPushPullRequest, false);
+    const TimePoint due = last_push_pull_at_ + PushPullInterval();
+    if (now < due) {
+      next_push_pull_at_ = due;
+    } else {
+      last_push_pull_at_ = now;
+      next_push_pull_at_ = now + PushPullInterval();
+      std::vector<std::string> peer = table_.RandomLivePeers(1, options_.name, rng_);
+      if (!peer.empty()) {
+        if (const MemberRecord* rec = table_.Find(peer[0])) {
+          SendPushPull(rec->info.endpoint, MessageType::kPushPullRequest, false);
+        }
       }
     }
   }
@@ -464,14 +470,17 @@ void MembershipImpl::RunRelays(TimePoint now) {
   }
 }
 
-Duration MembershipImpl::PushPullInterval() const {
+std::int64_t MembershipImpl::PushPullScale() const {
   // memberlist pushPullScale(): beyond 32 nodes, stretch by ceil(log2(n) - log2(32)) + 1 so
   // the full-state traffic (O(n) per exchange) grows like n log n rather than n^2.
-  const auto base = std::chrono::duration_cast<Duration>(options_.push_pull_interval);
   const std::size_t n = table_.live_count();
-  if (n <= 32) return base;
-  const double mult = std::ceil(std::log2(static_cast<double>(n)) - std::log2(32.0)) + 1.0;
-  return base * static_cast<std::int64_t>(mult);
+  if (n <= 32) return 1;
+  return static_cast<std::int64_t>(std::ceil(std::log2(static_cast<double>(n)) - std::log2(32.0)) +
+                                   1.0);
+}
+
+Duration MembershipImpl::PushPullInterval() const {
+  return std::chrono::duration_cast<Duration>(options_.push_pull_interval) * PushPullScale();
 }
 
 void MembershipImpl::SendPushPull(const std::string& to_endpoint, MessageType type, bool join) {
@@ -484,18 +493,28 @@ void MembershipImpl::SendPushPull(const std::string& to_endpoint, MessageType ty
 }
 
 void MembershipImpl::RetrySeedsAndDead() {
-  for (const std::string& seed : seeds_) {
-    bool live = false;
-    for (const auto& [name, rec] : table_.records()) {
-      if (rec.info.endpoint == seed && IsLive(rec.info.state) && name != options_.name) {
-        live = true;
-        break;
+  if (seed_names_.size() != seeds_.size()) seed_names_.assign(seeds_.size(), std::string());
+  for (std::size_t i = 0; i < seeds_.size(); ++i) {
+    // Which member a seed endpoint belongs to is found by one scan and then remembered, so a
+    // 1,000-node mesh does not scan its table per seed every retry interval.
+    const MemberRecord* rec = seed_names_[i].empty() ? nullptr : table_.Find(seed_names_[i]);
+    if (rec == nullptr || rec->info.endpoint != seeds_[i]) {
+      rec = nullptr;
+      for (const auto& [name, r] : table_.records()) {
+        if (r.info.endpoint == seeds_[i] && name != options_.name) {
+          seed_names_[i] = name;
+          rec = &r;
+          break;
+        }
       }
     }
-    if (!live) SendPushPull(seed, MessageType::kPushPullRequest, true);
+    if (rec == nullptr || !IsLive(rec->info.state)) {
+      SendPushPull(seeds_[i], MessageType::kPushPullRequest, true);
+    }
   }
   // One random dead member per round: after a partition heals, each side holds the other
   // dead, and this is how they find each other again without any seed in between.
+  if (table_.size() == table_.live_count() + (left_ ? 1 : 0)) return;  // nobody dead or left
   std::vector<const MemberRecord*> dead;
   for (const auto& [name, rec] : table_.records()) {
     if (rec.info.state == MemberState::kDead) dead.push_back(&rec);

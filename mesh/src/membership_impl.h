@@ -82,6 +82,7 @@ class MembershipImpl final : public Membership {
   void HandleAck(const Envelope& e, const GossipPayload& p);
   void HandlePingReq(const Envelope& e, const GossipPayload& p);
   void RecordDigest(const std::string& sender, std::uint64_t digest);
+  std::int64_t PushPullScale() const;
   Duration PushPullInterval() const;
 
   // membership_state.cc
@@ -121,7 +122,9 @@ class MembershipImpl final : public Membership {
   std::map<std::uint64_t, Relay> relays_;
 
   std::vector<std::string> seeds_;
+  std::vector<std::string> seed_names_;  // member name behind each seed endpoint, once known
   TimePoint next_push_pull_at_{};
+  TimePoint last_push_pull_at_{};
   TimePoint next_gossip_at_{};
   // Digest-triggered anti-entropy (see RecordDigest).
   std::uint64_t last_digest_ = 0;

@@ -34,9 +34,11 @@ void MembershipImpl::Emit(MembershipEventKind kind, const MemberInfo& info,
 
 void MembershipImpl::AddToProbeOrder(const std::string& name) {
   // memberlist inserts new nodes at a random offset so they are probed within this round.
+  // Appending and swapping with a random later slot is O(1) where an insert is O(n).
   const std::size_t lo = std::min(probe_index_, probe_order_.size());
   const std::size_t pos = lo + rng_.Uniform(probe_order_.size() - lo + 1);
-  probe_order_.insert(probe_order_.begin() + static_cast<std::ptrdiff_t>(pos), name);
+  probe_order_.push_back(name);
+  std::swap(probe_order_[pos], probe_order_.back());
 }
 
 std::vector<GossipUpdate> MembershipImpl::FullState() const {
