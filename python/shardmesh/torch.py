@@ -14,7 +14,10 @@ num_workers=0. Each worker runs its own C++ loader over the rank's stream and pa
 other workers' batches without converting them; the cost is that every worker decodes the
 rank's blocks (k times the decode work, spread over k processes). The C++ loader already
 decodes in background threads with the GIL released, so num_workers=0 is usually the fastest
-choice; workers help when the per-batch Python work is heavy.
+choice; workers help when the per-batch Python work is heavy. set_epoch() reaches workers
+because DataLoader hands them a fresh copy of the dataset at every iteration; with
+persistent_workers=True it does not (the same holds for torch's own samplers).
+len() assumes equal per-rank counts, which the "adaptive" strategy does not give.
 
 Resuming (torchdata's StatefulDataLoader conventions): state_dict() returns a picklable dict
 {"epoch", "next_batch", "offset", "stream_state", "worker_id", "num_workers"} describing where this
