@@ -77,6 +77,10 @@ if [ -f python/CMakeLists.txt ]; then
     -DPython3_EXECUTABLE=/usr/bin/python3 >/dev/null
   cmake --build build/python -j "$jobs"
   PYTHONPATH="$root/build/python/python" /usr/bin/python3 -m pytest -q -p no:cacheprovider python/tests
+  # The Python example and benchmark run on a small dataset so they never rot (seconds).
+  PYTHONPATH="$root/build/python/python" /usr/bin/python3 examples/train_torch.py
+  PYTHONPATH="$root/build/python/python" /usr/bin/python3 benchmarks/torch_vs_shardmesh.py \
+    --samples 5000 --workdir build/python/bench-smoke
 fi
 
 step "all test stages passed"
