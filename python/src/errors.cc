@@ -67,7 +67,10 @@ void ThrowStatus(const Status& status) {
   auto index = static_cast<std::size_t>(status.code());
   PyObject* cls = index < kNumCodes ? g_classes[index] : g_classes[0];
   if (cls == nullptr) cls = PyExc_RuntimeError;  // before RegisterErrors: cannot happen
-  PyErr_SetObject(cls, py::str(status.message()).ptr());
+  // Codes without a class of their own raise the base class; the instance still says which.
+  py::object error = py::reinterpret_borrow<py::object>(cls)(status.message());
+  error.attr("code") = std::string(StatusCodeName(status.code()));
+  PyErr_SetObject(cls, error.ptr());
   throw py::error_already_set();
 }
 
