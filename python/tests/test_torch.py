@@ -34,7 +34,7 @@ def test_to_torch_shares_memory_with_numpy():
 
 
 @pytest.mark.parametrize("num_workers", [0, 2])
-@pytest.mark.parametrize("world_size", [1, 3])
+@pytest.mark.parametrize("world_size", [1, 2, 3, 4])
 def test_workers_split_each_rank_without_duplicates(gen_dataset, world_size, num_workers):
     union = []
     for rank in range(world_size):
