@@ -57,12 +57,8 @@ Result<EpochOrder> EpochOrder::Build(const DatasetLayout& layout,
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("epoch order: shuffle_window_blocks must be > 0");
   }
-  if (options.interleave_samples == 0) {
-    return Status::InvalidArgument("epoch order: interleave_samples must be > 0");
-  }
   const std::uint32_t num_blocks = layout.num_blocks();
   EpochOrder order;
-  order.interleave_samples_ = options.interleave_samples;
 
   // 1. Shards in order of first appearance, each with its blocks; permute both.
   std::vector<std::uint32_t> shard_ids;
@@ -144,16 +140,11 @@ std::vector<std::uint64_t> EpochOrder::Interleave(std::span<const std::uint32_t>
     total += parts.back().size();
     longest = std::max(longest, parts.back().size());
   }
-  const std::size_t run = interleave_samples_;
   std::vector<std::uint64_t> out;
   out.reserve(total);
-  for (std::size_t t = 0; t < longest; t += run) {
+  for (std::size_t t = 0; t < longest; ++t) {
     for (const auto& part : parts) {
-      if (t < part.size()) {
-        const std::size_t n = std::min(run, part.size() - t);
-        out.insert(out.end(), part.begin() + static_cast<std::ptrdiff_t>(t),
-                   part.begin() + static_cast<std::ptrdiff_t>(t + n));
-      }
+      if (t < part.size()) out.push_back(part[t]);
     }
   }
   return out;

@@ -172,9 +172,6 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("shuffle_window_blocks must be > 0");
   }
-  if (options.interleave_samples == 0) {
-    return Status::InvalidArgument("interleave_samples must be > 0");
-  }
   if (options.strategy == Strategy::kRange) {
     SHARDMESH_RETURN_IF_ERROR(ValidateRanges(options, layout.num_samples()));
   } else if (!options.ranges.empty()) {
@@ -215,8 +212,6 @@ std::uint64_t PlanDigest(const DatasetLayout& layout, const PlanOptions& options
   h = HashCombine(h, static_cast<std::uint64_t>(options.strategy));
   h = HashCombine(h, options.partitions);
   h = HashCombine(h, options.shuffle_window_blocks);
-  // Mixed in only when used, so digests of plans without the extension are unchanged.
-  if (options.interleave_samples != 1) h = HashCombine(h, options.interleave_samples);
   h = HashCombine(h, static_cast<std::uint64_t>(options.drop_policy));
   for (const auto& r : options.ranges) h = HashCombine(HashCombine(h, r.begin), r.end);
   for (double t : options.throughputs) {
@@ -232,9 +227,8 @@ Result<PartitionPlan> BuildPartitionPlan(const DatasetLayout& layout,
                                          const PlanOptions& options) {
   SHARDMESH_RETURN_IF_ERROR(ValidatePlanOptions(options, layout, labels));
   SHARDMESH_ASSIGN_OR_RETURN(
-      EpochOrder order,
-      EpochOrder::Build(layout, {options.seed, options.epoch, options.partitions,
-                                 options.shuffle_window_blocks, options.interleave_samples}));
+      EpochOrder order, EpochOrder::Build(layout, {options.seed, options.epoch, options.partitions,
+                                                   options.shuffle_window_blocks}));
   const std::uint32_t W = options.world_size;
   const std::uint64_t N = order.num_samples();
 

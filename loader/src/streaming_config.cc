@@ -48,10 +48,6 @@ StreamingConfig& StreamingConfig::WithShuffleWindowBlocks(std::uint32_t blocks) 
   plan_.shuffle_window_blocks = blocks;
   return *this;
 }
-StreamingConfig& StreamingConfig::WithInterleaveSamples(std::uint32_t samples) {
-  plan_.interleave_samples = samples;
-  return *this;
-}
 StreamingConfig& StreamingConfig::WithPrefetchThreads(std::uint32_t threads) {
   prefetch_threads_ = threads;
   return *this;

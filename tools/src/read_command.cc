@@ -47,7 +47,6 @@ struct ReadArgs {
   std::uint64_t prefetch_mib = 512;
   std::uint32_t partitions = 64;
   std::uint32_t window = 1;
-  std::uint32_t interleave = 1;
   bool drop_last = false;
   std::string ranges;
   std::string export_npy;
@@ -241,7 +240,6 @@ Status RunRead(const ReadArgs& args) {
       .WithEpoch(args.epoch)
       .WithPartitions(args.partitions)
       .WithShuffleWindowBlocks(args.window)
-      .WithInterleaveSamples(args.interleave)
       .WithPrefetchThreads(args.prefetch_threads)
       .WithPrefetchBlocks(args.prefetch_blocks)
       .WithPrefetchBytes(args.prefetch_mib << 20)
@@ -364,8 +362,6 @@ void RegisterRead(CLI::App& app) {
                   "Memory budget for decoded blocks, MiB (default 512)");
   cmd->add_option("--partitions", args->partitions, "Canonical partitions (default 64)");
   cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)");
-  cmd->add_option("--interleave", args->interleave,
-                  "Samples each partition emits per interleave step (default 1)");
   cmd->add_flag("--drop-last", args->drop_last,
                 "Deliver floor(N/W) per rank instead of padding to ceil(N/W)");
   cmd->add_option("--ranges", args->ranges,

@@ -150,26 +150,6 @@ TEST_F(EpochOrderTest, GlobalOrderInterleavesPartitionsStepByStep) {
   }
 }
 
-TEST_F(EpochOrderTest, InterleaveRunsEmitConsecutiveSamplesOfEachPartition) {
-  const auto order = Build(layout_, {.seed = 3, .partitions = 6, .interleave_samples = 5});
-  const auto g = order.Global();
-  ASSERT_EQ(g.size(), 1009u);
-  std::vector<std::size_t> cursor(order.num_partitions(), 0);
-  std::size_t i = 0;
-  while (i < g.size()) {
-    for (std::uint32_t p = 0; p < order.num_partitions(); ++p) {
-      const auto part = order.PartitionSamples(p);
-      for (int k = 0; k < 5 && cursor[p] < part.size(); ++k) {
-        ASSERT_EQ(g[i], part[cursor[p]]) << "position " << i;
-        ++cursor[p];
-        ++i;
-      }
-    }
-  }
-  EXPECT_NE(g, Build(layout_, {.seed = 3, .partitions = 6}).Global());
-  EXPECT_FALSE(EpochOrder::Build(layout_, {.interleave_samples = 0}).ok());
-}
-
 TEST_F(EpochOrderTest, InterleaveOfASubsetIsTheGlobalOrderRestrictedToIt) {
   const auto order = Build(layout_, {.seed = 3, .partitions = 8});
   const std::vector<std::uint32_t> subset = {1, 4, 6};

@@ -33,8 +33,7 @@ DatasetLayout UnevenLayout() {
 }
 
 std::vector<std::uint64_t> GlobalOrder(const DatasetLayout& layout, const PlanOptions& o) {
-  auto order = EpochOrder::Build(
-      layout, {o.seed, o.epoch, o.partitions, o.shuffle_window_blocks, o.interleave_samples});
+  auto order = EpochOrder::Build(layout, {o.seed, o.epoch, o.partitions, o.shuffle_window_blocks});
   EXPECT_TRUE(order.ok());
   return order->Global();
 }
@@ -66,27 +65,6 @@ TEST_F(PartitionPlanTest, RoundRobinRanksInterleaveBackIntoTheWorldSizeOneOrder)
     EXPECT_EQ(r.received_samples, 0u);
     EXPECT_EQ(r.blocks_touched, 8u) << "each rank decodes only its own blocks";
   }
-}
-
-TEST_F(PartitionPlanTest, RoundRobinRanksInterleaveBackWithInterleaveRuns) {
-  // Same property with runs of 5 samples per partition and step: taking runs of 5 from each
-  // rank in turn rebuilds G.
-  const auto layout = Layout(std::vector<std::uint32_t>(32, 25));
-  PlanOptions o{.world_size = 1, .seed = 42, .partitions = 16, .interleave_samples = 5};
-  const auto single = MustPlan(layout, o).ranks[0].sequence;
-  EXPECT_EQ(single, GlobalOrder(layout, o));
-  o.world_size = 4;
-  const auto plan = MustPlan(layout, o);
-  std::vector<std::uint64_t> merged;
-  for (std::size_t t = 0; t < plan.target; t += 5) {
-    for (const auto& r : plan.ranks) {
-      merged.insert(merged.end(), r.sequence.begin() + t, r.sequence.begin() + t + 5);
-    }
-  }
-  EXPECT_EQ(merged, single);
-  o.interleave_samples = 1;
-  EXPECT_NE(MustPlan(layout, o).ranks[0].sequence, plan.ranks[0].sequence);
-  EXPECT_NE(PlanDigest(layout, o), plan.digest);
 }
 
 TEST_F(PartitionPlanTest, RoundRobinWithWorldSizeOneIsTheGlobalOrderOnUnevenBlocks) {
@@ -246,7 +224,6 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"rank_too_big", {.world_size = 4, .rank = 4}, false, "rank 4"},
         InvalidCase{"partitions_zero", {.partitions = 0}, false, "partitions"},
         InvalidCase{"window_zero", {.shuffle_window_blocks = 0}, false, "shuffle_window_blocks"},
-        InvalidCase{"interleave_zero", {.interleave_samples = 0}, false, "interleave_samples"},
         InvalidCase{"ranges_overlap", RangeOptions({{0, 6}, {5, 10}}), false, "overlaps"},
         InvalidCase{"ranges_gap", RangeOptions({{0, 4}, {5, 10}}), false, "[4, 5)"},
         InvalidCase{"ranges_empty", RangeOptions({{0, 10}, {10, 10}}), false, "empty"},

@@ -14,11 +14,7 @@
 //     Rng(seed, epoch, p, window). A window is never mixed with another, so a reader of the
 //     partition needs only one window's blocks at a time.
 //  4. The global order G interleaves the partitions step by step: step t emits the t-th sample
-//     of partition 0, 1, ..., P-1, skipping partitions that are exhausted. With
-//     interleave_samples = k > 1 (an extension; default 1), step t emits the t-th run of k
-//     consecutive samples of each partition instead: consecutive samples then mostly share a
-//     block, which keeps the consumer's caches warm (with P = 64 and k = 1 each sample comes
-//     from a different block), at the cost of coarser mixing across partitions.
+//     of partition 0, 1, ..., P-1, skipping partitions that are exhausted.
 //
 // Why: a rank whose share is a set of whole partitions decodes only its own blocks (no decode
 // amplification), and G restricted to any set of partitions is that set's step-by-step
@@ -83,16 +79,12 @@ struct EpochOrderOptions {
   // Blocks per shuffle window. 1 shuffles samples within each block only (cheapest memory);
   // larger windows mix samples of several blocks.
   std::uint32_t shuffle_window_blocks = 1;
-  // Samples a partition emits per interleave step (see 4. above). 1 mixes partitions sample
-  // by sample; larger runs trade mixing for cache locality in the consumer.
-  std::uint32_t interleave_samples = 1;
 };
 
 class EpochOrder {
  public:
   // Builds the order. InvalidArgument naming the field when partitions or
-  // shuffle_window_blocks or interleave_samples is 0. An empty layout gives an empty order with 0
-  // partitions.
+  // shuffle_window_blocks is 0. An empty layout gives an empty order with 0 partitions.
   static Result<EpochOrder> Build(const DatasetLayout& layout, const EpochOrderOptions& options);
 
   EpochOrder() = default;
@@ -110,8 +102,8 @@ class EpochOrder {
   // The block list L.
   std::span<const std::uint32_t> BlockList() const { return blocks_; }
 
-  // G restricted to `partitions` (ascending, distinct): step t emits the t-th sample (run of
-  // interleave_samples samples) of each listed partition in turn, skipping exhausted ones.
+  // G restricted to `partitions` (ascending, distinct): step t emits the t-th sample of each
+  // listed partition in turn, skipping exhausted ones.
   std::vector<std::uint64_t> Interleave(std::span<const std::uint32_t> partitions) const;
   // The whole global order G.
   std::vector<std::uint64_t> Global() const;
@@ -122,7 +114,6 @@ class EpochOrder {
   std::vector<std::uint64_t> samples_;                      // partition-major
   std::vector<std::uint64_t> partition_sample_offsets_{0};  // into samples_, size P + 1
   std::vector<std::uint32_t> partition_of_block_;           // by block id
-  std::uint32_t interleave_samples_ = 1;
 };
 
 }  // namespace shardmesh::loader

@@ -36,8 +36,6 @@ struct PlanOptions {
   std::uint32_t partitions = 64;
   // Blocks per shuffle window inside a partition (epoch_order.h).
   std::uint32_t shuffle_window_blocks = 1;
-  // Samples each partition emits per interleave step (epoch_order.h); 1 by default.
-  std::uint32_t interleave_samples = 1;
   // kRange only: one range per rank, tiling [0, N).
   std::vector<SampleRange> ranges;
   // kAdaptive only: relative throughput of each rank (samples/s or any unit); empty = equal.
@@ -82,8 +80,7 @@ struct PartitionPlan {
 Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layout,
                            std::span<const std::int64_t> labels);
 
-// Hash of (layout digest, seed, world_size, strategy, partitions, shuffle window, interleave
-// run (when not 1), drop policy,
+// Hash of (layout digest, seed, world_size, strategy, partitions, shuffle window, drop policy,
 // ranges, throughputs). Two runs with the same digest and epoch deliver the same sequences.
 std::uint64_t PlanDigest(const DatasetLayout& layout, const PlanOptions& options);
 

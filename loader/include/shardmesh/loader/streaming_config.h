@@ -50,10 +50,6 @@ class StreamingConfig {
   StreamingConfig& WithPartitions(std::uint32_t partitions);
   // Blocks per shuffle window (default 1). Memory: owned partitions * window * block size.
   StreamingConfig& WithShuffleWindowBlocks(std::uint32_t blocks);
-  // Samples each partition emits per interleave step (default 1, the sample-by-sample
-  // interleave). Runs of e.g. 16 keep consecutive samples in the same block: much better
-  // cache locality for the consumer, coarser mixing of partitions.
-  StreamingConfig& WithInterleaveSamples(std::uint32_t samples);
   // Background decode threads (default 1). More helps when decoding is slower than the
   // consumer; each in-flight decode holds one more block.
   StreamingConfig& WithPrefetchThreads(std::uint32_t threads);
