@@ -9,6 +9,10 @@
 // the receivers' sequences); with kPad the remaining deficits are filled from the start of G,
 // wrapping; with kDrop the surplus left over (< W samples) is skipped.
 //
+// Cost: every rank materialises all ranks' sequences (8 bytes per sample, plus G under kPad):
+// about 40 ms and 16 MB for a million samples (benchmarks/loader_bench.cc). Fine up to ~1e8
+// samples per job; beyond that the plan should be computed per rank from partition sizes.
+//
 // Thread-safety: pure functions returning values.
 #pragma once
 
@@ -31,7 +35,8 @@ struct PlanOptions {
   std::uint64_t seed = 0;
   std::uint64_t epoch = 0;
   // Canonical partitions (min(partitions, blocks) are used). A multiple of the world size
-  // avoids rebalancing traffic between ranks; more partitions cost more decoded blocks held
+  // gives every rank whole partitions (no decode amplification; only the few samples moved
+  // by balancing come from other ranks' blocks); more partitions cost more decoded blocks held
   // per rank (one shuffle window each).
   std::uint32_t partitions = 64;
   // Blocks per shuffle window inside a partition (epoch_order.h).
