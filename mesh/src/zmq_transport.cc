@@ -95,10 +95,12 @@ class ZmqTransport::Impl {
 
   Status Send(const std::string& to_endpoint, const Envelope& envelope) {
     if (!open_) return Status::Unavailable("transport " + endpoint_ + " is closed");
-    if (envelope.payload.size() > options_.max_message_bytes) {
-      return Status::InvalidArgument("payload of " + std::to_string(envelope.payload.size()) +
-                                     " bytes to " + to_endpoint + " exceeds max_message_bytes " +
-                                     std::to_string(options_.max_message_bytes));
+    if (envelope.payload.size() > options_.max_message_bytes ||
+        envelope.attachment.size() > options_.max_message_bytes) {
+      return Status::InvalidArgument(
+          "payload of " + std::to_string(envelope.payload.size()) + " bytes (attachment " +
+          std::to_string(envelope.attachment.size()) + ") to " + to_endpoint +
+          " exceeds max_message_bytes " + std::to_string(options_.max_message_bytes));
     }
     std::string header;
     if (envelope.header.sender_endpoint.empty()) {
@@ -123,17 +125,27 @@ class ZmqTransport::Impl {
         return Status::Unavailable("send queue to peer " + to_endpoint + " is full");
       }
       // Once the first frame is queued ZeroMQ accepts the rest of the message atomically.
+      const bool has_attachment = !envelope.attachment.empty();
       zmq::message_t payload_frame = PayloadMessage(envelope.payload);
-      if (!peer->socket.send(payload_frame, zmq::send_flags::dontwait)) {
+      if (!peer->socket.send(payload_frame, has_attachment ? zmq::send_flags::dontwait |
+                                                                   zmq::send_flags::sndmore
+                                                             : zmq::send_flags::dontwait)) {
         ++stats_.send_would_block;
         return Status::Unavailable("send queue to peer " + to_endpoint + " is full");
+      }
+      if (has_attachment) {
+        zmq::message_t attachment_frame = PayloadMessage(envelope.attachment);
+        if (!peer->socket.send(attachment_frame, zmq::send_flags::dontwait)) {
+          ++stats_.send_would_block;
+          return Status::Unavailable("send queue to peer " + to_endpoint + " is full");
+        }
       }
       peer->last_used = now;
     } catch (const zmq::error_t& e) {
       return Status::Unavailable("send to peer " + to_endpoint + " failed: " + e.what());
     }
     ++stats_.messages_sent;
-    stats_.bytes_sent += header.size() + envelope.payload.size();
+    stats_.bytes_sent += header.size() + envelope.payload.size() + envelope.attachment.size();
     return Status::OK();
   }
 
@@ -298,19 +310,21 @@ class ZmqTransport::Impl {
     if (!router_.recv(frame, zmq::recv_flags::dontwait)) return std::nullopt;
     bool more = frame.more();
     frames.push_back(std::move(frame));
-    // Cap what we buffer from a peer that sends many frames: past 3 we only count them.
+    // Cap what we buffer from a peer that sends many frames: past 4 we only count them.
     std::size_t frame_count = 1;
     while (more) {
       zmq::message_t next;
       if (!router_.recv(next, zmq::recv_flags::none)) break;
       more = next.more();
       ++frame_count;
-      if (frames.size() < 3) frames.push_back(std::move(next));
+      if (frames.size() < 4) frames.push_back(std::move(next));
     }
-    // frames[0] is the routing id ROUTER prepends; then header and payload.
-    if (frame_count != 3) {
-      return Malformed("frames", "dropped a message with " + std::to_string(frame_count - 1) +
-                                     " frames (expected 2: header, payload)");
+    // frames[0] is the routing id ROUTER prepends; then header, payload and the optional
+    // attachment.
+    if (frame_count != 3 && frame_count != 4) {
+      return Malformed("frames",
+                       "dropped a message with " + std::to_string(frame_count - 1) +
+                           " frames (expected 2 or 3: header, payload, optional attachment)");
     }
     Result<EnvelopeHeader> header =
         DecodeHeader(ByteView(frames[1].data<std::uint8_t>(), frames[1].size()));
@@ -322,8 +336,15 @@ class ZmqTransport::Impl {
     Envelope envelope;
     envelope.header = std::move(header).value();
     envelope.payload = SharedBytes(owner, ByteView(owner->data<std::uint8_t>(), owner->size()));
+    std::size_t attachment_size = 0;
+    if (frames.size() == 4) {
+      auto attachment = std::make_shared<zmq::message_t>(std::move(frames[3]));
+      attachment_size = attachment->size();
+      envelope.attachment =
+          SharedBytes(attachment, ByteView(attachment->data<std::uint8_t>(), attachment->size()));
+    }
     ++stats_.messages_received;
-    stats_.bytes_received += frames[1].size() + owner->size();
+    stats_.bytes_received += frames[1].size() + owner->size() + attachment_size;
     return envelope;
   }
 

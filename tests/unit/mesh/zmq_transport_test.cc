@@ -113,6 +113,29 @@ TEST_F(ZmqTransportTest, FourMebibytePayloadArrivesIntact) {
   EXPECT_EQ(std::memcmp(got->payload.data(), data.data(), data.size()), 0);
 }
 
+TEST_F(ZmqTransportTest, AttachmentTravelsAsItsOwnFrameBesideThePayload) {
+  auto a = MakeTransport();
+  auto b = MakeTransport();
+  ASSERT_TRUE(a && b);
+  std::vector<std::uint8_t> data(100000);
+  for (std::size_t i = 0; i < data.size(); ++i) data[i] = static_cast<std::uint8_t>(i * 31 + 3);
+  Envelope e = Make("a", MessageType::kBlockResponse, "meta");
+  e.attachment = SharedBytes::FromVector(data);
+  ASSERT_TRUE(a->Send(b->endpoint(), e).ok());
+  // A message without an attachment right after: it must arrive with an empty one.
+  ASSERT_TRUE(a->Send(b->endpoint(), Make("a", MessageType::kUser, "plain")).ok());
+  auto got = ReceiveWithin(*b);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->payload.chars(), "meta");
+  ASSERT_EQ(got->attachment.size(), data.size());
+  EXPECT_EQ(std::memcmp(got->attachment.data(), data.data(), data.size()), 0);
+  auto plain = ReceiveWithin(*b);
+  ASSERT_TRUE(plain.has_value());
+  EXPECT_EQ(plain->payload.chars(), "plain");
+  EXPECT_TRUE(plain->attachment.empty());
+  EXPECT_EQ(b->stats().malformed_dropped, 0u);
+}
+
 TEST_F(ZmqTransportTest, OversizedPayloadIsRefusedOnSend) {
   ZmqTransportOptions options;
   options.max_message_bytes = 1024;
@@ -155,12 +178,13 @@ TEST_F(ZmqTransportTest, GarbageFromARawDealerIsDroppedAndTransportKeepsWorking)
   // Two frames, the header not msgpack.
   raw.send(zmq::str_buffer("\xc1\xc1\xc1"), zmq::send_flags::sndmore);
   raw.send(zmq::str_buffer("payload"), zmq::send_flags::none);
-  // A valid header but three frames.
+  // A valid header but four frames (header, payload, attachment and one too many).
   EnvelopeHeader h;
   h.sender = "raw";
   const std::string header = EncodeHeader(h);
   raw.send(zmq::buffer(header), zmq::send_flags::sndmore);
   raw.send(zmq::str_buffer("p"), zmq::send_flags::sndmore);
+  raw.send(zmq::str_buffer("attachment"), zmq::send_flags::sndmore);
   raw.send(zmq::str_buffer("extra"), zmq::send_flags::none);
   // An empty header frame.
   raw.send(zmq::message_t(), zmq::send_flags::sndmore);

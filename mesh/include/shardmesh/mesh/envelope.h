@@ -1,7 +1,7 @@
 // Envelope: what travels between mesh nodes. A header (protocol version, message type, sender
 // name and endpoint, sender incarnation) plus an opaque payload. On the ZeroMQ wire the header
-// is one msgpack frame and the payload a second frame, so large payloads (blocks) are never
-// re-encoded.
+// is one msgpack frame, the payload a second frame and an optional attachment a third, so
+// large payloads (blocks) are never re-encoded.
 //
 // Thread-safety: plain value types.
 #pragma once
@@ -50,6 +50,11 @@ struct EnvelopeHeader {
 struct Envelope {
   EnvelopeHeader header;
   SharedBytes payload;
+  // Optional bulk bytes beside the payload (a block answering kBlockResponse). On the ZeroMQ
+  // wire it is a third frame, present only when non-empty, so a block is sent from the
+  // provider's buffer and received into a buffer of its own without being re-encoded or copied
+  // into the payload.
+  SharedBytes attachment;
 };
 
 // Upper bound on an encoded header; anything larger is malformed.
