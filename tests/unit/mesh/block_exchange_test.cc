@@ -12,7 +12,9 @@
 #include <thread>
 
 #include "shardmesh/common/hash.h"
+#include "shardmesh/mesh/mesh_node.h"
 #include "shardmesh/mesh/sim_network.h"
+#include "shardmesh/mesh/zmq_transport.h"
 
 namespace shardmesh::mesh {
 namespace {
@@ -470,6 +472,59 @@ TEST_F(BlockExchangeTest, CreateRejectsZeroWindows) {
   o = ExchangeOptions();
   o.window_total = 0;
   EXPECT_TRUE(BlockExchange::Create(o, nullptr).status().IsInvalidArgument());
+}
+
+// Real time and real sockets (127.0.0.1, ephemeral ports): the exchange driven by MeshNode's
+// loop, provider reads on the pool, timeouts from the ticker. Waits are bounded future waits.
+TEST(BlockExchangeOnMeshNodeTest, FetchesOverZeroMQAndFailsOverFromAnUnreachableHolder) {
+  auto make_node = [](const std::string& name) {
+    auto transport = ZmqTransport::Create(ZmqTransportOptions{});
+    EXPECT_TRUE(transport.ok()) << transport.status().ToString();
+    MeshOptions options = MeshOptions::Local();
+    options.name = name;
+    auto node = MeshNode::Create(options, std::move(transport).value());
+    EXPECT_TRUE(node.ok()) << node.status().ToString();
+    return std::move(node).value();
+  };
+  std::unique_ptr<MeshNode> server_node = make_node("server");
+  std::unique_ptr<MeshNode> client_node = make_node("client");
+  MapProvider provider;
+  const std::string big(300000, 'q');
+  provider.Put("d/0/1", big);
+  ExchangeOptions o;
+  o.server_threads = 2;
+  o.fetch.per_try_timeout = milliseconds(300);
+  auto server = BlockExchange::Create(o, &provider);
+  auto client = BlockExchange::Create(o, nullptr);
+  ASSERT_TRUE(server.ok() && client.ok());
+  ASSERT_TRUE((*server)->Attach(*server_node).ok());
+  ASSERT_TRUE((*client)->Attach(*client_node).ok());
+  EXPECT_EQ((*client)->Attach(*client_node).code(), StatusCode::kFailedPrecondition);
+  ASSERT_TRUE(server_node->Start({}).ok());
+  ASSERT_TRUE(client_node->Start({}).ok());
+
+  FetchFuture direct = (*client)->Fetch("d/0/1", {server_node->endpoint()});
+  ASSERT_EQ(direct.wait_for(seconds(10)), std::future_status::ready);
+  Result<SharedBytes> got = direct.get();
+  ASSERT_TRUE(got.ok()) << got.status().ToString();
+  EXPECT_EQ(got->chars(), big);
+
+  // A holder nobody listens on: the try fails (send refused or timeout) and the next holder
+  // answers.
+  FetchFuture failover =
+      (*client)->Fetch("d/0/1", {"tcp://127.0.0.1:1", server_node->endpoint()});
+  ASSERT_EQ(failover.wait_for(seconds(10)), std::future_status::ready);
+  Result<SharedBytes> again = failover.get();
+  ASSERT_TRUE(again.ok()) << again.status().ToString();
+  EXPECT_EQ(again->size(), big.size());
+
+  FetchFuture missing = (*client)->Fetch("nope", {server_node->endpoint()});
+  ASSERT_EQ(missing.wait_for(seconds(10)), std::future_status::ready);
+  EXPECT_TRUE(missing.get().status().IsUnavailable());
+
+  // Handlers hold the exchanges: stop the loops before the exchanges go.
+  client_node->Stop();
+  server_node->Stop();
 }
 
 }  // namespace
