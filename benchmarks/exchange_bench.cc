@@ -7,7 +7,8 @@
 //             the same size, the same 8 requests in flight per peer, no checksum.
 // Prints MB/s and blobs/s of both and the ratio exchange/raw. Own main(): the comparison must
 // come from the same process and moment, which Google Benchmark's per-case runs do not give.
-// Usage: exchange_bench [seconds per run, default 1] [runs per case, default 3]
+// Usage: exchange_bench [seconds per run, default 1] [runs per case, default 3] [nodes]
+//        [blob KiB]
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -231,8 +232,14 @@ int main(int argc, char** argv) {
   std::printf("median of %d alternating runs of %.1f s each per case\n", reps, seconds);
   std::printf("%-5s %-8s %14s %12s %14s %12s %7s %s\n", "nodes", "blob", "exchange MB/s",
               "blobs/s", "raw zmq MB/s", "blobs/s", "ratio", "fetch failures");
+  // Optional filters: only this node count / blob size in KiB (0: all).
+  const int only_nodes = argc > 3 ? std::atoi(argv[3]) : 0;
+  const std::size_t only_kib = argc > 4 ? static_cast<std::size_t>(std::atol(argv[4])) : 0;
   for (int nodes : {2, 4}) {
     for (std::size_t size : {std::size_t{64} << 10, std::size_t{1} << 20}) {
+      if ((only_nodes != 0 && nodes != only_nodes) || (only_kib != 0 && size != only_kib << 10)) {
+        continue;
+      }
       // Alternate raw and exchange runs and keep the median of each: on a shared machine the
       // load drifts between runs, and alternating exposes both to the same drift.
       std::vector<Result2> raws, exs;

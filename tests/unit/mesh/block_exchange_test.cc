@@ -195,6 +195,28 @@ TEST_F(BlockExchangeTest, TotalWindowCapsRequestsAcrossPeers) {
   EXPECT_EQ(client.exchange->stats().requests_sent, 5u);
 }
 
+TEST_F(BlockExchangeTest, FetchManyReturnsFuturesInRequestOrder) {
+  Node& a = Add("a");
+  Node& b = Add("b");
+  Node& client = Add("client");
+  std::vector<BlockExchange::FetchRequest> requests;
+  for (int i = 0; i < 12; ++i) {
+    const std::string name = "m" + std::to_string(i);
+    (i % 2 ? a : b).provider.Put(name, "content " + name);
+    requests.push_back({name, {"sim://a", "sim://b"}});
+  }
+  std::vector<FetchFuture> futures = client.exchange->FetchMany(requests, FetchOptions{});
+  ASSERT_EQ(futures.size(), 12u);
+  Settle();
+  for (int i = 0; i < 12; ++i) {
+    ASSERT_TRUE(Ready(futures[i]));
+    Result<SharedBytes> got = futures[i].get();
+    ASSERT_TRUE(got.ok()) << got.status().ToString();
+    EXPECT_EQ(got->chars(), "content m" + std::to_string(i));
+  }
+  EXPECT_EQ(client.exchange->stats().fetches_succeeded, 12u);
+}
+
 TEST_F(BlockExchangeTest, DroppedResponseRetriesOnTheNextHolderAfterTheTryTimeout) {
   Node& a = Add("a");
   Node& b = Add("b");
