@@ -160,6 +160,7 @@ class BlockExchange::Impl {
     TimePoint try_deadline;
     Duration per_try_timeout{};
     bool retried = false;
+    bool try_cut_by_deadline = false;  // the try in flight ends at the deadline, not its timeout
     std::vector<std::string> reasons;  // "tcp://a (timeout after 500 ms)"
     std::promise<Result<SharedBytes>> promise;
   };
@@ -410,7 +411,11 @@ class BlockExchange::Impl {
       FetchState& fetch = *fetches_.at(id);
       EndTry(fetch);
       UpdateStats([](ExchangeStats& s) { ++s.timeouts; });
-      if (fetch.deadline <= now) {
+      // Past the deadline with holders left untried: DeadlineExceeded. With none left the
+      // answer is Unavailable, as when the last holder refuses, even if the deadline passed
+      // at the same moment (the default deadline ends with the last try).
+      if (fetch.try_cut_by_deadline ||
+          (fetch.deadline <= now && fetch.next_holder < fetch.holders.size())) {
         fetch.reasons.push_back(fetch.holders[fetch.next_holder - 1] + " (timeout after " +
                                 Millis(fetch.per_try_timeout) + ")");
         Fail(fetch, Status::DeadlineExceeded("blob " + fetch.name + ": deadline of " +
@@ -487,6 +492,7 @@ class BlockExchange::Impl {
     }
     fetch.request_id = request.request_id;
     fetch.holder = &holder;
+    fetch.try_cut_by_deadline = now + fetch.per_try_timeout > fetch.deadline;
     fetch.try_deadline = std::min(now + fetch.per_try_timeout, fetch.deadline);
     inflight_.emplace(request.request_id, fetch.id);
     ++peer_inflight_[holder];
