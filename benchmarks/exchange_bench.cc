@@ -230,8 +230,8 @@ int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
   const int reps = argc > 2 ? std::atoi(argv[2]) : 3;
   std::printf("median of %d alternating runs of %.1f s each per case\n", reps, seconds);
-  std::printf("%-5s %-8s %14s %12s %14s %12s %7s %s\n", "nodes", "blob", "exchange MB/s",
-              "blobs/s", "raw zmq MB/s", "blobs/s", "ratio", "fetch failures");
+  std::printf("%-5s %-8s %14s %12s %14s %12s %7s %s\n", "nodes", "blob", "exchange MB/s", "blobs/s",
+              "raw zmq MB/s", "blobs/s", "ratio", "fetch failures");
   // Optional filters: only this node count / blob size in KiB (0: all).
   const int only_nodes = argc > 3 ? std::atoi(argv[3]) : 0;
   const std::size_t only_kib = argc > 4 ? static_cast<std::size_t>(std::atol(argv[4])) : 0;
@@ -252,8 +252,8 @@ int main(int argc, char** argv) {
       ex.failures = 0;
       for (const Result2& r : exs) ex.failures += r.failures;
       std::printf("%-5d %-8s %14.0f %12.0f %14.0f %12.0f %7.2f %llu\n", nodes,
-                  size == (1u << 20) ? "1MiB" : "64KiB", ex.mb_per_s, ex.blobs_per_s,
-                  raw.mb_per_s, raw.blobs_per_s, ex.mb_per_s / raw.mb_per_s,
+                  size == (1u << 20) ? "1MiB" : "64KiB", ex.mb_per_s, ex.blobs_per_s, raw.mb_per_s,
+                  raw.blobs_per_s, ex.mb_per_s / raw.mb_per_s,
                   static_cast<unsigned long long>(ex.failures));
       std::fflush(stdout);
     }

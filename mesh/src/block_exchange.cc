@@ -152,8 +152,8 @@ class BlockExchange::Impl {
     std::uint64_t id = 0;
     std::string name;
     std::vector<std::string> holders;
-    std::size_t next_holder = 0;       // index of the holder the next try goes to
-    std::uint64_t request_id = 0;      // of the try in flight; 0 when queued
+    std::size_t next_holder = 0;          // index of the holder the next try goes to
+    std::uint64_t request_id = 0;         // of the try in flight; 0 when queued
     const std::string* holder = nullptr;  // of the try in flight
     TimePoint started;
     TimePoint deadline;
@@ -204,8 +204,8 @@ class BlockExchange::Impl {
     fetch->per_try_timeout = options.per_try_timeout;
     // Without an explicit deadline the clock starts at the first try (SendTry), so a long
     // queue behind the credit window does not eat the holders' time.
-    fetch->deadline = options.deadline > Duration::zero() ? fetch->started + options.deadline
-                                                          : TimePoint::max();
+    fetch->deadline =
+        options.deadline > Duration::zero() ? fetch->started + options.deadline : TimePoint::max();
     peer_queue_[fetch->holders[0]].push_back(fetch->id);
     fetches_.emplace(fetch->id, std::move(fetch));
     return future;
@@ -214,15 +214,14 @@ class BlockExchange::Impl {
   void HandleRequest(const Envelope& envelope, Transport& transport) {
     Result<BlockRequestMsg> request = DecodeBlockRequest(envelope.payload.view());
     if (!request.ok()) {
-      Malformed("request", "from " + envelope.header.sender_endpoint + ": " +
-                               request.status().message());
+      Malformed("request",
+                "from " + envelope.header.sender_endpoint + ": " + request.status().message());
       return;
     }
     const std::string& reply_to = envelope.header.sender_endpoint;
     if (request->name.size() > options_.max_name_bytes) {
       SendResponse(transport, reply_to, request->request_id,
-                   Status::InvalidArgument("blob name of " +
-                                           std::to_string(request->name.size()) +
+                   Status::InvalidArgument("blob name of " + std::to_string(request->name.size()) +
                                            " bytes exceeds the limit"));
       return;
     }
@@ -243,10 +242,10 @@ class BlockExchange::Impl {
         return;
       }
     }
-    SendResponse(transport, reply_to, request->request_id,
-                 Status::ResourceExhausted("node " + options_.node_name + " has " +
-                                           std::to_string(options_.max_pending_serves) +
-                                           " reads pending"));
+    SendResponse(
+        transport, reply_to, request->request_id,
+        Status::ResourceExhausted("node " + options_.node_name + " has " +
+                                  std::to_string(options_.max_pending_serves) + " reads pending"));
   }
 
   void ServeLoop() {
@@ -297,8 +296,8 @@ class BlockExchange::Impl {
     Status sent = transport.Send(reply_to, envelope);
     if (!sent.ok()) {
       // The requester times out and moves on; nothing to retry from here.
-      log_.Warn("send-response", "block exchange: cannot answer " + reply_to + ": " +
-                                     sent.message());
+      log_.Warn("send-response",
+                "block exchange: cannot answer " + reply_to + ": " + sent.message());
       return;
     }
     UpdateStats([&](ExchangeStats& s) {
@@ -314,13 +313,12 @@ class BlockExchange::Impl {
   void HandleResponse(const Envelope& envelope) {
     Result<BlockResponseMsg> meta = DecodeBlockResponse(envelope.payload.view());
     if (!meta.ok()) {
-      Malformed("response", "from " + envelope.header.sender_endpoint + ": " +
-                                meta.status().message());
+      Malformed("response",
+                "from " + envelope.header.sender_endpoint + ": " + meta.status().message());
       return;
     }
     // Hash outside the lock: a MiB takes tens of microseconds.
-    const bool intact = meta->code == StatusCode::kOk &&
-                        envelope.attachment.size() == meta->size &&
+    const bool intact = meta->code == StatusCode::kOk && envelope.attachment.size() == meta->size &&
                         Hash64(envelope.attachment.view()) == meta->checksum;
     std::lock_guard lock(mu_);
     auto it = inflight_.find(meta->request_id);
@@ -483,7 +481,8 @@ class BlockExchange::Impl {
       if (sent.ok()) ++s.requests_sent;
     });
     if (!fetch.retried && fetch.deadline == TimePoint::max()) {
-      fetch.deadline = now + fetch.per_try_timeout * static_cast<std::int64_t>(fetch.holders.size());
+      fetch.deadline =
+          now + fetch.per_try_timeout * static_cast<std::int64_t>(fetch.holders.size());
     }
     fetch.retried = true;
     if (!sent.ok()) {
@@ -518,7 +517,7 @@ class BlockExchange::Impl {
   mutable std::mutex mu_;  // client state below
   std::map<std::uint64_t, std::unique_ptr<FetchState>> fetches_;
   std::map<std::string, std::deque<std::uint64_t>> peer_queue_;  // fetch ids waiting for credit
-  std::unordered_map<std::uint64_t, std::uint64_t> inflight_;   // request id -> fetch id
+  std::unordered_map<std::uint64_t, std::uint64_t> inflight_;    // request id -> fetch id
   std::unordered_map<std::string, std::size_t> peer_inflight_;
   std::size_t total_inflight_ = 0;
   std::uint64_t next_fetch_id_ = 1;

@@ -95,8 +95,7 @@ std::string EncodeBlockResponse(const BlockResponseMsg& response) {
 Result<BlockRequestMsg> DecodeBlockRequest(ByteView bytes) {
   constexpr std::string_view kWhat = "block request";
   return DecodeArray<BlockRequestMsg>(
-      bytes, kWhat, kRequestArity,
-      [&](const msgpack::object_array& a) -> Result<BlockRequestMsg> {
+      bytes, kWhat, kRequestArity, [&](const msgpack::object_array& a) -> Result<BlockRequestMsg> {
         BlockRequestMsg r;
         SHARDMESH_ASSIGN_OR_RETURN(r.request_id, ReadUnsigned(a.ptr[0], kWhat, "request_id"));
         SHARDMESH_ASSIGN_OR_RETURN(r.name, ReadString(a.ptr[1], kWhat, "name"));

@@ -95,8 +95,8 @@ class SimNetwork::Impl {
     if (sender.generation != generation || !sender.attached) {
       return Status::Unavailable("sim transport for " + sender.endpoint + " is detached");
     }
-    const std::uint64_t bytes = EncodeHeader(envelope.header).size() + envelope.payload.size() +
-                                envelope.attachment.size();
+    const std::uint64_t bytes =
+        EncodeHeader(envelope.header).size() + envelope.payload.size() + envelope.attachment.size();
     AddSent(sender.stats, bytes);
     AddSent(total_, bytes);
 

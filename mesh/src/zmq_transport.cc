@@ -127,9 +127,9 @@ class ZmqTransport::Impl {
       // Once the first frame is queued ZeroMQ accepts the rest of the message atomically.
       const bool has_attachment = !envelope.attachment.empty();
       zmq::message_t payload_frame = PayloadMessage(envelope.payload);
-      if (!peer->socket.send(payload_frame, has_attachment ? zmq::send_flags::dontwait |
-                                                                   zmq::send_flags::sndmore
-                                                             : zmq::send_flags::dontwait)) {
+      if (!peer->socket.send(payload_frame,
+                             has_attachment ? zmq::send_flags::dontwait | zmq::send_flags::sndmore
+                                            : zmq::send_flags::dontwait)) {
         ++stats_.send_would_block;
         return Status::Unavailable("send queue to peer " + to_endpoint + " is full");
       }

@@ -189,7 +189,8 @@ TEST_F(BlockExchangeTest, TotalWindowCapsRequestsAcrossPeers) {
   net_.SetProcessingDelay("sim://b", milliseconds(100));
   std::vector<FetchFuture> futures;
   for (int i = 0; i < 8; ++i) {
-    futures.push_back(client.exchange->Fetch("x" + std::to_string(i), {i % 2 ? "sim://a" : "sim://b"}));
+    futures.push_back(
+        client.exchange->Fetch("x" + std::to_string(i), {i % 2 ? "sim://a" : "sim://b"}));
   }
   Settle();
   EXPECT_EQ(client.exchange->stats().requests_sent, 5u);
@@ -268,8 +269,7 @@ TEST_F(BlockExchangeTest, AllHoldersFailingGivesUnavailableNamingBlobAndEachHold
   Status s = f.get().status();
   EXPECT_TRUE(s.IsUnavailable()) << s.ToString();
   EXPECT_NE(s.message().find("blob d/1/2"), std::string::npos) << s.message();
-  EXPECT_NE(s.message().find("sim://a (timeout after 500 ms)"), std::string::npos)
-      << s.message();
+  EXPECT_NE(s.message().find("sim://a (timeout after 500 ms)"), std::string::npos) << s.message();
   EXPECT_NE(s.message().find("sim://b (not found"), std::string::npos) << s.message();
   EXPECT_EQ(client.exchange->stats().fetches_failed, 1u);
 }
@@ -358,8 +358,8 @@ TEST_F(BlockExchangeTest, DuplicatedMessagesCompleteEachFetchOnce) {
     server.provider.Put("k" + std::to_string(i), "v" + std::to_string(i));
     futures.push_back(client.exchange->Fetch("k" + std::to_string(i), {"sim://server"}));
   }
-  ASSERT_TRUE(RunUntil([&] { return net_.InFlight() == 0 && client.exchange->pending_fetches() == 0; },
-                       seconds(2)));
+  ASSERT_TRUE(RunUntil(
+      [&] { return net_.InFlight() == 0 && client.exchange->pending_fetches() == 0; }, seconds(2)));
   for (int i = 0; i < 20; ++i) {
     Result<SharedBytes> got = futures[i].get();
     ASSERT_TRUE(got.ok());
@@ -534,8 +534,7 @@ TEST(BlockExchangeOnMeshNodeTest, FetchesOverZeroMQAndFailsOverFromAnUnreachable
 
   // A holder nobody listens on: the try fails (send refused or timeout) and the next holder
   // answers.
-  FetchFuture failover =
-      (*client)->Fetch("d/0/1", {"tcp://127.0.0.1:1", server_node->endpoint()});
+  FetchFuture failover = (*client)->Fetch("d/0/1", {"tcp://127.0.0.1:1", server_node->endpoint()});
   ASSERT_EQ(failover.wait_for(seconds(10)), std::future_status::ready);
   Result<SharedBytes> again = failover.get();
   ASSERT_TRUE(again.ok()) << again.status().ToString();

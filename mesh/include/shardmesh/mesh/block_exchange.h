@@ -44,8 +44,7 @@ class MeshNode;
 // Upper bounds (microseconds) of the fetch latency histogram buckets; the last bucket counts
 // everything slower than the last bound.
 inline constexpr std::array<std::uint64_t, 14> kFetchLatencyBoundsMicros = {
-    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000,
-    5000000};
+    100, 250, 500, 1000, 2500, 5000, 10000, 25000, 50000, 100000, 250000, 500000, 1000000, 5000000};
 
 struct ExchangeStats {
   // Client side.
@@ -63,9 +62,9 @@ struct ExchangeStats {
   std::array<std::uint64_t, kFetchLatencyBoundsMicros.size() + 1> latency_buckets{};
   std::uint64_t latency_sum_micros = 0;
   // Server side.
-  std::uint64_t requests_served = 0;  // answered with the blob
-  std::uint64_t requests_refused = 0; // answered with an error (not found, busy, read error)
-  std::uint64_t bytes_out = 0;        // blob bytes sent
+  std::uint64_t requests_served = 0;   // answered with the blob
+  std::uint64_t requests_refused = 0;  // answered with an error (not found, busy, read error)
+  std::uint64_t bytes_out = 0;         // blob bytes sent
   // Both sides.
   std::uint64_t malformed_dropped = 0;  // undecodable requests/responses from peers
 };
