@@ -1,6 +1,6 @@
 // BlockExchange internals. Client state (fetches, queues, credit) sits under mu_; the server
-// pool hands finished reads back through completed_ (under serve_mu_) for the loop thread to
-// send, because a Transport belongs to one thread.
+// pool (serve_pool.h) hands finished reads back for the loop thread to send, because a
+// Transport belongs to one thread.
 #include "shardmesh/mesh/block_exchange.h"
 
 #include <spdlog/spdlog.h>
@@ -16,6 +16,7 @@
 
 #include "exchange_codec.h"
 #include "rate_limited_log.h"
+#include "serve_pool.h"
 #include "shardmesh/common/hash.h"
 #include "shardmesh/mesh/mesh_node.h"
 
@@ -45,12 +46,7 @@ class BlockExchange::Impl {
     }
     ticker_cv_.notify_all();
     if (ticker_.joinable()) ticker_.join();
-    {
-      std::lock_guard lock(serve_mu_);
-      serve_stop_ = true;
-    }
-    serve_cv_.notify_all();
-    for (std::thread& t : pool_) t.join();
+    pool_.reset();
     std::lock_guard lock(mu_);
     for (auto& [id, fetch] : fetches_) {
       fetch->promise.set_value(
@@ -59,9 +55,9 @@ class BlockExchange::Impl {
   }
 
   void StartPool() {
-    for (std::size_t i = 0; i < options_.server_threads; ++i) {
-      pool_.emplace_back([this] { ServeLoop(); });
-    }
+    if (options_.server_threads == 0 || provider_ == nullptr) return;
+    pool_ = std::make_unique<ServePool>(*provider_, options_.server_threads,
+                                        options_.max_pending_serves, [this] { Wake(); });
   }
 
   Status Attach(MeshNode& node) {
@@ -165,17 +161,6 @@ class BlockExchange::Impl {
     std::promise<Result<SharedBytes>> promise;
   };
 
-  struct ServeJob {
-    std::string reply_to;
-    std::uint64_t request_id = 0;
-    std::string name;
-  };
-  struct ServeDone {
-    std::string reply_to;
-    std::uint64_t request_id = 0;
-    Result<Blob> blob;
-  };
-
   void Wake() {
     if (wake_) wake_();
   }
@@ -230,50 +215,22 @@ class BlockExchange::Impl {
                    Status::NotFound("node " + options_.node_name + " serves no blobs"));
       return;
     }
-    if (pool_.empty()) {
+    if (pool_ == nullptr) {
       SendResponse(transport, reply_to, request->request_id, provider_->Get(request->name));
       return;
     }
-    {
-      std::lock_guard lock(serve_mu_);
-      if (serve_jobs_.size() + serves_running_ < options_.max_pending_serves) {
-        serve_jobs_.push_back(ServeJob{reply_to, request->request_id, std::move(request->name)});
-        serve_cv_.notify_one();
-        return;
-      }
-    }
+    if (pool_->Submit(reply_to, request->request_id, std::move(request->name))) return;
     SendResponse(
         transport, reply_to, request->request_id,
         Status::ResourceExhausted("node " + options_.node_name + " has " +
                                   std::to_string(options_.max_pending_serves) + " reads pending"));
   }
 
-  void ServeLoop() {
-    std::unique_lock lock(serve_mu_);
-    while (true) {
-      serve_cv_.wait(lock, [this] { return serve_stop_ || !serve_jobs_.empty(); });
-      if (serve_stop_) return;
-      ServeJob job = std::move(serve_jobs_.front());
-      serve_jobs_.pop_front();
-      ++serves_running_;
-      lock.unlock();
-      Result<Blob> blob = provider_->Get(job.name);
-      lock.lock();
-      --serves_running_;
-      completed_.push_back(ServeDone{std::move(job.reply_to), job.request_id, std::move(blob)});
-      lock.unlock();
-      Wake();
-      lock.lock();
-    }
-  }
-
   void SendCompletedServes(Transport& transport) {
-    std::deque<ServeDone> done;
-    {
-      std::lock_guard lock(serve_mu_);
-      done.swap(completed_);
+    if (pool_ == nullptr) return;
+    for (ServePool::Done& d : pool_->TakeDone()) {
+      SendResponse(transport, d.reply_to, d.request_id, d.blob);
     }
-    for (ServeDone& d : done) SendResponse(transport, d.reply_to, d.request_id, d.blob);
   }
 
   void SendResponse(Transport& transport, const std::string& reply_to, std::uint64_t request_id,
@@ -527,13 +484,7 @@ class BlockExchange::Impl {
   mutable std::mutex stats_mu_;
   ExchangeStats stats_;
 
-  std::mutex serve_mu_;  // server pool state below
-  std::condition_variable serve_cv_;
-  std::deque<ServeJob> serve_jobs_;
-  std::deque<ServeDone> completed_;
-  std::size_t serves_running_ = 0;
-  bool serve_stop_ = false;
-  std::vector<std::thread> pool_;
+  std::unique_ptr<ServePool> pool_;  // null when reads are served inline
 
   std::mutex ticker_mu_;
   std::condition_variable ticker_cv_;
