@@ -40,3 +40,8 @@ status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 for rank in $(seq 0 $((world - 1))); do printf 'rank %d: %s\n' "$rank" "$(tail -n 1 build/demo-rank$rank.log)"; done
 [ $status = 0 ] || { echo "demo: a rank failed (see build/demo-rank*.log)"; exit 1; }
+# The ranks ran at the same time: the epoch took as long as the slowest one.
+tail -q -n 1 build/demo-rank*.log | awk '{
+  for (i = 1; i <= NF; ++i) { split($i, kv, "="); v[kv[1]] = kv[2] }
+  n += v["samples"]; if (v["seconds"] > t) t = v["seconds"] }
+  END { printf "total: %d samples in %.3f s with %d ranks = %.0f samples/s\n", n, t, NR, n / t }'
