@@ -7,6 +7,8 @@
 #include <limits>
 #include <msgpack.hpp>
 
+#include "bounded_unpack.h"
+
 namespace shardmesh::mesh {
 namespace {
 
@@ -21,8 +23,7 @@ msgpack::unpack_limit HeaderLimits() {
 }
 
 Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Corruption("envelope header field '" + std::string(field) +
-                            "': " + std::string(problem));
+  return CodecFieldError("envelope header", field, problem);
 }
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view field,
@@ -122,26 +123,8 @@ std::string EncodeHeader(const EnvelopeHeader& header) {
 }
 
 Result<EnvelopeHeader> DecodeHeader(ByteView bytes) {
-  if (bytes.empty()) return FieldError("header", "empty frame");
-  if (bytes.size() > kMaxHeaderBytes) {
-    return FieldError("header", std::to_string(bytes.size()) + " bytes exceeds the limit of " +
-                                    std::to_string(kMaxHeaderBytes));
-  }
-  try {
-    std::size_t offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, nullptr,
-                        nullptr, HeaderLimits());
-    if (offset != bytes.size()) {
-      return FieldError("header",
-                        std::to_string(bytes.size() - offset) + " trailing bytes after the array");
-    }
-    return DecodeObject(handle.get());
-  } catch (const msgpack::insufficient_bytes&) {
-    return FieldError("header", "truncated");
-  } catch (const std::exception& e) {
-    return FieldError("header", std::string("malformed msgpack: ") + e.what());
-  }
+  return UnpackBounded<EnvelopeHeader>(bytes, "envelope header", "header", kMaxHeaderBytes,
+                                       HeaderLimits(), DecodeObject);
 }
 
 }  // namespace shardmesh::mesh

@@ -5,6 +5,8 @@
 #include <exception>
 #include <msgpack.hpp>
 
+#include "bounded_unpack.h"
+
 namespace shardmesh::mesh {
 namespace {
 
@@ -18,36 +20,25 @@ msgpack::unpack_limit Limits() {
 }
 
 Status FieldError(std::string_view message, std::string_view field, std::string_view problem) {
-  return Status::Corruption(std::string(message) + " field '" + std::string(field) +
-                            "': " + std::string(problem));
+  return CodecFieldError(message, field, problem);
 }
 
 // Parses `bytes` as one msgpack array of at least `min_arity` elements and hands it to `fn`.
 template <typename T, typename Fn>
 Result<T> DecodeArray(ByteView bytes, std::string_view what, std::uint32_t min_arity, Fn fn) {
-  if (bytes.empty()) return FieldError(what, "message", "empty");
-  if (bytes.size() > kMaxExchangeMessageBytes) {
-    return FieldError(what, "message", std::to_string(bytes.size()) + " bytes exceeds the limit");
-  }
-  try {
-    std::size_t offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, nullptr,
-                        nullptr, Limits());
-    if (offset != bytes.size()) return FieldError(what, "message", "trailing bytes");
-    const msgpack::object& root = handle.get();
-    if (root.type != msgpack::type::ARRAY) return FieldError(what, "message", "expected an array");
-    if (root.via.array.size < min_arity) {
-      return FieldError(what, "message",
-                        "expected at least " + std::to_string(min_arity) + " elements, got " +
-                            std::to_string(root.via.array.size));
-    }
-    return fn(root.via.array);
-  } catch (const msgpack::insufficient_bytes&) {
-    return FieldError(what, "message", "truncated");
-  } catch (const std::exception& e) {
-    return FieldError(what, "message", std::string("malformed msgpack: ") + e.what());
-  }
+  return UnpackBounded<T>(
+      bytes, what, "message", kMaxExchangeMessageBytes, Limits(),
+      [&](const msgpack::object& root) -> Result<T> {
+        if (root.type != msgpack::type::ARRAY) {
+          return FieldError(what, "message", "expected an array");
+        }
+        if (root.via.array.size < min_arity) {
+          return FieldError(what, "message",
+                            "expected at least " + std::to_string(min_arity) + " elements, got " +
+                                std::to_string(root.via.array.size));
+        }
+        return fn(root.via.array);
+      });
 }
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view what,

@@ -6,6 +6,8 @@
 #include <limits>
 #include <msgpack.hpp>
 
+#include "bounded_unpack.h"
+
 namespace shardmesh::mesh {
 namespace {
 
@@ -19,8 +21,7 @@ msgpack::unpack_limit PayloadLimits() {
 }
 
 Status FieldError(std::string_view field, std::string_view problem) {
-  return Status::Corruption("gossip payload field '" + std::string(field) +
-                            "': " + std::string(problem));
+  return CodecFieldError("gossip payload", field, problem);
 }
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view field,
@@ -137,26 +138,8 @@ std::size_t GossipPayloadOverhead(const GossipPayload& payload) {
 }
 
 Result<GossipPayload> DecodeGossipPayload(ByteView bytes) {
-  if (bytes.empty()) return FieldError("payload", "empty");
-  if (bytes.size() > kMaxGossipPayloadBytes) {
-    return FieldError("payload", std::to_string(bytes.size()) + " bytes exceeds the limit of " +
-                                     std::to_string(kMaxGossipPayloadBytes));
-  }
-  try {
-    std::size_t offset = 0;
-    msgpack::object_handle handle =
-        msgpack::unpack(reinterpret_cast<const char*>(bytes.data()), bytes.size(), offset, nullptr,
-                        nullptr, PayloadLimits());
-    if (offset != bytes.size()) {
-      return FieldError("payload",
-                        std::to_string(bytes.size() - offset) + " trailing bytes after the array");
-    }
-    return DecodeObject(handle.get());
-  } catch (const msgpack::insufficient_bytes&) {
-    return FieldError("payload", "truncated");
-  } catch (const std::exception& e) {
-    return FieldError("payload", std::string("malformed msgpack: ") + e.what());
-  }
+  return UnpackBounded<GossipPayload>(bytes, "gossip payload", "payload", kMaxGossipPayloadBytes,
+                                      PayloadLimits(), DecodeObject);
 }
 
 }  // namespace shardmesh::mesh
