@@ -83,14 +83,7 @@ void BlockEncoder::AddTensor(ByteView data) {
          "': variable-shape tensor given without dims");
     return;
   }
-  if (data.size() != schema_.FixedTensorBytes(next_field_)) {
-    Fail("sample " + std::to_string(num_samples_) + " field '" + f.name + "': tensor of " +
-         std::to_string(data.size()) + " bytes, shape needs " +
-         std::to_string(schema_.FixedTensorBytes(next_field_)));
-    return;
-  }
-  mp::WriteBin(buffer_, data.data(), data.size());
-  ++next_field_;
+  AddTensor(f.shape, data);  // the fixed shape itself: checks the size and writes the bin
 }
 
 void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) {

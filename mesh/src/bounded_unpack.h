@@ -4,7 +4,9 @@
 // Corruption "<what> field '<field>': <problem>" rather than an exception.
 #pragma once
 
+#include <cstdint>
 #include <exception>
+#include <limits>
 #include <string>
 #include <string_view>
 
@@ -19,6 +21,26 @@ inline Status CodecFieldError(std::string_view what, std::string_view field,
                               std::string_view problem) {
   return Status::Corruption(std::string(what) + " field '" + std::string(field) +
                             "': " + std::string(problem));
+}
+
+// An unsigned integer no larger than `max`, or Corruption naming the field.
+inline Result<std::uint64_t> ReadUnsignedField(
+    const msgpack::object& o, std::string_view what, std::string_view field,
+    std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
+  if (o.type != msgpack::type::POSITIVE_INTEGER) {
+    return CodecFieldError(what, field, "expected an unsigned integer");
+  }
+  if (o.via.u64 > max) {
+    return CodecFieldError(what, field, "value " + std::to_string(o.via.u64) + " out of range");
+  }
+  return o.via.u64;
+}
+
+// A copy of a msgpack string, or Corruption naming the field.
+inline Result<std::string> ReadStringField(const msgpack::object& o, std::string_view what,
+                                           std::string_view field) {
+  if (o.type != msgpack::type::STR) return CodecFieldError(what, field, "expected a string");
+  return std::string(o.via.str.ptr, o.via.str.size);
 }
 
 // Unpacks `bytes` (at most `max_bytes`) and returns `decode(root object)`, a Result<T>.

@@ -43,16 +43,12 @@ Result<T> DecodeArray(ByteView bytes, std::string_view what, std::uint32_t min_a
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view what,
                                    std::string_view field) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) {
-    return FieldError(what, field, "expected an unsigned integer");
-  }
-  return o.via.u64;
+  return ReadUnsignedField(o, what, field);
 }
 
 Result<std::string> ReadString(const msgpack::object& o, std::string_view what,
                                std::string_view field) {
-  if (o.type != msgpack::type::STR) return FieldError(what, field, "expected a string");
-  return std::string(o.via.str.ptr, o.via.str.size);
+  return ReadStringField(o, what, field);
 }
 
 void PackString(msgpack::packer<msgpack::sbuffer>& packer, const std::string& s) {

@@ -26,18 +26,11 @@ Status FieldError(std::string_view field, std::string_view problem) {
 
 Result<std::uint64_t> ReadUnsigned(const msgpack::object& o, std::string_view field,
                                    std::uint64_t max = std::numeric_limits<std::uint64_t>::max()) {
-  if (o.type != msgpack::type::POSITIVE_INTEGER) {
-    return FieldError(field, "expected an unsigned integer");
-  }
-  if (o.via.u64 > max) {
-    return FieldError(field, "value " + std::to_string(o.via.u64) + " out of range");
-  }
-  return o.via.u64;
+  return ReadUnsignedField(o, "gossip payload", field, max);
 }
 
 Result<std::string> ReadString(const msgpack::object& o, std::string_view field) {
-  if (o.type != msgpack::type::STR) return FieldError(field, "expected a string");
-  return std::string(o.via.str.ptr, o.via.str.size);
+  return ReadStringField(o, "gossip payload", field);
 }
 
 Result<GossipUpdate> DecodeUpdate(const msgpack::object& o, std::size_t index) {
