@@ -1,12 +1,14 @@
 #include "shardmesh/mesh/mesh_node.h"
 
-#include <atomic>
 #include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <future>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <thread>
+#include <vector>
 
 #include "shardmesh/mesh/membership.h"
 #include "shardmesh/mesh/ring.h"
@@ -14,7 +16,8 @@
 namespace shardmesh::mesh {
 namespace {
 
-// The loop never blocks longer than this, so posted tasks and Stop() are served promptly.
+// Post() and Stop() wake the loop through Transport::Wake(); this cap is the fallback for a
+// transport whose Wake() does nothing, and bounds how stale a missed wake-up can get.
 constexpr Duration kMaxWait = std::chrono::milliseconds(5);
 // Envelopes handled per wake-up before timers get their turn again.
 constexpr int kBatch = 256;
@@ -44,9 +47,10 @@ class MeshNode::Impl {
         transport_(std::move(transport)),
         membership_(std::move(membership)),
         clock_(clock) {
-    membership_->SetEventHandler([this](const MembershipEvent& e) {
-      if (event_handler_) event_handler_(e);
-    });
+    // Membership raises events while mu_ is held; they wait here until the loop delivers them
+    // without the lock (DeliverEvents), so a handler may call back into the node.
+    membership_->SetEventHandler(
+        [this](const MembershipEvent& e) { pending_events_.push_back(e); });
   }
 
   ~Impl() { Stop(); }
@@ -78,6 +82,7 @@ class MeshNode::Impl {
 
   void Stop() {
     stop_ = true;
+    transport_->Wake();
     if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
   }
 
@@ -123,19 +128,30 @@ class MeshNode::Impl {
   const std::string& endpoint() const { return membership_->endpoint(); }
 
   void SetEventHandler(std::function<void(const MembershipEvent&)> handler) {
-    std::lock_guard lock(mu_);
-    event_handler_ = std::move(handler);
+    auto shared = handler ? std::make_shared<const EventHandler>(std::move(handler)) : nullptr;
+    std::lock_guard lock(handlers_mu_);
+    event_handler_ = std::move(shared);
   }
   void SetMessageHandler(MessageType type, MessageHandler handler) {
-    std::lock_guard lock(mu_);
-    message_handlers_[type] = std::move(handler);
+    auto shared = handler ? std::make_shared<const MessageHandler>(std::move(handler)) : nullptr;
+    std::lock_guard lock(handlers_mu_);
+    message_handlers_[type] = std::move(shared);
   }
   void Post(std::function<void(Transport&)> task) {
-    std::lock_guard lock(tasks_mu_);
-    tasks_.push_back(std::move(task));
+    bool was_empty = false;
+    {
+      std::lock_guard lock(tasks_mu_);
+      was_empty = tasks_.empty();
+      tasks_.push_back(std::move(task));
+    }
+    // Only the first task of a batch wakes the loop: the loop takes the whole batch after the
+    // wake-up, and a task queued behind a pending wake-up rides along with it.
+    if (was_empty) transport_->Wake();
   }
 
  private:
+  using EventHandler = std::function<void(const MembershipEvent&)>;
+
   void Loop() {
     while (!stop_) {
       Duration wait;
@@ -146,21 +162,16 @@ class MeshNode::Impl {
       wait = std::clamp(wait, Duration::zero(), kMaxWait);
       std::optional<Envelope> env = transport_->Receive(wait);
       RunTasks();
-      std::vector<Envelope> status_requests;
+      for (int i = 0; env; ++i) {
+        Handle(*env);
+        env.reset();
+        if (i + 1 < kBatch && !stop_) env = transport_->Receive(Duration::zero());
+      }
       {
         std::lock_guard lock(mu_);
-        for (int i = 0; env; ++i) {
-          if (env->header.type == MessageType::kStatusRequest) {
-            status_requests.push_back(std::move(*env));
-          } else {
-            Dispatch(*env);
-          }
-          env.reset();
-          if (i + 1 < kBatch) env = transport_->Receive(Duration::zero());
-        }
         membership_->Tick();
       }
-      for (const Envelope& request : status_requests) ReplyStatus(request);
+      DeliverEvents();
     }
   }
 
@@ -171,16 +182,49 @@ class MeshNode::Impl {
       tasks.swap(tasks_);
     }
     for (auto& t : tasks) t(*transport_);
+    // A task may have changed membership (Leave).
+    if (!tasks.empty()) DeliverEvents();
   }
 
-  // Requires mu_.
-  void Dispatch(const Envelope& env) {
+  // Loop thread, without any lock held: only membership takes mu_, so handlers may call the
+  // node's own methods and a slow Snapshot() elsewhere never holds up the exchange.
+  void Handle(const Envelope& env) {
     const MessageType type = env.header.type;
-    if (IsMembershipType(type)) {
-      membership_->Handle(env);
-    } else if (auto it = message_handlers_.find(type); it != message_handlers_.end()) {
-      it->second(env, *transport_);
+    if (type == MessageType::kStatusRequest) {
+      ReplyStatus(env);
+    } else if (IsMembershipType(type)) {
+      {
+        std::lock_guard lock(mu_);
+        membership_->Handle(env);
+      }
+      DeliverEvents();
+    } else {
+      std::shared_ptr<const MessageHandler> handler;
+      {
+        std::lock_guard lock(handlers_mu_);
+        if (auto it = message_handlers_.find(type); it != message_handlers_.end()) {
+          handler = it->second;
+        }
+      }
+      if (handler) (*handler)(env, *transport_);
     }
+  }
+
+  // Loop thread, without any lock held: hands the queued membership events to the handler.
+  void DeliverEvents() {
+    std::vector<MembershipEvent> events;
+    {
+      std::lock_guard lock(mu_);
+      if (pending_events_.empty()) return;
+      events.swap(pending_events_);
+    }
+    std::shared_ptr<const EventHandler> handler;
+    {
+      std::lock_guard lock(handlers_mu_);
+      handler = event_handler_;
+    }
+    if (!handler) return;
+    for (const MembershipEvent& e : events) (*handler)(e);
   }
 
   // Loop thread, without mu_ (Snapshot takes it).
@@ -201,11 +245,16 @@ class MeshNode::Impl {
   std::unique_ptr<Membership> membership_;
   const Clock& clock_;
 
-  mutable std::mutex mu_;  // guards membership_, handlers, cached ring
-  std::function<void(const MembershipEvent&)> event_handler_;
-  std::map<MessageType, MessageHandler> message_handlers_;
+  mutable std::mutex mu_;  // guards membership_, pending_events_, cached ring
+  std::vector<MembershipEvent> pending_events_;
   mutable std::uint64_t cached_digest_ = 0;
   mutable PartitionAssignment cached_assignment_;
+
+  // Handlers are shared_ptrs so the loop calls them after releasing the lock, and a handler
+  // replaced meanwhile stays alive until its call returns.
+  std::mutex handlers_mu_;
+  std::shared_ptr<const EventHandler> event_handler_;
+  std::map<MessageType, std::shared_ptr<const MessageHandler>> message_handlers_;
 
   std::mutex tasks_mu_;
   std::vector<std::function<void(Transport&)>> tasks_;

@@ -338,6 +338,9 @@ class SimNetwork::SimTransport final : public Transport {
     return network_->Receive(id_, generation_);
   }
 
+  // Receive never waits, so there is no wait to end: a wake-up is always already served.
+  void Wake() override {}
+
  private:
   Impl* network_;
   std::string endpoint_;

@@ -3,8 +3,12 @@
 #include "shardmesh/mesh/zmq_transport.h"
 
 #include <spdlog/spdlog.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <unordered_map>
 #include <unordered_set>
 #include <zmq.hpp>
@@ -55,7 +59,11 @@ class ZmqTransport::Impl {
         log_(clock, std::chrono::seconds(1)),
         context_(1) {}
 
-  ~Impl() { Close(); }
+  // The eventfd outlives Close(): another thread may still call Wake() until destruction.
+  ~Impl() {
+    Close();
+    if (wake_fd_ >= 0) ::close(wake_fd_);
+  }
 
   Status Init() {
     if (options_.max_message_bytes == 0) {
@@ -84,6 +92,11 @@ class ZmqTransport::Impl {
       bound_ = router_.get(zmq::sockopt::last_endpoint);
     } catch (const zmq::error_t& e) {
       return Status::IOError("cannot bind mesh inbox '" + options_.bind + "': " + e.what());
+    }
+    wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (wake_fd_ < 0) {
+      return Status::IOError(std::string("cannot create the mesh inbox's wake-up eventfd: ") +
+                             std::strerror(errno));
     }
     endpoint_ = options_.advertise.empty() ? bound_ : options_.advertise;
     next_sweep_ = clock_.Now() + SweepInterval();
@@ -167,13 +180,28 @@ class ZmqTransport::Impl {
         const auto left = deadline - Steady::now();
         if (left <= Duration(0)) return std::nullopt;
         // Round up so a sub-millisecond wait still waits instead of spinning.
-        zmq::pollitem_t item{router_.handle(), 0, ZMQ_POLLIN, 0};
-        zmq::poll(&item, 1, std::chrono::ceil<std::chrono::milliseconds>(left));
+        zmq::pollitem_t items[] = {{router_.handle(), 0, ZMQ_POLLIN, 0},
+                                   {nullptr, wake_fd_, ZMQ_POLLIN, 0}};
+        zmq::poll(items, 2, std::chrono::ceil<std::chrono::milliseconds>(left));
+        if (items[1].revents & ZMQ_POLLIN) {
+          std::uint64_t count = 0;
+          // Non-blocking and resets the counter: every wake-up so far ends this one wait.
+          (void)!::read(wake_fd_, &count, sizeof(count));
+          if (std::optional<Envelope> envelope = TryReceiveOne()) return envelope;
+          return std::nullopt;
+        }
       }
     } catch (const zmq::error_t& e) {
       log_.Warn("recv-error", "mesh inbox " + endpoint_ + ": receive failed: " + e.what());
       return std::nullopt;
     }
+  }
+
+  void Wake() {
+    if (wake_fd_ < 0) return;
+    const std::uint64_t one = 1;
+    // EAGAIN means the counter is already non-zero: a wake-up is pending anyway.
+    (void)!::write(wake_fd_, &one, sizeof(one));
   }
 
   void Close() {
@@ -368,6 +396,7 @@ class ZmqTransport::Impl {
   bool open_ = false;
   bool closed_ = false;
   bool pending_malformed_ = false;
+  int wake_fd_ = -1;  // eventfd; written by Wake() from any thread
   ZmqTransportStats stats_;
 };
 
@@ -390,6 +419,7 @@ Status ZmqTransport::Send(const std::string& to_endpoint, const Envelope& envelo
   return impl_->Send(to_endpoint, envelope);
 }
 std::optional<Envelope> ZmqTransport::Receive(Duration timeout) { return impl_->Receive(timeout); }
+void ZmqTransport::Wake() { impl_->Wake(); }
 void ZmqTransport::Close() { impl_->Close(); }
 std::size_t ZmqTransport::open_peer_count() const { return impl_->open_peer_count(); }
 const ZmqTransportStats& ZmqTransport::stats() const { return impl_->stats(); }

@@ -7,6 +7,9 @@
 
 #include <atomic>
 #include <chrono>
+#include <memory>
+#include <optional>
+#include <string>
 #include <thread>
 
 #include "shardmesh/mesh/status_client.h"
@@ -86,6 +89,69 @@ TEST_F(MeshNodeTest, PostedTasksRunOnTheLoopAndHandlersReceiveTheirType) {
     (void)t.Send(to, e);
   });
   EXPECT_TRUE(Eventually([&] { return received.load() == 1; }));
+}
+
+TEST_F(MeshNodeTest, HandlersMayCallBackIntoTheNode) {
+  // Handlers run without the node's lock: a handler reading the node's own view must not
+  // deadlock the loop.
+  std::atomic<std::size_t> members_seen{0};
+  b_->SetMessageHandler(MessageType::kUser, [&](const Envelope&, Transport&) {
+    members_seen = b_->Snapshot().members.size() + b_->LiveMembers().size();
+  });
+  std::atomic<int> events{0};
+  b_->SetEventHandler([&](const MembershipEvent&) {
+    (void)b_->Members();
+    ++events;
+  });
+  const std::string to = b_->endpoint();
+  a_->Post([to](Transport& t) {
+    Envelope e;
+    e.header.type = MessageType::kUser;
+    e.header.sender = "a";
+    (void)t.Send(to, e);
+  });
+  EXPECT_TRUE(Eventually([&] { return members_seen.load() == 4; }));
+  // A third member joining raises events on b.
+  std::unique_ptr<MeshNode> c = MakeNode("c");
+  ASSERT_TRUE(c->Start({b_->endpoint()}).ok());
+  EXPECT_TRUE(Eventually([&] { return events.load() > 0 && AliveCount(*b_) == 3; }));
+}
+
+// Counts Wake() calls on the way to a real transport.
+class WakeCountingTransport final : public Transport {
+ public:
+  WakeCountingTransport(std::unique_ptr<Transport> inner, std::atomic<int>& wakes)
+      : inner_(std::move(inner)), wakes_(wakes) {}
+  const std::string& endpoint() const override { return inner_->endpoint(); }
+  Status Send(const std::string& to, const Envelope& e) override { return inner_->Send(to, e); }
+  std::optional<Envelope> Receive(Duration timeout) override { return inner_->Receive(timeout); }
+  void Wake() override {
+    ++wakes_;
+    inner_->Wake();
+  }
+
+ private:
+  std::unique_ptr<Transport> inner_;
+  std::atomic<int>& wakes_;
+};
+
+TEST(MeshNodeWakeTest, PostAndStopWakeTheTransport) {
+  std::atomic<int> wakes{0};
+  auto zmq = ZmqTransport::Create(ZmqTransportOptions{});
+  ASSERT_TRUE(zmq.ok()) << zmq.status().ToString();
+  MeshOptions options = MeshOptions::Local();
+  options.name = "solo";
+  auto node = MeshNode::Create(
+      options, std::make_unique<WakeCountingTransport>(std::move(zmq).value(), wakes));
+  ASSERT_TRUE(node.ok()) << node.status().ToString();
+  ASSERT_TRUE((*node)->Start({}).ok());
+  std::atomic<bool> ran{false};
+  (*node)->Post([&](Transport&) { ran = true; });
+  EXPECT_TRUE(Eventually([&] { return ran.load(); }));
+  EXPECT_GE(wakes.load(), 1);
+  const int before_stop = wakes.load();
+  (*node)->Stop();
+  EXPECT_GT(wakes.load(), before_stop);
 }
 
 TEST_F(MeshNodeTest, LeaveIsSeenAsLeftByThePeer) {

@@ -6,7 +6,9 @@
 
 #include <chrono>
 #include <cstring>
+#include <future>
 #include <string>
+#include <thread>
 #include <vector>
 #include <zmq.hpp>
 
@@ -73,6 +75,39 @@ TEST_F(ZmqTransportTest, BindingATakenPortFailsWithIOError) {
   ASSERT_FALSE(b.ok());
   EXPECT_TRUE(b.status().IsIOError()) << b.status().ToString();
   EXPECT_NE(b.status().message().find(a->endpoint()), std::string::npos);
+}
+
+TEST_F(ZmqTransportTest, WakeFromAnotherThreadEndsALongReceive) {
+  auto a = MakeTransport();
+  ASSERT_TRUE(a);
+  using Steady = std::chrono::steady_clock;
+  const Steady::time_point start = Steady::now();
+  auto waiting = std::async(std::launch::async, [&] { return a->Receive(seconds(60)); });
+  // Before or during the Receive: either way it must end long before its 60 s.
+  std::thread([&] { a->Wake(); }).join();
+  ASSERT_EQ(waiting.wait_for(seconds(20)), std::future_status::ready);
+  EXPECT_FALSE(waiting.get().has_value());
+  EXPECT_LT(Steady::now() - start, seconds(20));
+}
+
+TEST_F(ZmqTransportTest, WakeUpsCoalesceIntoOneAndNeverSwallowAMessage) {
+  auto a = MakeTransport();
+  auto b = MakeTransport();
+  ASSERT_TRUE(a && b);
+  using Steady = std::chrono::steady_clock;
+  for (int i = 0; i < 3; ++i) b->Wake();
+  Steady::time_point start = Steady::now();
+  EXPECT_FALSE(b->Receive(seconds(30)).has_value());
+  EXPECT_LT(Steady::now() - start, seconds(10)) << "a pending wake-up ends the wait";
+  start = Steady::now();
+  EXPECT_FALSE(b->Receive(milliseconds(200)).has_value());
+  EXPECT_GE(Steady::now() - start, milliseconds(150)) << "three wake-ups end one wait, not three";
+
+  ASSERT_TRUE(a->Send(b->endpoint(), Make("a", MessageType::kPing, "after")).ok());
+  b->Wake();
+  auto got = ReceiveWithin(*b);
+  ASSERT_TRUE(got.has_value());
+  EXPECT_EQ(got->payload.chars(), "after");
 }
 
 TEST_F(ZmqTransportTest, TwoTransportsExchangeEnvelopesBothWays) {

@@ -68,6 +68,9 @@ class FaultTransport final : public Transport {
   // transport once; std::nullopt if none.
   std::optional<Envelope> Receive(Duration timeout) override;
 
+  // Any thread: wakes the inner transport (faults never delay a wake-up).
+  void Wake() override { inner_->Wake(); }
+
   void SetDropRate(double probability);
   void SetDelay(Duration delay);
   void SetPartitionFrom(std::vector<std::string> peers);

@@ -1,11 +1,14 @@
 // MeshNode: a running mesh member. Owns a Transport and a Membership and drives them from one
 // event-loop thread: it blocks in Transport::Receive until the next protocol deadline (capped
-// so posted work is never late by more than a few milliseconds), hands envelopes to
-// Membership, answers `shardmesh status` requests, and passes any other message type to the
-// handler registered for it.
+// at a few milliseconds), hands envelopes to Membership, answers `shardmesh status` requests,
+// and passes any other message type to the handler registered for it. Post() and Stop() end
+// the wait at once through Transport::Wake().
 //
 // Thread-safety: every public method is thread-safe. Event and message handlers run on the
-// loop thread; they must not block, and must not call Stop() or Leave() (post instead).
+// loop thread without any lock of the node held, so they may call Snapshot(), Members(),
+// Post() and the setters; they must not block, and must not call Stop() or Leave() (post
+// instead). Membership events are delivered in order, after the protocol step that raised
+// them.
 #pragma once
 
 #include <functional>
@@ -62,7 +65,8 @@ class MeshNode {
   using MessageHandler = std::function<void(const Envelope& envelope, Transport& transport)>;
   void SetMessageHandler(MessageType type, MessageHandler handler);
 
-  // Runs `task` on the loop thread, soon (within the loop's wake-up cap).
+  // Runs `task` on the loop thread as soon as the loop finishes what it is doing (the
+  // transport's Wake() ends a wait in Receive). Tasks run in the order posted.
   void Post(std::function<void(Transport& transport)> task);
 
  private:

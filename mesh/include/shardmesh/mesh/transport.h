@@ -7,7 +7,7 @@
 // protocols above cope with that (SWIM is built for it).
 //
 // Thread-safety: a Transport is used by one thread (the node's event loop) unless an
-// implementation says otherwise.
+// implementation says otherwise. The exception is Wake(), which any thread may call.
 #pragma once
 
 #include <chrono>
@@ -36,6 +36,14 @@ class Transport {
   // std::nullopt when nothing arrived: an ordinary outcome, not an error. Malformed input
   // from peers is dropped inside the transport (with a rate-limited warning), never returned.
   virtual std::optional<Envelope> Receive(Duration timeout) = 0;
+
+  // Safe from any thread, at any time while the transport exists. Makes the Receive in
+  // progress, or else the next one that would wait, return promptly (std::nullopt if nothing
+  // arrived), so work handed to the receiving thread is not left waiting for the timeout.
+  // Wake-ups coalesce: several before one Receive end one wait. The default does nothing,
+  // which is right for transports whose Receive never waits; a transport that waits without
+  // overriding this delays such work by up to the caller's timeout.
+  virtual void Wake() {}
 };
 
 }  // namespace shardmesh::mesh

@@ -6,7 +6,8 @@
 // a rate-limited warning. With CurveZMQ configured (see transport_options.h) every connection
 // is encrypted and only admitted peers are heard.
 //
-// Thread-safety: one thread at a time (the node's event loop), like every Transport. Each
+// Thread-safety: one thread at a time (the node's event loop), like every Transport, except
+// Wake(), which is safe from any thread while the transport exists. Each
 // instance owns its ZeroMQ context, ZAP handler thread and sockets; Close() or the destructor
 // releases them all.
 #pragma once
@@ -39,8 +40,8 @@ class ZmqTransport final : public Transport {
  public:
   // Binds the inbox and, with CURVE, starts the ZAP handler. InvalidArgument for a bad option
   // (naming it), FailedPrecondition if CURVE is asked for but libzmq lacks it, IOError if the
-  // bind fails. `clock` drives idle-peer expiry and log rate limiting; it must outlive the
-  // transport.
+  // bind or the wake-up eventfd fails. `clock` drives idle-peer expiry and log rate limiting;
+  // it must outlive the transport.
   static Result<std::unique_ptr<ZmqTransport>> Create(ZmqTransportOptions options,
                                                       const Clock& clock = SystemClock::Instance());
 
@@ -60,6 +61,11 @@ class ZmqTransport final : public Transport {
   // Waits up to `timeout` for a well-formed envelope; std::nullopt if none arrived (or the
   // transport is closed). Malformed messages are dropped and counted, never returned.
   std::optional<Envelope> Receive(Duration timeout) override;
+
+  // Any thread: ends the Receive in progress (or the next one that would wait) at once. An
+  // eventfd polled beside the inbox, so a wake-up is one write(2), no ZeroMQ socket shared
+  // between threads.
+  void Wake() override;
 
   // Closes every socket, stops the ZAP handler and terminates the context (waiting up to
   // `linger` for queued messages). Safe to call twice; the destructor calls it.
