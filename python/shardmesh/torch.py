@@ -7,27 +7,40 @@
         for batch in dl:              # {field: tensor (or list for strings/bytes)}
             ...
 
-Workers: with num_workers=k, worker w delivers batches w, w+k, w+2k, ... of the rank's batch
-sequence, so the union over workers is exactly the rank's share, without duplicates, and
-DataLoader (which takes batches from its workers in turn) yields them in the same order as
-num_workers=0. Each worker runs its own C++ loader over the rank's stream and passes over the
-other workers' batches without converting them; the cost is that every worker decodes the
-rank's blocks (k times the decode work, spread over k processes). The C++ loader already
-decodes in background threads with the GIL released, so num_workers=0 is usually the fastest
-choice; workers help when the per-batch Python work is heavy. set_epoch() reaches workers
-because DataLoader hands them a fresh copy of the dataset at every iteration; with
-persistent_workers=True it does not (the same holds for torch's own samplers).
+Workers: with num_workers=k, worker w of rank r reads its own stream, the static plan of
+world size W*k at sub-rank r + w*W (r*k + w for the "contiguous" strategy), so each worker
+decodes only its own blocks. Sub-ranks are a bijection of (rank, worker) onto [0, W*k) and
+every static plan is disjoint and complete, hence: every sample of the epoch is delivered by
+exactly one worker of one rank (plus the padding of drop_last=False, which now fills W*k
+streams to ceil(N/(W*k)) each, or with drop_last=True fewer than W*k samples skipped), and
+every rank delivers the same number of batches, k * batches-per-stream. For "round-robin" and
+"hash" a rank's workers together read the partitions the rank reads alone, and for
+"contiguous" the same stretch of blocks, so locality is kept; what changes with k is only the
+last few samples moved by balancing and padding, and the order within the rank (DataLoader
+interleaves its workers' batches). Consequences:
+  * every rank must use the same num_workers (a rank with another k would read other
+    sub-ranks' samples: duplicates and gaps);
+  * num_workers=0 and num_workers=k deliver the same epoch but split differently among ranks;
+  * a final short batch can occur once per worker (drop_last_batch drops each of them);
+  * len(ds) counts batches for the num_workers given to the constructor (default 0): pass the
+    DataLoader's value there when len() matters;
+  * partitions should be a multiple of W*k (default 64) to avoid decode amplification.
+set_epoch() reaches workers because DataLoader hands them a fresh copy of the dataset at every
+iteration; with persistent_workers=True it does not (the same holds for torch's samplers).
 len() assumes equal per-rank counts, which the "adaptive" strategy does not give.
 
 Resuming (torchdata's StatefulDataLoader conventions): state_dict() returns a picklable dict
-{"epoch", "next_batch", "offset", "stream_state", "worker_id", "num_workers"} describing where this
-process's stream stands; load_state_dict() makes the next iteration continue from it. With
-num_workers=0, call them on the dataset itself. With workers, StatefulDataLoader calls them
-inside every worker and keeps one state per worker; resume with the same num_workers. With
-a plain DataLoader and workers, the main process never sees the workers' positions: count
-the batches you consumed and call load_state_dict(ds.state_after_batches(n)), which resumes
-after the first n batches of the epoch for any number of workers (each worker reads past the
-first n batches again, without converting them).
+{"epoch", "next_batch", "offset", "stream_state", "worker_id", "num_workers"} describing where
+this process's stream stands (next_batch: batches this stream delivered in the epoch).
+load_state_dict() makes the next iteration continue from it. With num_workers=0, call them on
+the dataset itself. With workers, StatefulDataLoader calls them inside every worker and keeps
+one state per worker; resume with the same num_workers (InvalidArgumentError otherwise). With a
+plain DataLoader and workers, the main process never sees the workers' positions: count the
+batches you consumed and call load_state_dict(ds.state_after_batches(n)), which resumes after
+the first n batches of the epoch with the same num_workers as the interrupted run (or any, with
+num_workers=0 before and after). DataLoader takes batch j from stream j % k, so each stream
+skips its own share of the n batches (decoding only its own blocks), and worker w resumes the
+stream (w + n) % k, so that the first batch asked for is the one that would have come next.
 
 commit() is a no-op placeholder: static mode has no mesh to commit a cursor to yet (the
 checkpoint replication of mesh mode will give it a meaning). It exists so training loops can
@@ -47,12 +60,36 @@ import shardmesh
 _ORPHANED_LOADERS = []
 
 
-def to_torch(batch):
+def _torch_dtype(dtype):
+    """The torch dtype a NumPy array of `dtype` becomes (uint32, which torch 1.13 lacks, is
+    widened to int64)."""
+    return torch.from_numpy(np.empty(0, np.int64 if dtype == np.uint32 else dtype)).dtype
+
+
+def _shared_tensor(value):
+    """`value` copied once into a tensor in shared memory. In a DataLoader worker every tensor
+    is moved to shared memory on its way to the main process anyway; allocating it there first
+    (as torch's default_collate does in workers) makes that the only copy, sized to the values
+    (a strided view into a block would otherwise copy the block span it covers), and folds the
+    uint32 widening into it."""
+    dtype = _torch_dtype(value.dtype)
+    storage = torch.empty(0, dtype=dtype).storage()._new_shared(value.size)
+    out = torch.empty(0, dtype=dtype).new(storage).resize_(value.shape)
+    np.copyto(out.numpy(), value, casting="unsafe")
+    return out
+
+
+def to_torch(batch, shared=False):
     """{field: tensor} from a shardmesh batch: arrays become tensors without a copy (uint32,
-    which torch 1.13 lacks, is widened to int64); lists stay lists."""
+    which torch 1.13 lacks, is widened to int64); lists stay lists. shared=True (for DataLoader
+    workers) copies each array once into shared memory instead (see _shared_tensor)."""
     out = {}
     for name, value in batch.items():
-        if isinstance(value, np.ndarray):
+        if not isinstance(value, np.ndarray):
+            out[name] = value
+        elif shared:
+            out[name] = _shared_tensor(value)
+        else:
             if value.dtype == np.uint32:
                 value = value.astype(np.int64)
             if value.flags.writeable:
@@ -64,51 +101,70 @@ def to_torch(batch):
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore", UserWarning)
                     out[name] = torch.from_numpy(value)
-        else:
-            out[name] = value
     return out
+
+
+def worker_stream(world_size, rank, worker_id, num_workers, strategy):
+    """(world_size', rank') of the stream worker `worker_id` of `num_workers` reads for `rank`
+    of `world_size`: a bijection of (rank, worker) onto [0, world_size * num_workers). The
+    layout keeps a rank's workers on the rank's own partitions (see the module docstring)."""
+    if strategy == "contiguous":
+        return world_size * num_workers, rank * num_workers + worker_id
+    return world_size * num_workers, worker_id * world_size + rank
+
+
+def batches_before(consumed_batches, stream, num_workers):
+    """How many of the first `consumed_batches` batches of a rank came from `stream`, when
+    DataLoader takes batch j from stream j % num_workers (equal per-stream counts)."""
+    return (consumed_batches - stream + num_workers - 1) // num_workers
 
 
 class ShardMeshDataset(IterableDataset):
     """This rank's share of a shardmesh dataset as batches of tensors (use batch_size=None in
-    DataLoader: batching happens here). Arguments are shardmesh.Loader's."""
+    DataLoader: batching happens here). Arguments are shardmesh.Loader's, plus num_workers:
+    the DataLoader's, used by len() only (iteration reads the real one from get_worker_info)."""
 
     def __init__(self, source, world_size=None, rank=None, batch_size=256, seed=0, epoch=0,
                  strategy="round-robin", drop_last=False, drop_last_batch=False,
-                 return_index=False, **loader_kwargs):
+                 return_index=False, num_workers=0, **loader_kwargs):
         super().__init__()
         self.world_size, self.rank = shardmesh.world_from_env(world_size, rank)
         self.source = os.fspath(source) if not isinstance(source, shardmesh.Dataset) \
             else source.path
         self.batch_size = batch_size
+        self.strategy = strategy
+        self.drop_last = drop_last
         self.drop_last_batch = drop_last_batch
+        self.num_workers = num_workers
         self._loader_kwargs = dict(seed=seed, strategy=strategy, drop_last=drop_last,
                                    drop_last_batch=drop_last_batch, batch_size=batch_size,
                                    return_index=return_index, **loader_kwargs)
         self._epoch = epoch
         self._resume = None
         self._loader = None
-        self._loader_pid = None
+        self._loader_key = None
         self._next_batch = 0
         self._offset = 0
         self._worker = (0, 1)
-        self._num_samples = None
+        self._dataset_samples = None
 
     # -- pickling (spawned DataLoader workers): the C++ loader stays behind.
     def __getstate__(self):
         state = self.__dict__.copy()
         state["_loader"] = None
-        state["_loader_pid"] = None
+        state["_loader_key"] = None
         return state
 
-    def _get_loader(self, epoch):
-        if self._loader is not None and self._loader_pid != os.getpid():
-            _ORPHANED_LOADERS.append(self._loader)  # forked copy: see _ORPHANED_LOADERS
+    def _get_loader(self, epoch, world_size, rank):
+        key = (os.getpid(), world_size, rank)
+        if self._loader is not None and self._loader_key != key:
+            if self._loader_key[0] != os.getpid():
+                _ORPHANED_LOADERS.append(self._loader)  # forked copy: see _ORPHANED_LOADERS
             self._loader = None
         if self._loader is None:
-            self._loader = shardmesh.Loader(self.source, world_size=self.world_size,
-                                            rank=self.rank, epoch=epoch, **self._loader_kwargs)
-            self._loader_pid = os.getpid()
+            self._loader = shardmesh.Loader(self.source, world_size=world_size, rank=rank,
+                                            epoch=epoch, **self._loader_kwargs)
+            self._loader_key = key
         elif self._loader.epoch != epoch or self._loader.position != 0:
             self._loader.set_epoch(epoch)
         return self._loader
@@ -116,54 +172,63 @@ class ShardMeshDataset(IterableDataset):
     def __iter__(self):
         info = get_worker_info()
         worker_id, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
-        self._worker = (worker_id, num_workers)
         resume, self._resume = self._resume, None
+        if resume and resume.get("stream_state") is not None \
+                and resume.get("num_workers", 1) != num_workers:
+            raise shardmesh.InvalidArgumentError(
+                f"ShardMeshDataset.load_state_dict: the state was taken with num_workers="
+                f"{resume.get('num_workers', 1)}, this iteration has {num_workers} (per-worker "
+                "states resume only with the same number of workers; use state_after_batches "
+                "to change it)")
         epoch = resume["epoch"] if resume else self._epoch
-        loader = self._get_loader(epoch)
-        batch_index = 0
-        # Batch b goes to worker (b - offset) % num_workers. A fresh epoch starts the cycle at
-        # batch 0; state_after_batches(n) at batch n, because DataLoader asks worker 0 first.
-        offset = 0
+        offset = resume.get("offset", 0) if resume else 0
+        stream = (worker_id + offset) % num_workers
+        world_size, rank = worker_stream(self.world_size, self.rank, stream, num_workers,
+                                         self.strategy)
+        self._worker = (worker_id, num_workers)
+        self._offset = offset
+        loader = self._get_loader(epoch, world_size, rank)
+        delivered = 0
         if resume:
-            batch_index = resume["next_batch"]
-            offset = resume.get("offset", 0)
             if resume.get("stream_state") is not None:
                 loader.load_state_dict(resume["stream_state"])
-            else:
-                for _ in range(batch_index):  # state_after_batches: read past n batches
+                delivered = resume["next_batch"]
+            else:  # state_after_batches: read past this stream's part of the first n batches
+                for _ in range(batches_before(resume["next_batch"], stream, num_workers)):
                     if not loader._skip_batch():
                         break
-        self._next_batch = batch_index
-        self._offset = offset
+                    delivered += 1
+        self._next_batch = delivered
+        in_worker = info is not None
         while True:
-            if (batch_index - offset) % num_workers != worker_id:
-                if not loader._skip_batch():
-                    return
-                batch_index += 1
-                continue
             batch = loader.next_batch()
             if batch is None:
                 return
-            batch_index += 1
-            self._next_batch = batch_index
-            yield to_torch(batch)
+            self._next_batch += 1
+            yield to_torch(batch, shared=in_worker)
 
     def set_epoch(self, epoch):
         """Epoch of the next iteration (every rank must use the same); drops a pending resume."""
         self._epoch = epoch
         self._resume = None
 
-    def __len__(self):
-        """Batches this rank delivers per epoch (over all DataLoader workers together)."""
-        if self._num_samples is None:
-            n = shardmesh.Dataset(self.source).num_samples
-            per_rank = n // self.world_size
-            if not self._loader_kwargs["drop_last"] and n % self.world_size:
-                per_rank += 1
-            self._num_samples = per_rank
+    def num_batches(self, num_workers=None):
+        """Batches this rank delivers per epoch over `num_workers` DataLoader workers together
+        (default: the constructor's num_workers): equal on every rank."""
+        k = max(1, self.num_workers if num_workers is None else num_workers)
+        if self._dataset_samples is None:
+            self._dataset_samples = shardmesh.Dataset(self.source).num_samples
+        streams = self.world_size * k
+        per_stream = self._dataset_samples // streams
+        if not self.drop_last and self._dataset_samples % streams:
+            per_stream += 1
         if self.drop_last_batch:
-            return self._num_samples // self.batch_size
-        return -(-self._num_samples // self.batch_size)
+            return k * (per_stream // self.batch_size)
+        return k * -(-per_stream // self.batch_size)
+
+    def __len__(self):
+        """num_batches() for the constructor's num_workers."""
+        return self.num_batches()
 
     def state_dict(self):
         """Where this process's stream stands: a picklable dict (see the module docstring)."""
@@ -171,7 +236,7 @@ class ShardMeshDataset(IterableDataset):
             return dict(self._resume)
         worker_id, num_workers = self._worker
         stream_state = None
-        if self._loader is not None and self._loader_pid == os.getpid():
+        if self._loader is not None and self._loader_key[0] == os.getpid():
             stream_state = self._loader.state_dict()["stream_state"]
             epoch = self._loader.epoch
         else:
@@ -190,8 +255,8 @@ class ShardMeshDataset(IterableDataset):
         self._epoch = state["epoch"]
 
     def state_after_batches(self, consumed_batches, epoch=None):
-        """A state that resumes after the first `consumed_batches` batches of `epoch` (default:
-        the current one), whatever the number of DataLoader workers."""
+        """A state that resumes after the first `consumed_batches` batches this rank delivered
+        in `epoch` (default: the current one), with the num_workers of the interrupted run."""
         return {"epoch": self._epoch if epoch is None else epoch,
                 "next_batch": int(consumed_batches), "offset": int(consumed_batches),
                 "stream_state": None}

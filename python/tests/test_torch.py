@@ -10,6 +10,9 @@ import shardmesh
 import shardmesh.torch as smt
 from conftest import GEN_SAMPLES, loader_ids
 
+# 3 workers on a 2-core machine are what the split tests need, not a performance mistake.
+pytestmark = pytest.mark.filterwarnings("ignore:This DataLoader will create")
+
 
 def ids_of(iterable):
     ids = []
@@ -33,21 +36,107 @@ def test_to_torch_shares_memory_with_numpy():
     assert tensor[0].item() == 42
 
 
-@pytest.mark.parametrize("num_workers", [0, 2])
+def test_to_torch_for_workers_copies_once_into_shared_memory():
+    block = np.arange(40, dtype=np.uint32).reshape(10, 4)
+    strided = block[:, 1:3]  # a view at a stride wider than its rows, like a block's field
+    out = smt.to_torch({"t": strided, "f": np.ones(3, np.float16), "s": ["a"]}, shared=True)
+    assert out["t"].is_shared() and out["t"].dtype == torch.int64
+    assert out["t"].tolist() == strided.astype(np.int64).tolist()
+    assert out["t"].storage().size() == strided.size  # the values only, not the block span
+    assert out["f"].is_shared() and out["f"].dtype == torch.float16
+    assert out["s"] == ["a"]
+
+
+def worker_reference(dataset, world_size, rank, num_workers, batch_size, **kwargs):
+    """What DataLoader(num_workers=k) should yield for `rank`: each worker's stream read by a
+    plain Loader, batches taken from the workers in turn (DataLoader's order)."""
+    k = max(1, num_workers)
+    streams = []
+    for worker in range(k):
+        w, r = smt.worker_stream(world_size, rank, worker, k, kwargs.get("strategy",
+                                                                         "round-robin"))
+        loader = shardmesh.Loader(dataset, world_size=w, rank=r, batch_size=batch_size,
+                                  return_index=True, **kwargs)
+        streams.append([b["__index__"].tolist() for b in loader])
+    ids = []
+    for step in range(max(len(s) for s in streams)):
+        for stream in streams:
+            if step < len(stream):
+                ids.extend(stream[step])
+    return ids
+
+
+@pytest.mark.parametrize("num_workers", [0, 2, 3])
 @pytest.mark.parametrize("world_size", [1, 2, 3, 4])
 def test_workers_split_each_rank_without_duplicates(gen_dataset, world_size, num_workers):
-    union = []
+    """Every sample of the epoch once over all ranks and workers; the only repeats are the
+    padding that fills the W*k streams to equal length, and every rank gets as many batches."""
+    k = max(1, num_workers)
+    union, batch_counts = [], []
     for rank in range(world_size):
         ds = smt.ShardMeshDataset(gen_dataset, world_size=world_size, rank=rank, seed=6,
-                                  batch_size=64, return_index=True)
-        got = ids_of(DataLoader(ds, batch_size=None, num_workers=num_workers))
-        reference = loader_ids(shardmesh.Loader(gen_dataset, world_size=world_size, rank=rank,
-                                                seed=6, batch_size=64, return_index=True))
-        # DataLoader takes batches from its workers in turn, so even the order is the rank's.
-        assert got == reference
-        assert len(ds) == -(-len(reference) // 64)
+                                  batch_size=64, return_index=True, num_workers=num_workers)
+        batches = [b["__index__"].tolist() for b in
+                   DataLoader(ds, batch_size=None, num_workers=num_workers)]
+        got = [i for b in batches for i in b]
+        assert got == worker_reference(gen_dataset, world_size, rank, num_workers, 64, seed=6)
+        assert len(ds) == len(batches)
+        batch_counts.append(len(batches))
         union.extend(got)
-    assert sorted(union) == list(range(GEN_SAMPLES))
+    per_stream = -(-GEN_SAMPLES // (world_size * k))
+    assert len(union) == world_size * k * per_stream
+    assert sorted(set(union)) == list(range(GEN_SAMPLES))
+    assert len(set(batch_counts)) == 1
+
+
+@pytest.mark.parametrize("strategy", ["contiguous", "hash"])
+def test_workers_split_other_strategies_disjoint_and_complete(gen_dataset, strategy):
+    union = []
+    for rank in range(2):
+        ds = smt.ShardMeshDataset(gen_dataset, world_size=2, rank=rank, seed=4, batch_size=50,
+                                  strategy=strategy, return_index=True)
+        union.extend(ids_of(DataLoader(ds, batch_size=None, num_workers=3)))
+    assert sorted(union) == list(range(GEN_SAMPLES))  # 3000 = 2 * 3 * 500: no padding
+
+
+def test_workers_with_drop_last_skip_fewer_than_one_sample_per_stream(gen_dataset):
+    union = []
+    for rank in range(3):  # 3000 over 3 * 3 streams: 333 each, 3 dropped
+        ds = smt.ShardMeshDataset(gen_dataset, world_size=3, rank=rank, seed=5, batch_size=64,
+                                  drop_last=True, return_index=True)
+        union.extend(ids_of(DataLoader(ds, batch_size=None, num_workers=3)))
+    assert len(union) == len(set(union)) == 9 * 333
+
+
+@pytest.fixture(scope="module")
+def even_dataset(tmp_path_factory):
+    """64 shards of one 50-sample block each: 64 equal partitions, no balancing needed."""
+    path = tmp_path_factory.mktemp("even") / "data"
+    rng = np.random.default_rng(0)
+    shardmesh.write_dataset(path, ({"x": rng.standard_normal(16).astype(np.float32), "y": i}
+                                   for i in range(3200)), samples_per_shard=50)
+    return str(path)
+
+
+@pytest.mark.parametrize("strategy", ["round-robin", "contiguous", "hash"])
+@pytest.mark.parametrize("world_size,num_workers", [(1, 2), (2, 2), (2, 4), (4, 2)])
+def test_a_ranks_workers_decode_the_ranks_blocks_once(even_dataset, strategy, world_size,
+                                                      num_workers):
+    """When W*k divides the partitions, a rank's workers together read the samples the rank
+    reads with num_workers=0 and decode each of its blocks once (not k times)."""
+    for rank in range(world_size):
+        alone = shardmesh.Loader(even_dataset, world_size=world_size, rank=rank, seed=3,
+                                 strategy=strategy, return_index=True)
+        alone_ids = loader_ids(alone)
+        split_ids, decoded = [], 0
+        for worker in range(num_workers):
+            w, r = smt.worker_stream(world_size, rank, worker, num_workers, strategy)
+            stream = shardmesh.Loader(even_dataset, world_size=w, rank=r, seed=3,
+                                      strategy=strategy, return_index=True)
+            split_ids.extend(loader_ids(stream))
+            decoded += stream.stats()["blocks_decoded"]
+        assert sorted(split_ids) == sorted(alone_ids)
+        assert decoded == alone.stats()["blocks_decoded"] == 64 // world_size
 
 
 def test_set_epoch_reaches_workers(gen_dataset):
@@ -58,10 +147,9 @@ def test_set_epoch_reaches_workers(gen_dataset):
     ds.set_epoch(1)
     epoch1 = ids_of(dl)
     # A rank's share changes with the epoch (the whole order is reshuffled), so compare with
-    # the loader's own epoch 1.
+    # the workers' streams of epoch 1.
     assert epoch1 != epoch0
-    assert epoch1 == loader_ids(shardmesh.Loader(gen_dataset, world_size=2, rank=0, seed=6,
-                                                 epoch=1, batch_size=100, return_index=True))
+    assert epoch1 == worker_reference(gen_dataset, 2, 0, 2, 100, seed=6, epoch=1)
 
 
 def test_state_dict_resume_in_process(gen_dataset):
@@ -80,13 +168,18 @@ def test_state_dict_resume_in_process(gen_dataset):
     assert head + ids_of(resumed) == full
 
 
-def test_state_after_batches_resumes_with_workers(gen_dataset):
+@pytest.mark.parametrize("num_workers,consumed", [(0, 7), (2, 7), (3, 7), (3, 9), (2, 0)])
+def test_state_after_batches_resumes_with_workers(gen_dataset, num_workers, consumed):
+    """A plain DataLoader restarted after n batches yields exactly the rest, in order."""
     kwargs = dict(world_size=2, rank=0, seed=8, batch_size=64, return_index=True)
-    full = ids_of(smt.ShardMeshDataset(gen_dataset, **kwargs))
+    full = [b["__index__"].tolist() for b in
+            DataLoader(smt.ShardMeshDataset(gen_dataset, **kwargs), batch_size=None,
+                       num_workers=num_workers)]
     ds = smt.ShardMeshDataset(gen_dataset, **kwargs)
-    ds.load_state_dict(ds.state_after_batches(7))
-    rest = ids_of(DataLoader(ds, batch_size=None, num_workers=2))
-    assert rest == full[7 * 64:]
+    ds.load_state_dict(ds.state_after_batches(consumed))
+    rest = [b["__index__"].tolist() for b in
+            DataLoader(ds, batch_size=None, num_workers=num_workers)]
+    assert rest == full[consumed:]
 
 
 class FakeWorkerInfo:
@@ -99,7 +192,7 @@ def test_per_worker_states_resume_exactly_the_rest(gen_dataset, monkeypatch):
     """What StatefulDataLoader does: snapshot every worker's state, restart each worker from
     its own state. Delivered-before plus delivered-after is the rank's share, once each."""
     kwargs = dict(world_size=3, rank=2, seed=1, batch_size=32, return_index=True)
-    full = ids_of(smt.ShardMeshDataset(gen_dataset, **kwargs))
+    full = worker_reference(gen_dataset, 3, 2, 2, 32, seed=1)
     delivered, states = [], []
     for worker_id, stop_after in [(0, 3), (1, 5)]:
         monkeypatch.setattr(smt, "get_worker_info", lambda w=worker_id: FakeWorkerInfo(w, 2))
@@ -117,6 +210,55 @@ def test_per_worker_states_resume_exactly_the_rest(gen_dataset, monkeypatch):
     assert sorted(delivered) == sorted(full) and len(delivered) == len(full)
 
 
+def test_per_worker_states_resume_with_real_workers(gen_dataset):
+    """The same through DataLoader: states taken inside 2 workers after some batches (as
+    StatefulDataLoader's workers report them), then 2 fresh workers each given its own."""
+    kwargs = dict(world_size=2, rank=1, seed=3, batch_size=64, return_index=True)
+    full = ids_of(DataLoader(smt.ShardMeshDataset(gen_dataset, **kwargs), batch_size=None,
+                             num_workers=2))
+
+    class Snapshotting(smt.ShardMeshDataset):
+        """Stops after `stop` batches of its stream and ships its state_dict with each batch."""
+        stop = {0: 4, 1: 6}
+
+        def __iter__(self):
+            worker = torch.utils.data.get_worker_info().id
+            for i, batch in enumerate(super().__iter__()):
+                if i == self.stop[worker]:
+                    return
+                batch["state"] = pickle.dumps(self.state_dict())
+                yield batch
+
+    head, last_state = [], {}
+    for batch in DataLoader(Snapshotting(gen_dataset, **kwargs), batch_size=None,
+                            num_workers=2):
+        head.extend(batch["__index__"].tolist())
+        state = pickle.loads(batch["state"])
+        last_state[state["worker_id"]] = state
+
+    class Resuming(smt.ShardMeshDataset):
+        def __iter__(self):
+            self.load_state_dict(last_state[torch.utils.data.get_worker_info().id])
+            return super().__iter__()
+
+    tail = ids_of(DataLoader(Resuming(gen_dataset, **kwargs), batch_size=None, num_workers=2))
+    assert len(head) == 10 * 64
+    assert sorted(head + tail) == sorted(full) and len(head) + len(tail) == len(full)
+
+
+def test_per_worker_state_refuses_another_number_of_workers(gen_dataset, monkeypatch):
+    kwargs = dict(world_size=1, rank=0, batch_size=64)
+    monkeypatch.setattr(smt, "get_worker_info", lambda: FakeWorkerInfo(1, 2))
+    ds = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    next(iter(ds))
+    state = ds.state_dict()
+    monkeypatch.setattr(smt, "get_worker_info", lambda: FakeWorkerInfo(1, 3))
+    resumed = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    resumed.load_state_dict(state)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="num_workers=2"):
+        next(iter(resumed))
+
+
 def test_commit_is_a_no_op_and_bad_state_is_refused(gen_dataset):
     ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0)
     assert ds.commit() is None
@@ -130,5 +272,5 @@ def test_workers_forked_from_a_process_with_a_running_loader(gen_dataset):
     ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, seed=2, batch_size=128,
                               return_index=True)
     in_process = ids_of(ds)
-    assert ids_of(DataLoader(ds, batch_size=None, num_workers=2)) == in_process
+    assert sorted(ids_of(DataLoader(ds, batch_size=None, num_workers=2))) == sorted(in_process)
     assert ids_of(ds) == in_process  # the parent's loader still works afterwards
