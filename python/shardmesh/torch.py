@@ -37,10 +37,15 @@ the dataset itself. With workers, StatefulDataLoader calls them inside every wor
 one state per worker; resume with the same num_workers (InvalidArgumentError otherwise). With a
 plain DataLoader and workers, the main process never sees the workers' positions: count the
 batches you consumed and call load_state_dict(ds.state_after_batches(n)), which resumes after
-the first n batches of the epoch with the same num_workers as the interrupted run (or any, with
-num_workers=0 before and after). DataLoader takes batch j from stream j % k, so each stream
-skips its own share of the n batches (decoding only its own blocks), and worker w resumes the
-stream (w + n) % k, so that the first batch asked for is the one that would have come next.
+the first n batches of the epoch; the resumed run must use the num_workers of the interrupted
+one. DataLoader takes batch j from stream j % k, so each stream reads past its own share of the
+n batches (decoding only its own blocks), and worker w resumes stream (w + n) % k, so that the
+first batch DataLoader asks for is the one that would have come next: the rest of the epoch
+arrives in the order it would have had.
+
+Worker batches travel to the main process as one shared-memory buffer per batch (every array
+copied into it once, in the worker), which the main process receives as a plain dict of tensors
+viewing that buffer: one file-descriptor handshake per batch instead of one per field.
 
 commit() is a no-op placeholder: static mode has no mesh to commit a cursor to yet (the
 checkpoint replication of mesh mode will give it a meaning). It exists so training loops can
@@ -66,29 +71,86 @@ def _torch_dtype(dtype):
     return torch.from_numpy(np.empty(0, np.int64 if dtype == np.uint32 else dtype)).dtype
 
 
-def _shared_tensor(value):
-    """`value` copied once into a tensor in shared memory. In a DataLoader worker every tensor
-    is moved to shared memory on its way to the main process anyway; allocating it there first
-    (as torch's default_collate does in workers) makes that the only copy, sized to the values
-    (a strided view into a block would otherwise copy the block span it covers), and folds the
-    uint32 widening into it."""
-    dtype = _torch_dtype(value.dtype)
-    storage = torch.empty(0, dtype=dtype).storage()._new_shared(value.size)
-    out = torch.empty(0, dtype=dtype).new(storage).resize_(value.shape)
-    np.copyto(out.numpy(), value, casting="unsafe")
+def _untyped_storage(tensor):
+    return tensor.untyped_storage() if hasattr(tensor, "untyped_storage") \
+        else tensor.storage().untyped()
+
+
+def _rebuild_batch(keys, buffers, views, others):
+    """The main process's side of _SharedBatch: {field: view into its shared buffer}."""
+    out = {}
+    for name in keys:
+        if name in views:
+            buffer_index, dtype, shape, offset, nbytes = views[name]
+            out[name] = buffers[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
+        else:
+            out[name] = others[name]
+    return out
+
+
+class _SharedBatch(dict):
+    """A batch built in a DataLoader worker whose tensors are views into one shared-memory
+    buffer. DataLoader pickles it to the main process, which fetches every shared storage
+    through its own file descriptor and socket handshake (about a millisecond each, the main
+    process's largest cost per batch); pickled as one buffer plus the views' layouts, a batch
+    costs one handshake instead of one per field. Unpickles as a plain dict of tensors."""
+
+    def __reduce__(self):
+        buffers, buffer_of, views, others = [], {}, {}, {}
+        for name, value in self.items():
+            if isinstance(value, torch.Tensor) and value.is_shared() and value.is_contiguous() \
+                    and value.device.type == "cpu":
+                storage = _untyped_storage(value)
+                key = storage.data_ptr()
+                if key not in buffer_of:
+                    buffer_of[key] = len(buffers)
+                    buffers.append(torch.empty(0, dtype=torch.uint8).set_(storage))
+                views[name] = (buffer_of[key], value.dtype, tuple(value.shape),
+                               value.data_ptr() - key, value.numel() * value.element_size())
+            else:
+                others[name] = value
+        return (_rebuild_batch, (list(self.keys()), buffers, views, others))
+
+
+def _shared_batch(batch):
+    """`batch` with every array copied once into one shared-memory buffer. In a DataLoader
+    worker every tensor is moved to shared memory on its way to the main process anyway;
+    allocating it there first (as torch's default_collate does in workers) makes that the only
+    copy, sized to the values (a strided view into a block would otherwise copy the block span
+    it covers), folds the uint32 widening into it, and lets _SharedBatch send one buffer."""
+    layout, total = {}, 0
+    for name, value in batch.items():
+        if isinstance(value, np.ndarray):
+            dtype = _torch_dtype(value.dtype)
+            nbytes = value.size * torch.empty(0, dtype=dtype).element_size()
+            total = -(-total // 64) * 64  # every view aligned for any dtype
+            layout[name] = (dtype, total, nbytes)
+            total += nbytes
+    storage = torch.empty(0, dtype=torch.uint8).storage()._new_shared(max(total, 1))
+    buffer = torch.empty(0, dtype=torch.uint8).new(storage)
+    out = _SharedBatch()
+    for name, value in batch.items():
+        if name in layout:
+            dtype, offset, nbytes = layout[name]
+            tensor = buffer[offset:offset + nbytes].view(dtype).view(value.shape)
+            np.copyto(tensor.numpy(), value, casting="unsafe")
+            out[name] = tensor
+        else:
+            out[name] = value
     return out
 
 
 def to_torch(batch, shared=False):
     """{field: tensor} from a shardmesh batch: arrays become tensors without a copy (uint32,
     which torch 1.13 lacks, is widened to int64); lists stay lists. shared=True (for DataLoader
-    workers) copies each array once into shared memory instead (see _shared_tensor)."""
+    workers) copies each array once into one shared-memory buffer instead (see
+    _shared_batch)."""
+    if shared:
+        return _shared_batch(batch)
     out = {}
     for name, value in batch.items():
         if not isinstance(value, np.ndarray):
             out[name] = value
-        elif shared:
-            out[name] = _shared_tensor(value)
         else:
             if value.dtype == np.uint32:
                 value = value.astype(np.int64)

@@ -1,5 +1,6 @@
 """shardmesh.torch.ShardMeshDataset: tensors, DataLoader workers, epochs and resume."""
 import pickle
+from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
 import pytest
@@ -36,15 +37,35 @@ def test_to_torch_shares_memory_with_numpy():
     assert tensor[0].item() == 42
 
 
-def test_to_torch_for_workers_copies_once_into_shared_memory():
+def test_to_torch_for_workers_copies_once_into_one_shared_buffer():
     block = np.arange(40, dtype=np.uint32).reshape(10, 4)
     strided = block[:, 1:3]  # a view at a stride wider than its rows, like a block's field
-    out = smt.to_torch({"t": strided, "f": np.ones(3, np.float16), "s": ["a"]}, shared=True)
+    batch = {"t": strided, "f": np.ones(3, np.float16), "s": ["a"], "b": np.ones(2, bool)}
+    out = smt.to_torch(batch, shared=True)
     assert out["t"].is_shared() and out["t"].dtype == torch.int64
     assert out["t"].tolist() == strided.astype(np.int64).tolist()
-    assert out["t"].storage().size() == strided.size  # the values only, not the block span
-    assert out["f"].is_shared() and out["f"].dtype == torch.float16
+    assert out["f"].dtype == torch.float16 and out["b"].dtype == torch.bool
     assert out["s"] == ["a"]
+    # One buffer holding the values (160 + 6 + 2 bytes) and at most 64 bytes of alignment per
+    # field: not the span of the block the strided view covers (40 values widened: 320).
+    storages = {smt._untyped_storage(out[k]).data_ptr() for k in ("t", "f", "b")}
+    assert len(storages) == 1
+    assert smt._untyped_storage(out["t"]).nbytes() <= 160 + 6 + 2 + 2 * 64
+
+
+def test_worker_batches_reach_the_main_process_as_plain_dicts_through_one_descriptor():
+    """What DataLoader's queue does to a worker's batch: ForkingPickler sends shared storages
+    by file descriptor, one per storage; a batch must need only one."""
+    out = smt.to_torch({"x": np.arange(12, dtype=np.float32).reshape(3, 4),
+                        "y": np.arange(3, dtype=np.uint32), "s": ["a", "b", "c"]}, shared=True)
+    out["extra"] = torch.ones(2)  # a tensor added by user code in the worker, not shared
+    payload = ForkingPickler.dumps(out)
+    assert bytes(payload).count(b"rebuild_storage_fd") == 1
+    got = pickle.loads(payload)
+    assert type(got) is dict and list(got) == ["x", "y", "s", "extra"]
+    assert got["x"].tolist() == np.arange(12, dtype=np.float32).reshape(3, 4).tolist()
+    assert got["y"].dtype == torch.int64 and got["y"].tolist() == [0, 1, 2]
+    assert got["s"] == ["a", "b", "c"] and got["extra"].tolist() == [1.0, 1.0]
 
 
 def worker_reference(dataset, world_size, rank, num_workers, batch_size, **kwargs):
