@@ -30,7 +30,7 @@ struct BlobCheckpointer::Impl {
       PendingSave save = std::move(queue.front());
       queue.pop_front();
       lock.unlock();
-      Status s = store.Save(save.step, save.bytes.view());
+      Status s = store.Write(save.step, save.bytes.view());
       if (s.ok() && options.on_saved) {
         try {
           options.on_saved(save.step, save.bytes);
@@ -39,14 +39,21 @@ struct BlobCheckpointer::Impl {
           spdlog::warn("blob checkpoint: on_saved hook for step {} threw: {}", save.step, e.what());
         }
       }
-      if (!s.ok())
+      if (!s.ok()) {
         spdlog::warn("blob checkpoint: save of step {} failed: {}", save.step, s.ToString());
+      }
       save.bytes = SharedBytes();  // release the trainer's memory before waking anyone
+      const bool saved = s.ok();
       lock.lock();
-      if (!s.ok() && first_error.ok()) first_error = s;
-      --outstanding;
-      ++completed;
+      if (!saved && first_error.ok()) first_error = s;
+      --outstanding;  // a submitter may queue the next save while this one is pruned
+      lock.unlock();
+      slot_free.notify_all();
       save.done.set_value(std::move(s));
+      // After the future is ready: deleting an old blob is housekeeping, not durability.
+      if (saved) store.Prune();
+      lock.lock();
+      ++completed;
       slot_free.notify_all();
     }
   }
@@ -55,10 +62,11 @@ struct BlobCheckpointer::Impl {
   const BlobCheckpointerOptions options;
   std::mutex mu;
   std::condition_variable work_ready;  // queue gained an item, or stopping
-  std::condition_variable slot_free;   // outstanding dropped
+  std::condition_variable slot_free;   // outstanding dropped or completed rose
   std::deque<PendingSave> queue;       // guarded by mu
   std::size_t outstanding = 0;         // queued + being written; guarded by mu
-  // Saves finish in submission order, so "all submitted before X are done" is a count.
+  // Saves finish (written and pruned) in submission order, so "all submitted before X are
+  // done" is a count.
   std::uint64_t submitted = 0;  // guarded by mu
   std::uint64_t completed = 0;  // guarded by mu
   Status first_error;           // since the last Flush; guarded by mu

@@ -120,6 +120,12 @@ Result<std::vector<CheckpointFileInfo>> CheckpointStore::List() const {
 }
 
 Status CheckpointStore::Save(std::uint64_t sequence, ByteView payload) {
+  SHARDMESH_RETURN_IF_ERROR(Write(sequence, payload));
+  Prune();
+  return Status::OK();
+}
+
+Status CheckpointStore::Write(std::uint64_t sequence, ByteView payload) {
   std::lock_guard<std::mutex> lock(save_state_->mu);
   if (save_state_->last_saved && sequence < *save_state_->last_saved) {
     return Status::InvalidArgument(
@@ -129,11 +135,13 @@ Status CheckpointStore::Save(std::uint64_t sequence, ByteView payload) {
   SHARDMESH_RETURN_IF_ERROR(
       internal::WriteCheckpointFileAtomically(dir_, PathFor(sequence), sequence, payload));
   save_state_->last_saved = sequence;
-  Prune(sequence);
   return Status::OK();
 }
 
-void CheckpointStore::Prune(std::uint64_t just_saved) {
+void CheckpointStore::Prune() {
+  std::lock_guard<std::mutex> lock(save_state_->mu);
+  if (!save_state_->last_saved) return;
+  const std::uint64_t just_saved = *save_state_->last_saved;
   auto files = List();
   if (!files.ok()) {
     spdlog::warn("checkpoint store: not pruning: {}", files.status().ToString());

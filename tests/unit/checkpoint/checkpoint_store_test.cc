@@ -86,6 +86,22 @@ TEST_F(CheckpointStoreTest, PrunesToKeepLastNewest) {
   EXPECT_EQ(Sequences(one), (std::vector<std::uint64_t>{8}));
 }
 
+TEST_F(CheckpointStoreTest, WriteLeavesOldFilesUntilPrune) {
+  CheckpointStore store = MakeStore(2);
+  for (std::uint64_t s : {1, 2, 3, 4}) ASSERT_TRUE(store.Write(s, AsBytes(PayloadFor(s))).ok());
+  EXPECT_EQ(Sequences(store), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+  store.Prune();
+  EXPECT_EQ(Sequences(store), (std::vector<std::uint64_t>{3, 4}));
+}
+
+TEST_F(CheckpointStoreTest, PruneNeverDeletesTheLastWrittenEvenIfOlderThanOthers) {
+  CheckpointStore earlier_run = MakeStore(2);
+  SaveAll(earlier_run, {50, 60});
+  CheckpointStore store = MakeStore(2);  // a restart that resumes from an older commit
+  SaveAll(store, {7});
+  EXPECT_EQ(Sequences(store), (std::vector<std::uint64_t>{7, 50, 60}));
+}
+
 TEST_F(CheckpointStoreTest, OrdersBySequenceNotByDecimalText) {
   // As text, "9" > "10" > "1000" > "100": a store ordering names naively would pick 9.
   CheckpointStore store = MakeStore(3);

@@ -54,13 +54,14 @@ class BlobCheckpointer {
 
   // Queues `bytes` to be saved as `step`, blocking while max_pending saves are outstanding.
   // The future holds OK once the file and its directory entry are on disk, or the error of
-  // CheckpointStore::Save (IOError naming the file; InvalidArgument when `step` is below an
-  // earlier saved step).
+  // CheckpointStore::Write (IOError naming the file; InvalidArgument when `step` is below an
+  // earlier saved step). Older files beyond keep_last are deleted after the future is ready.
   std::future<Status> SaveAsync(SharedBytes bytes, std::uint64_t step);
   // Same, taking ownership of a string without copying it.
   std::future<Status> SaveAsync(std::string bytes, std::uint64_t step);
 
-  // Waits until every save submitted so far has finished. Returns OK when all saves finished
+  // Waits until every save submitted so far has finished (written, hook run, older files
+  // pruned). Returns OK when all saves finished
   // since the previous Flush succeeded, else the first failure among them.
   Status Flush();
 

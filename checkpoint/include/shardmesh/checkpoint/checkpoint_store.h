@@ -68,6 +68,13 @@ class CheckpointStore {
   // prune is logged, not returned: the checkpoint itself is safe.
   Status Save(std::uint64_t sequence, ByteView payload);
 
+  // Save in two halves, for a caller that wants to report durability before the housekeeping
+  // (deleting an old multi-gigabyte file takes tens of milliseconds): Write is Save without
+  // the pruning, same results; Prune deletes all but the newest keep_last files, never the
+  // one written last, and logs (does not return) what it cannot delete.
+  Status Write(std::uint64_t sequence, ByteView payload);
+  void Prune();
+
   // The newest checkpoint that validates. `accept`, when given, is a further check of the
   // payload (e.g. that it decodes); a checkpoint it rejects is skipped like a corrupt file.
   // NotFound naming the directory when no file validates (the warnings say why each failed);
@@ -87,7 +94,6 @@ class CheckpointStore {
  private:
   struct SaveState;
   CheckpointStore(std::string dir, CheckpointStoreOptions options);
-  void Prune(std::uint64_t just_saved);
 
   std::string dir_;
   CheckpointStoreOptions options_;
