@@ -70,11 +70,15 @@ Status StreamingConfig::Validate(const Dataset& dataset) const {
 }
 
 Result<DatasetLayout> MakeDatasetLayout(const Dataset& dataset) {
+  return MakeDatasetLayout(dataset.schema(), dataset.blocks());
+}
+
+Result<DatasetLayout> MakeDatasetLayout(const Schema& schema, std::span<const BlockInfo> blocks) {
   std::vector<std::uint32_t> samples, shards;
-  samples.reserve(dataset.blocks().size());
-  shards.reserve(dataset.blocks().size());
-  std::uint64_t fingerprint = dataset.schema().Digest();
-  for (const BlockInfo& b : dataset.blocks()) {
+  samples.reserve(blocks.size());
+  shards.reserve(blocks.size());
+  std::uint64_t fingerprint = schema.Digest();
+  for (const BlockInfo& b : blocks) {
     samples.push_back(b.num_samples);
     shards.push_back(b.shard);
     fingerprint = HashCombine(fingerprint, b.checksum);

@@ -96,6 +96,8 @@ std::string_view MessageTypeName(MessageType type) {
       return "block-response";
     case MessageType::kUser:
       return "user";
+    case MessageType::kPartitionProgress:
+      return "partition-progress";
   }
   return "unknown";
 }

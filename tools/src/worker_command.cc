@@ -3,7 +3,11 @@
 #include <pthread.h>
 #include <signal.h>
 
+#include <atomic>
+#include <condition_variable>
 #include <memory>
+#include <mutex>
+#include <thread>
 
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
@@ -15,6 +19,7 @@
 #include "shardmesh/mesh/mesh_node.h"
 #include "shardmesh/mesh/zmq_transport.h"
 #include "worker_config.h"
+#include "worker_data.h"
 
 namespace shardmesh::tools {
 namespace {
@@ -80,7 +85,18 @@ int RunWorker(WorkerArgs& args) {
     spdlog::error("mesh: {}", node.status().message());
     return 2;
   }
-  (*node)->SetEventHandler(LogEvent);
+  const bool data = !c.data_dir.empty();
+  DataWorker worker;
+  if (data) {
+    if (Status s = AttachExchange(worker, **node); !s.ok()) {
+      spdlog::error("exchange: {}", s.message());
+      return 2;
+    }
+  }
+  (*node)->SetEventHandler([&worker](const mesh::MembershipEvent& e) {
+    LogEvent(e);
+    if (worker.placement) worker.placement->Wake();
+  });
   if (Status s = (*node)->Start(c.seeds); !s.ok()) {
     spdlog::error("mesh start: {}", s.message());
     return 1;
@@ -88,13 +104,44 @@ int RunWorker(WorkerArgs& args) {
   spdlog::info("worker {} listening on {} (seeds: {})", c.name, endpoint,
                c.seeds.empty() ? "none" : fmt::format("{}", fmt::join(c.seeds, ",")));
 
+  // A signal thread turns SIGTERM/SIGINT into a stop flag, so a worker busy consuming epochs
+  // stops between samples as well as one that only serves.
+  std::atomic<bool> stop{false};
+  std::mutex stop_mu;
+  std::condition_variable stop_cv;
   int sig = 0;
-  sigwait(&stop_signals, &sig);
-  spdlog::info("signal {}: leaving the mesh", sig);
+  std::thread signals([&] {
+    int got = 0;
+    sigwait(&stop_signals, &got);
+    std::lock_guard lock(stop_mu);
+    sig = got;
+    stop = true;
+    stop_cv.notify_all();
+  });
+  int code = 0;
+  if (data) {
+    if (Status s = StartStore(c, worker, **node); !s.ok()) {
+      spdlog::error("shard store: {}", s.message());
+      code = 1;
+    } else if (c.epochs > 0) {
+      code = ConsumeEpochs(c, worker, **node, stop);
+    }
+  }
+  if (code == 0 && (!data || c.epochs == 0 || c.serve_after)) {
+    std::unique_lock lock(stop_mu);
+    stop_cv.wait(lock, [&] { return stop.load(); });
+  }
+  if (stop) spdlog::info("signal {}: leaving the mesh", sig);
+  // Stop the data side before the node: the loader and placement use it.
+  worker.loader.reset();
+  worker.placement.reset();
   const auto drain = ToMeshOptions(c).probe_interval;
   if (Status s = (*node)->Leave(drain); !s.ok()) spdlog::warn("leave: {}", s.message());
+  worker.exchange.reset();
   spdlog::info("worker {} stopped", c.name);
-  return 0;
+  if (!stop) pthread_kill(signals.native_handle(), SIGTERM);
+  signals.join();
+  return code;
 }
 
 }  // namespace

@@ -11,6 +11,20 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddInt("vnodes", &c->vnodes, "virtual nodes per member on the consistent-hash ring");
   keys.AddInt("replication", &c->replication, "copies of each shard kept on distinct members");
   keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch; fixed for a job");
+  keys.AddString("dataset", &c->dataset, "source dataset directory this worker can read (one worker, or a path shared by all)");
+  keys.AddString("data_dir", &c->data_dir, "this worker's local shard store; enables placement, serving and loading");
+  keys.AddInt("epochs", &c->epochs, "epochs to consume before exiting (0: only store and serve shards)");
+  keys.AddString("strategy", &c->strategy, "partition strategy: consistent-hash (locality first) or global-shuffle");
+  keys.AddInt("seed", &c->seed, "seed of the epoch order; the same on every worker");
+  keys.AddInt("shuffle_window_blocks", &c->shuffle_window_blocks, "blocks per shuffle window inside a partition");
+  keys.AddString("ids_out", &c->ids_out, "file to append the global index of every delivered sample to, one per line");
+  keys.AddBool("serve_after", &c->serve_after, "keep serving shards after the last epoch, until SIGTERM");
+  keys.AddInt("commit_every", &c->commit_every, "commit the stream position every N delivered samples");
+  keys.AddInt("min_members", &c->min_members, "an epoch starts once this many members are live and agree");
+  keys.AddDuration("settle", &c->settle, "membership must be unchanged this long before an epoch starts");
+  keys.AddDuration("read_deadline", &c->read_deadline, "a block no live holder serves within this fails the read");
+  keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout, "longest wait for other workers to finish an epoch");
+  keys.AddInt("metrics_port", &c->metrics_port, "serve Prometheus metrics on 127.0.0.1:PORT/metrics (-1 off, 0 any free port)");
   keys.AddDuration("probe_interval", &c->probe_interval, "SWIM protocol period (0 = profile default)");
   keys.AddDuration("probe_timeout", &c->probe_timeout, "wait for a direct ack before indirect probes (0 = profile default)");
   keys.AddInt("suspicion_mult", &c->suspicion_mult, "suspicion timeout = mult x log10(N) x probe_interval (0 = profile default)");
@@ -36,6 +50,21 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.vnodes < 1) return Status::InvalidArgument("key 'vnodes': must be at least 1");
   if (c.replication < 1) return Status::InvalidArgument("key 'replication': must be at least 1");
   if (c.partitions < 1) return Status::InvalidArgument("key 'partitions': must be at least 1");
+  if (c.epochs < 0) return Status::InvalidArgument("key 'epochs': must be >= 0");
+  if (c.epochs > 0 && c.data_dir.empty())
+    return Status::InvalidArgument("key 'epochs': needs 'data_dir' (the worker's shard store)");
+  if (!c.dataset.empty() && c.data_dir.empty())
+    return Status::InvalidArgument("key 'dataset': needs 'data_dir' (the worker's shard store)");
+  if (c.strategy != "consistent-hash" && c.strategy != "global-shuffle")
+    return Status::InvalidArgument("key 'strategy': '" + c.strategy +
+                                   "' is not consistent-hash or global-shuffle");
+  if (c.seed < 0) return Status::InvalidArgument("key 'seed': must be >= 0");
+  if (c.shuffle_window_blocks < 1)
+    return Status::InvalidArgument("key 'shuffle_window_blocks': must be at least 1");
+  if (c.commit_every < 1) return Status::InvalidArgument("key 'commit_every': must be at least 1");
+  if (c.min_members < 1) return Status::InvalidArgument("key 'min_members': must be at least 1");
+  if (c.metrics_port < -1 || c.metrics_port > 65535)
+    return Status::InvalidArgument("key 'metrics_port': must be -1 (off) or a port 0..65535");
   if (c.fault_drop_rate < 0 || c.fault_drop_rate > 1)
     return Status::InvalidArgument("key 'fault_drop_rate': must be within [0, 1]");
   const bool any_curve = !c.curve_public.empty() || !c.curve_secret.empty() ||

@@ -26,6 +26,21 @@ struct WorkerConfig {
   std::int64_t vnodes = 128;               // virtual nodes per member on the hash ring
   std::int64_t replication = 2;            // copies of each shard (owners(key, R))
   std::int64_t partitions = 1024;          // canonical partitions of an epoch (fixed per job)
+  // Data (issue 4): without data_dir the worker is a membership-only member.
+  std::string dataset;                     // source dataset directory (optional; one worker or a shared path)
+  std::string data_dir;                    // this worker's local shard store
+  std::int64_t epochs = 0;                 // epochs to consume (0 = store and serve only)
+  std::string strategy = "consistent-hash";  // consistent-hash | global-shuffle
+  std::int64_t seed = 0;                   // epoch order seed (same on every worker)
+  std::int64_t shuffle_window_blocks = 1;  // blocks per shuffle window
+  std::string ids_out;                     // append delivered global indices here, one per line
+  bool serve_after = false;                // keep serving after the last epoch (until SIGTERM)
+  std::int64_t commit_every = 64;          // commit the stream position every N samples
+  std::int64_t min_members = 1;            // an epoch starts once this many members are live
+  std::chrono::milliseconds settle{1000};  // ... and the view has been stable this long
+  std::chrono::milliseconds read_deadline{10000};  // give up on a block with no live holder
+  std::chrono::milliseconds epoch_end_timeout{600000};  // wait for other workers' partitions
+  std::int64_t metrics_port = -1;          // Prometheus /metrics on 127.0.0.1 (-1 off, 0 any)
   // Membership timing; 0 = profile default.
   std::chrono::milliseconds probe_interval{0};
   std::chrono::milliseconds probe_timeout{0};

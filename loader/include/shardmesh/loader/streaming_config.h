@@ -11,6 +11,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "shardmesh/common/status.h"
@@ -21,6 +22,8 @@
 namespace shardmesh::loader {
 
 class Dataset;
+struct BlockInfo;
+class Schema;
 
 class StreamingConfig {
  public:
@@ -80,5 +83,7 @@ class StreamingConfig {
 // The epoch-order view of `dataset`: block sample counts and shards, with a fingerprint of
 // the block checksums and the schema so that plan digests tell datasets apart.
 Result<DatasetLayout> MakeDatasetLayout(const Dataset& dataset);
+// The same from a schema and a block index (a mesh worker's DatasetCatalog).
+Result<DatasetLayout> MakeDatasetLayout(const Schema& schema, std::span<const BlockInfo> blocks);
 
 }  // namespace shardmesh::loader

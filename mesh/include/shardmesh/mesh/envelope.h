@@ -35,6 +35,7 @@ enum class MessageType : std::uint16_t {
   kBlockRequest = 10,    // exchange: fetch a block
   kBlockResponse = 11,
   kUser = 12,            // opaque application message, routed by a sub-type in the payload
+  kPartitionProgress = 13,  // mesh loader: partition owners and cursors (loader/partition_table.h)
 };
 
 std::string_view MessageTypeName(MessageType type);

@@ -1,0 +1,141 @@
+// MeshLoader: the mesh-mode data loader (issue 4 item 3; cursors and takeover for issue 5).
+// Attached to a running MeshNode, its BlockExchange and this worker's ShardStore, it delivers
+// this worker's part of each epoch: the step-by-step interleave of the canonical partitions it
+// owns (mesh_epoch.h), reading blocks from the local store when it holds them and from their
+// holders through the exchange otherwise.
+//
+//   SHARDMESH_ASSIGN_OR_RETURN(auto loader, MeshLoader::Create(options, node, exchange, store));
+//   SHARDMESH_RETURN_IF_ERROR(loader->StartEpoch(0));
+//   while (true) {
+//     SHARDMESH_ASSIGN_OR_RETURN(auto sample, loader->Next());
+//     if (!sample) break;            // the whole epoch is done, on every worker
+//     Train(*sample);
+//     loader->Commit();              // e.g. after each optimizer step
+//   }
+//
+// Failures, as the consumer sees them:
+//  - a local block that fails its checksum is fetched from another holder, rewritten in the
+//    store (healed) and delivered: no error;
+//  - a holder that dies or stalls: the fetch moves to the next holder within the per-try
+//    timeout; no error while one holder of the shard lives; when none does, after
+//    read_deadline, an Unavailable error naming the shard file;
+//  - a worker that dies: the next member of each of its partitions' preference lists resumes
+//    the partition from its last commit (partition_table.h). No sample of the epoch is lost;
+//    one is delivered twice only if it was delivered after the dead worker's last commit;
+//  - Next() returns nullopt only when every partition of the epoch is done, so no worker waits
+//    on a dead one nor starts the next epoch early; epoch_end_timeout bounds that wait.
+//
+// Thread-safety: one consumer thread calls StartEpoch/Next/Commit/stats; the loader's
+// control thread (progress messages, takeovers) is internal. Destroy the loader before the
+// node stops.
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "shardmesh/checkpoint/stream_state.h"
+#include "shardmesh/common/clock.h"
+#include "shardmesh/common/status.h"
+#include "shardmesh/loader/mesh_epoch.h"
+#include "shardmesh/loader/shard_store.h"
+#include "shardmesh/loader/streaming_loader.h"
+#include "shardmesh/mesh/block_exchange.h"
+#include "shardmesh/mesh/mesh_node.h"
+
+namespace shardmesh::loader {
+
+struct MeshLoaderOptions {
+  MeshStrategy strategy = MeshStrategy::kConsistentHash;
+  // Seed of the epoch order; every worker of a job must use the same (as for the next three).
+  std::uint64_t seed = 0;
+  // Canonical partitions of an epoch (P). More partitions spread load and failover finer;
+  // each owned partition holds one shuffle window of decoded blocks.
+  std::uint32_t partitions = 64;
+  std::uint32_t shuffle_window_blocks = 1;
+  // Must match the placement's replication and ring.
+  std::uint32_t replication = 2;
+  mesh::RingOptions ring;
+  // Bounded-load slack of the partition assignment.
+  double load_eps = 0.25;
+  // An epoch starts when at least `min_members` members are live, every live member's view
+  // agrees, and the view has not changed for `settle`. Longer settles ride out churn at
+  // start-up; a view that differs between workers at the start costs duplicates.
+  std::uint32_t min_members = 1;
+  Duration settle = std::chrono::milliseconds(1000);
+  // How long StartEpoch waits for those conditions (zero: for ever).
+  Duration start_timeout = std::chrono::seconds(60);
+  // How often every worker re-sends its whole partition table (repairs lost commits).
+  Duration progress_interval = std::chrono::milliseconds(250);
+  // After a takeover, how long the new owner waits for late commits of the dead owner before
+  // it resumes. About two progress intervals.
+  Duration takeover_grace = std::chrono::milliseconds(600);
+  // Commit every this many delivered samples (0: only explicit Commit calls).
+  std::uint64_t commit_every = 0;
+  // Per-holder timeout of a remote block read, and the whole read's bound across retries
+  // (holders re-listed from the current membership at each retry).
+  Duration fetch_try_timeout = std::chrono::milliseconds(1000);
+  Duration read_deadline = std::chrono::seconds(10);
+  // Windows read ahead of the consumer per owned partition.
+  std::uint32_t windows_ahead = 1;
+  // How long Next() waits for other workers to finish the epoch (zero: for ever); then
+  // DeadlineExceeded naming the unfinished partitions and their owners.
+  Duration epoch_end_timeout = std::chrono::minutes(10);
+  // Cursors restored from a checkpoint (whole-job restart), merged when that epoch starts.
+  std::optional<checkpoint::StreamState> restore;
+};
+
+struct MeshLoaderStats {
+  std::uint64_t samples_delivered = 0;
+  std::uint64_t local_samples = 0;   // from blocks read from this worker's store or source
+  std::uint64_t remote_samples = 0;  // from blocks fetched from peers
+  std::uint64_t local_bytes = 0;     // compressed block bytes
+  std::uint64_t remote_bytes = 0;
+  std::uint64_t blocks_healed = 0;   // local blocks that failed their checksum and were rewritten
+  std::uint64_t read_retries = 0;    // remote reads retried with a fresh holder list
+  std::uint64_t partitions_owned = 0;      // owned now and not finished
+  std::uint64_t partitions_taken_over = 0; // over the loader's life
+  std::uint64_t partitions_lost = 0;       // given up to a higher term (this worker was
+                                           // declared dead and came back)
+  std::uint64_t commits = 0;
+  std::uint64_t progress_conflicts = 0;    // messages of this epoch from another member set
+  std::uint64_t epoch = 0;
+  std::uint64_t epoch_remaining = 0;       // samples of the epoch not yet committed anywhere
+};
+
+class MeshLoader {
+ public:
+  // Registers the progress handler on `node` and starts the control thread. `node`,
+  // `exchange` and `store` must outlive the loader. InvalidArgument naming the option.
+  static Result<std::unique_ptr<MeshLoader>> Create(MeshLoaderOptions options, mesh::MeshNode& node,
+                                                    mesh::BlockExchange& exchange,
+                                                    ShardStore& store);
+  ~MeshLoader();
+  MeshLoader(const MeshLoader&) = delete;
+  MeshLoader& operator=(const MeshLoader&) = delete;
+
+  // Waits for the membership to settle (options above), fixes the epoch's member set and
+  // partition owners, and starts reading. DeadlineExceeded after start_timeout.
+  Status StartEpoch(std::uint64_t epoch);
+  // The next sample, or nullopt once every partition of the epoch is done.
+  Result<std::optional<Sample>> Next();
+  // Records what was delivered so far as committed and replicates it to every member in the
+  // background (returns at once).
+  void Commit();
+  // The stream state of the epoch as this worker knows it (every partition's cursor).
+  checkpoint::StreamState GetCheckpoint() const;
+
+  MeshLoaderStats stats() const;
+  // Partitions this worker owns now, unfinished.
+  std::vector<std::uint32_t> OwnedPartitions() const;
+
+ private:
+  struct Impl;
+  explicit MeshLoader(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace shardmesh::loader

@@ -1,0 +1,112 @@
+// PartitionTable: who delivers each canonical partition of one mesh-mode epoch, and how far it
+// has got (issue 4 item 3, issue 5 items 3-6). Every worker keeps one and they converge by
+// exchanging entries (progress messages); no coordinator.
+//
+// Ownership. At the start of the epoch every worker computes, from the same inputs (the epoch's
+// member set M0 and the strategy), a preference list pref(p) over M0 for every partition p:
+// pref(p)[0] is the initial owner. An entry's `term` is an index into pref(p): the owner is
+// pref(p)[term]. Only a dead owner's partitions move: the first member of pref(p) after the
+// current term that is not known dead takes over, and only that member itself advances the
+// term (TakeOver), then tells everyone. Terms only grow, so two claims are ordered: an owner
+// that sees a higher term for its partition stops delivering it (a paused worker that was
+// declared dead and comes back). Members that join mid-epoch are not in M0 and own nothing
+// until the next epoch.
+//
+// Progress. `cursor` counts the samples of the partition (in its own epoch order) delivered
+// and committed; a partition is done when cursor == its size. Merge keeps, per partition, the
+// entry with the highest (term, cursor); a lower term may still raise the cursor of a
+// partition its new owner has not started yet (a late commit of the previous owner), so a
+// takeover resumes from the last commit anyone heard of.
+//
+// Thread-safety: none; the mesh loader guards it with its own lock.
+#pragma once
+
+#include <cstdint>
+#include <set>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "shardmesh/common/status.h"
+
+namespace shardmesh::loader {
+
+struct PartitionEntry {
+  std::uint32_t partition = 0;
+  std::uint32_t term = 0;
+  std::uint64_t cursor = 0;
+  friend bool operator==(const PartitionEntry&, const PartitionEntry&) = default;
+};
+
+class PartitionTable {
+ public:
+  // `members` is M0 (sorted names), `pref[p]` a permutation of member indices for partition p,
+  // `sizes[p]` the number of samples of partition p this epoch.
+  PartitionTable(std::uint64_t epoch, std::vector<std::string> members,
+                 std::vector<std::vector<std::uint16_t>> pref, std::vector<std::uint64_t> sizes);
+  PartitionTable() = default;
+
+  std::uint64_t epoch() const { return epoch_; }
+  std::uint32_t partitions() const { return static_cast<std::uint32_t>(entries_.size()); }
+  const std::vector<std::string>& members() const { return members_; }
+  std::uint64_t members_digest() const { return members_digest_; }
+  const PartitionEntry& entry(std::uint32_t p) const { return entries_[p]; }
+  std::uint64_t size(std::uint32_t p) const { return sizes_[p]; }
+  bool done(std::uint32_t p) const { return entries_[p].cursor >= sizes_[p]; }
+  // Owner of p now: pref(p)[term].
+  const std::string& Owner(std::uint32_t p) const;
+  // True when every partition is done: the epoch is over for everyone.
+  bool AllDone() const;
+  // Samples not yet delivered over all partitions.
+  std::uint64_t Remaining() const;
+
+  // Takes `e` into account (see the header comment). Returns true when the table changed.
+  // Entries for unknown partitions or terms beyond pref are ignored (false).
+  bool Merge(const PartitionEntry& e);
+  // Records local progress of an owned partition (cursor only grows).
+  void Advance(std::uint32_t p, std::uint64_t cursor);
+  // Marks p as started by its current owner here (later lower-term cursors are ignored).
+  void MarkStarted(std::uint32_t p) { started_[p] = 1; }
+
+  // For every partition not done whose owner is in `dead`: the next owner is the first member
+  // of pref(p) after the current term that is not in `dead`. Returns the partitions for which
+  // that member is `self`, with their term advanced here (the caller starts them and tells
+  // the others); partitions whose next owner is someone else are left to that member.
+  std::vector<std::uint32_t> TakeOver(const std::set<std::string>& dead, std::string_view self);
+
+  // Partitions `member` owns now and has not finished.
+  std::vector<std::uint32_t> OwnedBy(std::string_view member) const;
+  // Every entry (for anti-entropy) or only those of the given partitions.
+  std::vector<PartitionEntry> Entries() const { return entries_; }
+
+ private:
+  std::uint64_t epoch_ = 0;
+  std::vector<std::string> members_;
+  std::uint64_t members_digest_ = 0;
+  std::vector<std::vector<std::uint16_t>> pref_;
+  std::vector<std::uint64_t> sizes_;
+  std::vector<PartitionEntry> entries_;
+  std::vector<std::uint8_t> started_;
+};
+
+// The progress message: epoch, plan digest, the epoch's member set M0 (so a worker that joins
+// mid-epoch learns it) and a list of entries.
+// Wire format (version 1, little endian): "SMPP" | u8 version | u64 epoch | u64 plan digest |
+// u8 flags (bit 0: the sender knows every partition is done) | u16 member count | count x (u16 length, name bytes) | u32 entry count |
+// count x (u32 partition, u32 term, u64 cursor).
+struct ProgressMessage {
+  std::uint64_t epoch = 0;
+  std::uint64_t plan_digest = 0;
+  // The sender's table says every partition of the epoch is done (the epoch-end barrier).
+  bool all_done = false;
+  std::vector<std::string> members;
+  std::vector<PartitionEntry> entries;
+  friend bool operator==(const ProgressMessage&, const ProgressMessage&) = default;
+};
+std::string EncodeProgress(const ProgressMessage& message);
+// Corruption naming what is wrong (bad magic, unknown version, truncated, count too large,
+// trailing bytes). Never throws.
+Result<ProgressMessage> DecodeProgress(std::string_view bytes);
+
+}  // namespace shardmesh::loader

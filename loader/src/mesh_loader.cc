@@ -1,0 +1,533 @@
+#include "shardmesh/loader/mesh_loader.h"
+
+#include <algorithm>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <set>
+#include <thread>
+#include <utility>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
+#include "mesh_block_reader.h"
+#include "shardmesh/common/hash.h"
+#include "shardmesh/loader/partition_table.h"
+#include "shardmesh/mesh/ring.h"
+
+namespace shardmesh::loader {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// Consumer-side state of one partition this worker delivers.
+struct ActivePartition {
+  std::uint32_t partition = 0;
+  std::uint64_t delivered = 0;  // next position in the partition's own order
+  std::vector<std::uint64_t> window_end;  // cumulative sample count at the end of each window
+  std::uint32_t window = UINT32_MAX;       // decoded window
+  std::map<std::uint32_t, std::shared_ptr<const DecodedBlock>> blocks;  // of `window`
+  std::map<std::uint32_t, std::vector<internal::PendingBlock>> ahead;   // window -> reads
+  std::set<std::uint32_t> remote_blocks;  // blocks of `window` that came from peers
+};
+
+}  // namespace
+
+struct MeshLoader::Impl {
+  MeshLoaderOptions options;
+  mesh::MeshNode* node = nullptr;
+  mesh::BlockExchange* exchange = nullptr;
+  ShardStore* store = nullptr;
+  std::shared_ptr<const DatasetCatalog> catalog;
+  std::uint64_t plan_digest = 0;
+  internal::BlockReadCounters read_counters;
+  std::unique_ptr<internal::MeshBlockReader> reader;
+
+  // ---- Shared between the consumer, the control thread and the message handler (mu). ----
+  mutable std::mutex mu;
+  std::condition_variable consumer_cv;  // table changed (done, takeover)
+  std::condition_variable control_cv;   // commit or stop
+  bool stop = false;
+  bool started = false;  // an epoch is running
+  bool dirty = false;    // entries to send now
+  PartitionTable table;
+  std::optional<PartitionTable> previous;  // the last epoch, still sent for stragglers
+  std::set<std::string> dead;              // of table.members(), declared dead this epoch
+  std::set<std::string> done_reporters;    // members whose table says the epoch is done
+  std::set<std::string> live;              // live member names, refreshed by the control loop
+  std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
+  std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
+  MeshLoaderStats shared_stats;                     // takeovers, conflicts
+
+  // ---- Consumer thread only. ----
+  EpochOrder order;
+  std::vector<ActivePartition> active;
+  std::size_t rr = 0;
+  std::uint64_t since_commit = 0;
+  std::uint64_t samples = 0, local_samples = 0, remote_samples = 0, lost = 0, commits = 0;
+  SteadyClock::time_point waiting_since{};
+
+  std::thread control;
+
+  // ---------------------------------------------------------------- messages
+  ProgressMessage MessageOf(const PartitionTable& t) const {
+    ProgressMessage m;
+    m.epoch = t.epoch();
+    m.plan_digest = plan_digest;
+    m.members = t.members();
+    m.all_done = t.AllDone();
+    m.entries = t.Entries();
+    return m;
+  }
+
+  void OnProgress(const mesh::Envelope& envelope) {
+    auto m = DecodeProgress(envelope.payload.chars());
+    if (!m.ok()) {
+      spdlog::warn("progress message from {}: {}", envelope.header.sender, m.status().message());
+      return;
+    }
+    std::lock_guard lock(mu);
+    if (m->plan_digest != plan_digest) {
+      ++shared_stats.progress_conflicts;
+      return;
+    }
+    if (started && m->epoch == table.epoch()) {
+      if (m->members != table.members()) {
+        ++shared_stats.progress_conflicts;
+        return;
+      }
+      bool changed = false;
+      for (const auto& e : m->entries) changed |= table.Merge(e);
+      if (m->all_done) changed |= done_reporters.insert(envelope.header.sender).second;
+      if (changed) consumer_cv.notify_all();
+      return;
+    }
+    if (!started || m->epoch > table.epoch()) {
+      auto [it, fresh] = stash.try_emplace(m->epoch, *m);
+      if (!fresh && it->second.members == m->members) {
+        for (const auto& e : m->entries) {
+          auto& cur = it->second.entries;
+          if (e.partition < cur.size() && (e.term > cur[e.partition].term ||
+                                          (e.term == cur[e.partition].term &&
+                                           e.cursor > cur[e.partition].cursor))) {
+            cur[e.partition] = e;
+          }
+        }
+      }
+      while (stash.size() > 4) stash.erase(stash.begin());
+    }
+  }
+
+  void Broadcast(const std::vector<ProgressMessage>& messages) {
+    std::vector<std::string> peers;
+    for (const auto& m : node->Members())
+      if (m.name != node->name() && mesh::IsLive(m.state)) peers.push_back(m.endpoint);
+    if (peers.empty() || messages.empty()) return;
+    std::vector<mesh::Envelope> envelopes;
+    for (const auto& m : messages) {
+      mesh::Envelope e;
+      e.header.type = mesh::MessageType::kPartitionProgress;
+      e.header.sender = node->name();
+      e.header.sender_endpoint = node->endpoint();
+      e.payload = SharedBytes::FromString(EncodeProgress(m));
+      envelopes.push_back(std::move(e));
+    }
+    node->Post([peers = std::move(peers), envelopes = std::move(envelopes)](mesh::Transport& t) {
+      for (const auto& to : peers)
+        for (const auto& e : envelopes) (void)t.Send(to, e);
+    });
+  }
+
+  // ---------------------------------------------------------------- control thread
+  bool all_done_sent = false;  // control thread, per epoch
+
+  // mu held. The epoch is over for this worker when its table is complete and every live
+  // member of the epoch has said its table is complete too: then nobody still needs an entry
+  // only this worker could send, and it may leave or start the next epoch.
+  bool EpochOverLocked() const {
+    if (!table.AllDone()) return false;
+    for (const auto& m : table.members()) {
+      if (m == node->name() || !live.count(m) || dead.count(m)) continue;
+      if (!done_reporters.count(m)) return false;
+    }
+    return true;
+  }
+
+  void ControlLoop() {
+    auto next_broadcast = SteadyClock::now();
+    std::unique_lock lock(mu);
+    while (!stop) {
+      control_cv.wait_for(lock, std::chrono::milliseconds(50));
+      if (stop) break;
+      if (!started) continue;
+      lock.unlock();
+      const auto members = node->Members();
+      lock.lock();
+      if (!started) continue;
+      live.clear();
+      for (const auto& m : members)
+        if (mesh::IsLive(m.state)) live.insert(m.name);
+      for (const auto& m : members) {
+        if (!mesh::IsLive(m.state) && m.name != node->name() &&
+            std::binary_search(table.members().begin(), table.members().end(), m.name) &&
+            dead.insert(m.name).second) {
+          spdlog::info("epoch {}: {} is dead; its unfinished partitions move to their next owners",
+                       table.epoch(), m.name);
+        }
+      }
+      const auto mine = table.TakeOver(dead, node->name());
+      if (!mine.empty()) {
+        const auto ready = SteadyClock::now() + options.takeover_grace;
+        for (std::uint32_t p : mine) pending_takeovers.emplace_back(p, ready);
+        shared_stats.partitions_taken_over += mine.size();
+        spdlog::info("epoch {}: taking over partitions {} (resuming in {} ms)", table.epoch(),
+                     fmt::join(mine, ","),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
+        dirty = true;
+      }
+      const auto now = SteadyClock::now();
+      if (table.AllDone() && !all_done_sent) {
+        all_done_sent = true;
+        dirty = true;
+      }
+      if (dirty || now >= next_broadcast) {
+        std::vector<ProgressMessage> messages{MessageOf(table)};
+        if (previous) messages.push_back(MessageOf(*previous));
+        dirty = false;
+        next_broadcast = now + options.progress_interval;
+        lock.unlock();
+        Broadcast(messages);
+        lock.lock();
+      }
+    }
+  }
+
+  // ---------------------------------------------------------------- epoch start
+  Result<std::vector<std::string>> WaitForSettledMembers() {
+    const auto start = SteadyClock::now();
+    std::vector<std::string> last;
+    auto since = start;
+    for (;;) {
+      auto live = node->LiveMembers();
+      std::sort(live.begin(), live.end());
+      const bool agreed = node->Snapshot().agreed;
+      const auto now = SteadyClock::now();
+      if (live != last || !agreed || live.size() < options.min_members) {
+        last = live;
+        since = now;
+      } else if (now - since >= options.settle) {
+        return live;
+      }
+      if (options.start_timeout > Duration::zero() && now - start >= options.start_timeout) {
+        return Status::DeadlineExceeded(fmt::format(
+            "mesh loader: the membership did not settle within {} ms (live: {}, need {}, "
+            "views agree: {})",
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.start_timeout).count(),
+            fmt::join(live, ","), options.min_members, agreed));
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    }
+  }
+
+  Status StartEpoch(std::uint64_t epoch) {
+    SHARDMESH_ASSIGN_OR_RETURN(std::vector<std::string> members, WaitForSettledMembers());
+    std::optional<ProgressMessage> known;
+    {
+      std::lock_guard lock(mu);
+      // The mesh is already in this epoch (a restart or a late joiner): use its member set.
+      if (auto it = stash.find(epoch); it != stash.end()) known = it->second;
+    }
+    if (known) members = known->members;
+    EpochOrderOptions eo;
+    eo.seed = options.seed;
+    eo.epoch = epoch;
+    eo.partitions = options.partitions;
+    eo.shuffle_window_blocks = options.shuffle_window_blocks;
+    SHARDMESH_ASSIGN_OR_RETURN(order, EpochOrder::Build(catalog->layout(), eo));
+    MeshEpochInputs in;
+    in.strategy = options.strategy;
+    in.replication = options.replication;
+    in.ring = options.ring;
+    in.seed = options.seed;
+    in.epoch = epoch;
+    in.eps = options.load_eps;
+    auto pref = BuildPreferences(*catalog, order, members, in);
+    std::vector<std::uint64_t> sizes(order.num_partitions());
+    for (std::uint32_t p = 0; p < sizes.size(); ++p) sizes[p] = order.PartitionSamples(p).size();
+    PartitionTable fresh(epoch, members, std::move(pref), std::move(sizes));
+    if (options.restore && options.restore->epoch == epoch) {
+      for (const auto& c : options.restore->cursors) fresh.Merge({c.partition, 0, c.consumed});
+    }
+    const auto live_now = node->LiveMembers();  // before mu: the node has its own lock
+    std::lock_guard lock(mu);
+    if (started) previous = std::move(table);
+    table = std::move(fresh);
+    if (auto it = stash.find(epoch); it != stash.end()) {
+      if (it->second.members == table.members())
+        for (const auto& e : it->second.entries) table.Merge(e);
+    }
+    stash.erase(stash.begin(), stash.upper_bound(epoch));
+    dead.clear();
+    done_reporters.clear();
+    all_done_sent = false;
+    live = std::set<std::string>(live_now.begin(), live_now.end());
+    pending_takeovers.clear();
+    started = true;
+    dirty = true;
+    active.clear();
+    rr = 0;
+    for (std::uint32_t p : table.OwnedBy(node->name())) Activate(p);
+    const bool member = std::binary_search(members.begin(), members.end(), node->name());
+    spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch,
+                 members.size(), fmt::join(members, ","), table.partitions(), active.size(),
+                 member ? "" : " (joined mid-epoch: serving data only until the next epoch)");
+    control_cv.notify_all();
+    return Status::OK();
+  }
+
+  // mu held.
+  void Activate(std::uint32_t p) {
+    ActivePartition a;
+    a.partition = p;
+    a.delivered = table.entry(p).cursor;
+    const auto blocks = order.PartitionBlocks(p);
+    const std::uint32_t w = options.shuffle_window_blocks;
+    std::uint64_t total = 0;
+    for (std::size_t i = 0; i < blocks.size(); ++i) {
+      total += catalog->blocks()[blocks[i]].num_samples;
+      if ((i + 1) % w == 0 || i + 1 == blocks.size()) a.window_end.push_back(total);
+    }
+    table.MarkStarted(p);
+    auto pos = std::lower_bound(active.begin(), active.end(), p,
+                                [](const ActivePartition& x, std::uint32_t v) { return x.partition < v; });
+    if (pos != active.end() && pos->partition == p) return;
+    const std::size_t index = static_cast<std::size_t>(pos - active.begin());
+    active.insert(pos, std::move(a));
+    if (index < rr) ++rr;
+  }
+
+  // ---------------------------------------------------------------- consumer
+  // mu held. Adopts takeovers whose grace passed and drops partitions given to a higher term.
+  void SyncLocked() {
+    const auto now = SteadyClock::now();
+    for (auto it = pending_takeovers.begin(); it != pending_takeovers.end();) {
+      if (it->second <= now) {
+        if (table.Owner(it->first) == node->name() && !table.done(it->first)) Activate(it->first);
+        it = pending_takeovers.erase(it);
+      } else {
+        ++it;
+      }
+    }
+    for (std::size_t i = 0; i < active.size();) {
+      const std::uint32_t p = active[i].partition;
+      if (table.Owner(p) != node->name()) {
+        spdlog::warn("epoch {}: partition {} now belongs to {} (this worker was declared dead); "
+                     "stopping it", table.epoch(), p, table.Owner(p));
+        ++lost;
+        active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+        if (i < rr) --rr;
+      } else {
+        ++i;
+      }
+    }
+  }
+
+  std::uint32_t WindowOf(const ActivePartition& a, std::uint64_t position) const {
+    return static_cast<std::uint32_t>(
+        std::upper_bound(a.window_end.begin(), a.window_end.end(), position) - a.window_end.begin());
+  }
+
+  void StartWindow(ActivePartition& a, std::uint32_t w) {
+    if (w >= a.window_end.size() || a.ahead.count(w)) return;
+    const auto blocks = order.PartitionBlocks(a.partition);
+    const std::uint32_t per = options.shuffle_window_blocks;
+    auto& reads = a.ahead[w];
+    for (std::size_t i = static_cast<std::size_t>(w) * per; i < blocks.size() && i < (w + 1ull) * per; ++i) {
+      reads.push_back(reader->Start(blocks[i]));
+    }
+  }
+
+  Status LoadWindow(ActivePartition& a, std::uint32_t w) {
+    StartWindow(a, w);
+    auto reads = std::move(a.ahead[w]);
+    a.ahead.erase(w);
+    a.blocks.clear();
+    a.remote_blocks.clear();
+    a.window = w;
+    for (auto& r : reads) {
+      SHARDMESH_ASSIGN_OR_RETURN(SharedBytes bytes, reader->Finish(r));
+      const BlockInfo& info = catalog->blocks()[r.block];
+      const std::string where = fmt::format(
+          "{} block {}{}", catalog->manifest().shards[info.shard].file, info.index_in_shard,
+          r.remote ? " (from a peer)" : "");
+      SHARDMESH_ASSIGN_OR_RETURN(auto decoded,
+                                 Dataset::DecodeBlock(catalog->schema(), info, std::move(bytes), where));
+      a.blocks[r.block] = std::move(decoded);
+      if (r.remote) a.remote_blocks.insert(r.block);
+    }
+    for (std::uint32_t ahead = 1; ahead <= options.windows_ahead; ++ahead) StartWindow(a, w + ahead);
+    return Status::OK();
+  }
+
+  Result<std::optional<Sample>> Next() {
+    for (;;) {
+      {
+        std::unique_lock lock(mu);
+        if (!started) return Status::FailedPrecondition("mesh loader: StartEpoch was not called");
+        SyncLocked();
+        if (active.empty()) {
+          if (EpochOverLocked()) {
+            waiting_since = {};
+            return std::optional<Sample>();
+          }
+          const auto now = SteadyClock::now();
+          if (waiting_since == SteadyClock::time_point{}) waiting_since = now;
+          if (options.epoch_end_timeout > Duration::zero() &&
+              now - waiting_since >= options.epoch_end_timeout) {
+            std::vector<std::string> open;
+            for (std::uint32_t p = 0; p < table.partitions() && open.size() < 8; ++p)
+              if (!table.done(p)) open.push_back(fmt::format("{} ({})", p, table.Owner(p)));
+            return Status::DeadlineExceeded(fmt::format(
+                "epoch {} not finished after {} s; unfinished partitions (owner): {}",
+                table.epoch(),
+                std::chrono::duration_cast<std::chrono::seconds>(options.epoch_end_timeout).count(),
+                fmt::join(open, ", ")));
+          }
+          consumer_cv.wait_for(lock, std::chrono::milliseconds(50));
+          continue;
+        }
+      }
+      waiting_since = {};
+      if (rr >= active.size()) rr = 0;
+      ActivePartition& a = active[rr];
+      const std::uint64_t position = a.delivered;
+      const std::uint64_t sample = order.PartitionSamples(a.partition)[position];
+      const std::uint32_t w = WindowOf(a, position);
+      if (w != a.window) SHARDMESH_RETURN_IF_ERROR(LoadWindow(a, w));
+      const std::uint32_t block = catalog->layout().BlockOfSample(sample);
+      const auto& decoded = a.blocks.at(block);
+      Sample out{decoded, decoded->sample(static_cast<std::size_t>(sample - decoded->first_sample()))};
+      ++(a.remote_blocks.count(block) ? remote_samples : local_samples);
+      ++a.delivered;
+      ++samples;
+      ++since_commit;
+      if (a.delivered >= order.PartitionSamples(a.partition).size()) {
+        std::lock_guard lock(mu);
+        table.Advance(a.partition, a.delivered);
+        dirty = true;
+        active.erase(active.begin() + static_cast<std::ptrdiff_t>(rr));
+        control_cv.notify_all();
+      } else {
+        ++rr;
+      }
+      if (options.commit_every > 0 && since_commit >= options.commit_every) Commit();
+      return std::optional<Sample>(std::move(out));
+    }
+  }
+
+  void Commit() {
+    std::lock_guard lock(mu);
+    if (!started) return;
+    for (const auto& a : active) table.Advance(a.partition, a.delivered);
+    since_commit = 0;
+    ++commits;
+    dirty = true;
+    control_cv.notify_all();
+  }
+};
+
+MeshLoader::MeshLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+
+MeshLoader::~MeshLoader() {
+  {
+    std::lock_guard lock(impl_->mu);
+    impl_->stop = true;
+  }
+  impl_->control_cv.notify_all();
+  impl_->control.join();
+  impl_->node->SetMessageHandler(mesh::MessageType::kPartitionProgress, nullptr);
+}
+
+Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options,
+                                                       mesh::MeshNode& node,
+                                                       mesh::BlockExchange& exchange,
+                                                       ShardStore& store) {
+  if (options.partitions == 0) return Status::InvalidArgument("mesh loader: partitions must be > 0");
+  if (options.shuffle_window_blocks == 0) {
+    return Status::InvalidArgument("mesh loader: shuffle_window_blocks must be > 0");
+  }
+  if (options.replication == 0) return Status::InvalidArgument("mesh loader: replication must be >= 1");
+  if (options.min_members == 0) return Status::InvalidArgument("mesh loader: min_members must be >= 1");
+  auto impl = std::make_unique<Impl>();
+  impl->options = std::move(options);
+  impl->node = &node;
+  impl->exchange = &exchange;
+  impl->store = &store;
+  impl->catalog = store.shared_catalog();
+  const auto& o = impl->options;
+  impl->plan_digest = HashCombine(
+      HashCombine(HashCombine(Hash64(impl->catalog->id()), o.seed),
+                  (static_cast<std::uint64_t>(o.partitions) << 32) | o.shuffle_window_blocks),
+      static_cast<std::uint64_t>(o.strategy));
+  internal::BlockReadOptions ro;
+  ro.replication = o.replication;
+  ro.ring = o.ring;
+  ro.try_timeout = o.fetch_try_timeout;
+  ro.deadline = o.read_deadline;
+  impl->reader = std::make_unique<internal::MeshBlockReader>(ro, node, exchange, store,
+                                                             &impl->read_counters);
+  Impl* raw = impl.get();
+  node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
+                         [raw](const mesh::Envelope& e, mesh::Transport&) { raw->OnProgress(e); });
+  impl->control = std::thread([raw] { raw->ControlLoop(); });
+  return std::unique_ptr<MeshLoader>(new MeshLoader(std::move(impl)));
+}
+
+Status MeshLoader::StartEpoch(std::uint64_t epoch) { return impl_->StartEpoch(epoch); }
+Result<std::optional<Sample>> MeshLoader::Next() { return impl_->Next(); }
+void MeshLoader::Commit() { impl_->Commit(); }
+
+checkpoint::StreamState MeshLoader::GetCheckpoint() const {
+  std::lock_guard lock(impl_->mu);
+  checkpoint::StreamState s;
+  s.epoch = impl_->table.epoch();
+  s.seed = impl_->options.seed;
+  s.plan_digest = impl_->plan_digest;
+  s.membership_digest = impl_->table.members_digest();
+  s.world_size = static_cast<std::uint32_t>(impl_->table.members().size());
+  s.timestamp_ms = SystemClock::Instance().WallMillis();
+  s.strategy = static_cast<std::uint32_t>(impl_->options.strategy);
+  for (const auto& e : impl_->table.Entries())
+    if (e.cursor > 0) s.cursors.push_back({e.partition, e.cursor});
+  return s;
+}
+
+MeshLoaderStats MeshLoader::stats() const {
+  const Impl& m = *impl_;
+  std::lock_guard lock(m.mu);
+  MeshLoaderStats s = m.shared_stats;
+  s.samples_delivered = m.samples;
+  s.local_samples = m.local_samples;
+  s.remote_samples = m.remote_samples;
+  s.local_bytes = m.read_counters.local_bytes.load();
+  s.remote_bytes = m.read_counters.remote_bytes.load();
+  s.blocks_healed = m.read_counters.healed.load();
+  s.read_retries = m.read_counters.retries.load();
+  s.partitions_owned = m.active.size();
+  s.partitions_lost = m.lost;
+  s.commits = m.commits;
+  s.epoch = m.table.epoch();
+  s.epoch_remaining = m.started ? m.table.Remaining() : 0;
+  return s;
+}
+
+std::vector<std::uint32_t> MeshLoader::OwnedPartitions() const {
+  std::lock_guard lock(impl_->mu);
+  std::vector<std::uint32_t> out;
+  for (const auto& a : impl_->active) out.push_back(a.partition);
+  return out;
+}
+
+}  // namespace shardmesh::loader

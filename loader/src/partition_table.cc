@@ -1,0 +1,185 @@
+#include "shardmesh/loader/partition_table.h"
+
+#include <cstring>
+#include <utility>
+
+#include <fmt/format.h>
+
+#include "shardmesh/mesh/ring.h"
+
+namespace shardmesh::loader {
+namespace {
+
+constexpr std::string_view kProgressMagic = "SMPP";
+constexpr std::uint8_t kProgressVersion = 1;
+constexpr std::size_t kEntryBytes = 16;
+constexpr std::size_t kFixedBytes = 4 + 1 + 8 + 8 + 1 + 2 + 4;
+constexpr std::size_t kMaxNameBytes = 1024;
+
+template <typename T>
+void Put(std::string& out, T v) {
+  for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+}
+
+template <typename T>
+T Get(std::string_view in, std::size_t& pos) {
+  T v = 0;
+  for (std::size_t i = 0; i < sizeof(T); ++i) {
+    v |= static_cast<T>(static_cast<std::uint8_t>(in[pos + i])) << (8 * i);
+  }
+  pos += sizeof(T);
+  return v;
+}
+
+}  // namespace
+
+PartitionTable::PartitionTable(std::uint64_t epoch, std::vector<std::string> members,
+                               std::vector<std::vector<std::uint16_t>> pref,
+                               std::vector<std::uint64_t> sizes)
+    : epoch_(epoch),
+      members_(std::move(members)),
+      members_digest_(mesh::MemberSetDigest(members_)),
+      pref_(std::move(pref)),
+      sizes_(std::move(sizes)) {
+  entries_.resize(sizes_.size());
+  for (std::uint32_t p = 0; p < entries_.size(); ++p) entries_[p].partition = p;
+  started_.assign(sizes_.size(), 0);
+}
+
+const std::string& PartitionTable::Owner(std::uint32_t p) const {
+  const auto& list = pref_[p];
+  return members_[list[entries_[p].term % list.size()]];
+}
+
+bool PartitionTable::AllDone() const {
+  for (std::uint32_t p = 0; p < entries_.size(); ++p)
+    if (!done(p)) return false;
+  return true;
+}
+
+std::uint64_t PartitionTable::Remaining() const {
+  std::uint64_t n = 0;
+  for (std::uint32_t p = 0; p < entries_.size(); ++p)
+    if (!done(p)) n += sizes_[p] - entries_[p].cursor;
+  return n;
+}
+
+bool PartitionTable::Merge(const PartitionEntry& e) {
+  if (e.partition >= entries_.size()) return false;
+  // A term more than one full round of pref beyond ours cannot come from a sane peer.
+  if (e.term >= 2 * pref_[e.partition].size() + entries_[e.partition].term + 1) return false;
+  PartitionEntry& cur = entries_[e.partition];
+  const std::uint64_t cursor = std::min(e.cursor, sizes_[e.partition]);
+  if (e.term > cur.term) {
+    cur.term = e.term;
+    cur.cursor = std::max(cur.cursor, cursor);
+    started_[e.partition] = 0;
+    return true;
+  }
+  if (e.term == cur.term || !started_[e.partition]) {
+    if (cursor > cur.cursor) {
+      cur.cursor = cursor;
+      return true;
+    }
+  }
+  return false;
+}
+
+void PartitionTable::Advance(std::uint32_t p, std::uint64_t cursor) {
+  entries_[p].cursor = std::max(entries_[p].cursor, std::min(cursor, sizes_[p]));
+}
+
+std::vector<std::uint32_t> PartitionTable::TakeOver(const std::set<std::string>& dead,
+                                                    std::string_view self) {
+  std::vector<std::uint32_t> mine;
+  for (std::uint32_t p = 0; p < entries_.size(); ++p) {
+    if (done(p) || !dead.count(Owner(p))) continue;
+    const auto& list = pref_[p];
+    for (std::uint32_t step = 1; step <= list.size(); ++step) {
+      const std::uint32_t term = entries_[p].term + step;
+      const std::string& candidate = members_[list[term % list.size()]];
+      if (dead.count(candidate)) continue;
+      if (candidate == self) {
+        entries_[p].term = term;
+        started_[p] = 0;
+        mine.push_back(p);
+      }
+      break;
+    }
+  }
+  return mine;
+}
+
+std::vector<std::uint32_t> PartitionTable::OwnedBy(std::string_view member) const {
+  std::vector<std::uint32_t> out;
+  for (std::uint32_t p = 0; p < entries_.size(); ++p)
+    if (!done(p) && Owner(p) == member) out.push_back(p);
+  return out;
+}
+
+std::string EncodeProgress(const ProgressMessage& m) {
+  std::string out;
+  out.reserve(kFixedBytes + m.entries.size() * kEntryBytes);
+  out.append(kProgressMagic);
+  out.push_back(static_cast<char>(kProgressVersion));
+  Put(out, m.epoch);
+  Put(out, m.plan_digest);
+  Put(out, static_cast<std::uint8_t>(m.all_done ? 1 : 0));
+  Put(out, static_cast<std::uint16_t>(m.members.size()));
+  for (const auto& name : m.members) {
+    Put(out, static_cast<std::uint16_t>(name.size()));
+    out += name;
+  }
+  Put(out, static_cast<std::uint32_t>(m.entries.size()));
+  for (const auto& e : m.entries) {
+    Put(out, e.partition);
+    Put(out, e.term);
+    Put(out, e.cursor);
+  }
+  return out;
+}
+
+Result<ProgressMessage> DecodeProgress(std::string_view in) {
+  if (in.size() < kFixedBytes) {
+    return Status::Corruption(fmt::format("progress message: {} bytes, need at least {}",
+                                          in.size(), kFixedBytes));
+  }
+  if (in.substr(0, 4) != kProgressMagic) return Status::Corruption("progress message: bad magic");
+  if (static_cast<std::uint8_t>(in[4]) != kProgressVersion) {
+    return Status::Corruption(
+        fmt::format("progress message: unknown version {}", static_cast<int>(in[4])));
+  }
+  std::size_t pos = 5;
+  ProgressMessage m;
+  m.epoch = Get<std::uint64_t>(in, pos);
+  m.plan_digest = Get<std::uint64_t>(in, pos);
+  const auto flags = Get<std::uint8_t>(in, pos);
+  if (flags > 1) return Status::Corruption(fmt::format("progress message: unknown flags {}", flags));
+  m.all_done = flags == 1;
+  const auto names = Get<std::uint16_t>(in, pos);
+  for (std::uint32_t i = 0; i < names; ++i) {
+    if (in.size() - pos < 2 + 4) return Status::Corruption("progress message: truncated member list");
+    const auto len = Get<std::uint16_t>(in, pos);
+    if (len == 0 || len > kMaxNameBytes || in.size() - pos < len + 4u) {
+      return Status::Corruption(fmt::format("progress message: member {} has a bad length {}", i, len));
+    }
+    m.members.emplace_back(in.substr(pos, len));
+    pos += len;
+  }
+  if (in.size() - pos < 4) return Status::Corruption("progress message: truncated entry count");
+  const auto count = Get<std::uint32_t>(in, pos);
+  if ((in.size() - pos) / kEntryBytes < count || (in.size() - pos) % kEntryBytes != 0 ||
+      (in.size() - pos) / kEntryBytes != count) {
+    return Status::Corruption(fmt::format("progress message: {} entries announced, {} bytes follow",
+                                          count, in.size() - pos));
+  }
+  m.entries.resize(count);
+  for (auto& e : m.entries) {
+    e.partition = Get<std::uint32_t>(in, pos);
+    e.term = Get<std::uint32_t>(in, pos);
+    e.cursor = Get<std::uint64_t>(in, pos);
+  }
+  return m;
+}
+
+}  // namespace shardmesh::loader

@@ -1,0 +1,169 @@
+#include "worker_data.h"
+
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
+#include "shardmesh/common/file.h"
+#include "shardmesh/loader/dataset.h"
+#include "shardmesh/loader/dataset_catalog.h"
+
+namespace shardmesh::tools {
+namespace {
+
+using SteadyClock = std::chrono::steady_clock;
+
+// A catalog a previous run of this worker stored under data_dir/<id>/catalog.bin.
+Result<std::shared_ptr<const loader::DatasetCatalog>> CatalogFromDataDir(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string path = entry.path().string() + "/catalog.bin";
+    if (!std::filesystem::exists(path, ec)) continue;
+    SHARDMESH_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(path));
+    return loader::DatasetCatalog::Decode(AsBytes(bytes), path);
+  }
+  return Status::NotFound("no catalog in " + dir);
+}
+
+// Appends delivered ids to a file; flushed (write(2) to the kernel, which survives kill -9)
+// before every commit and at least once a second.
+class IdsWriter {
+ public:
+  Status Open(const std::string& path) {
+    if (path.empty()) return Status::OK();
+    file_ = std::fopen(path.c_str(), "a");
+    if (file_ == nullptr) return Status::IOError("cannot open ids_out " + path);
+    return Status::OK();
+  }
+  ~IdsWriter() {
+    if (file_ != nullptr) std::fclose(file_);
+  }
+  void Add(std::uint64_t id) {
+    if (file_ == nullptr) return;
+    buffer_ += std::to_string(id);
+    buffer_ += '\n';
+  }
+  void Flush() {
+    if (file_ == nullptr || buffer_.empty()) return;
+    std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
+    std::fflush(file_);
+    buffer_.clear();
+    last_flush_ = SteadyClock::now();
+  }
+  bool Due() const { return SteadyClock::now() - last_flush_ >= std::chrono::seconds(1); }
+
+ private:
+  std::FILE* file_ = nullptr;
+  std::string buffer_;
+  SteadyClock::time_point last_flush_ = SteadyClock::now();
+};
+
+}  // namespace
+
+Status AttachExchange(DataWorker& w, mesh::MeshNode& node) {
+  mesh::ExchangeOptions eo;
+  eo.fetch.per_try_timeout = std::chrono::milliseconds(1000);
+  SHARDMESH_ASSIGN_OR_RETURN(w.exchange, mesh::BlockExchange::Create(eo, &w.provider));
+  return w.exchange->Attach(node);
+}
+
+Status StartStore(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node) {
+  std::shared_ptr<const loader::DatasetCatalog> catalog;
+  if (!c.dataset.empty()) {
+    SHARDMESH_ASSIGN_OR_RETURN(auto dataset, loader::Dataset::Open(c.dataset));
+    SHARDMESH_ASSIGN_OR_RETURN(catalog, loader::DatasetCatalog::FromDataset(*dataset));
+  } else if (auto local = CatalogFromDataDir(c.data_dir); local.ok()) {
+    catalog = *local;
+  } else {
+    spdlog::info("no source dataset: fetching the catalog from peers");
+    SHARDMESH_ASSIGN_OR_RETURN(catalog, loader::FetchCatalogFromPeers(node, *w.exchange,
+                                                                      std::chrono::seconds(60)));
+  }
+  loader::ShardStoreOptions so;
+  so.data_dir = c.data_dir;
+  so.source_dir = c.dataset;
+  SHARDMESH_ASSIGN_OR_RETURN(w.store, loader::ShardStore::Open(so, catalog));
+  w.provider.Set(w.store.get());
+  spdlog::info("dataset {}: {} samples in {} shards; store {} holds {} shards{}", catalog->id(),
+               catalog->num_samples(), catalog->num_shards(), w.store->dir(),
+               w.store->HeldShards().size(), c.dataset.empty() ? "" : " (+ source " + c.dataset + ")");
+  loader::PlacementOptions po;
+  po.replication = static_cast<std::uint32_t>(c.replication);
+  po.ring.vnodes = static_cast<std::uint32_t>(c.vnodes);
+  SHARDMESH_ASSIGN_OR_RETURN(w.placement, loader::Placement::Start(po, node, *w.exchange, *w.store));
+  return Status::OK();
+}
+
+int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
+                  const std::atomic<bool>& stop) {
+  loader::MeshLoaderOptions lo;
+  auto strategy = loader::ParseMeshStrategy(c.strategy);
+  lo.strategy = strategy.ok() ? *strategy : loader::MeshStrategy::kConsistentHash;
+  lo.seed = static_cast<std::uint64_t>(c.seed);
+  lo.partitions = static_cast<std::uint32_t>(c.partitions);
+  lo.shuffle_window_blocks = static_cast<std::uint32_t>(c.shuffle_window_blocks);
+  lo.replication = static_cast<std::uint32_t>(c.replication);
+  lo.ring.vnodes = static_cast<std::uint32_t>(c.vnodes);
+  lo.min_members = static_cast<std::uint32_t>(c.min_members);
+  lo.settle = c.settle;
+  lo.read_deadline = c.read_deadline;
+  lo.epoch_end_timeout = c.epoch_end_timeout;
+  auto created = loader::MeshLoader::Create(lo, node, *w.exchange, *w.store);
+  if (!created.ok()) {
+    spdlog::error("mesh loader: {}", created.status().message());
+    return 2;
+  }
+  w.loader = std::move(created).value();
+  IdsWriter ids;
+  if (Status s = ids.Open(c.ids_out); !s.ok()) {
+    spdlog::error("{}", s.message());
+    return 2;
+  }
+  const auto t0 = SteadyClock::now();
+  std::uint64_t delivered = 0, since_commit = 0;
+  for (std::uint64_t epoch = 0; epoch < static_cast<std::uint64_t>(c.epochs) && !stop; ++epoch) {
+    if (Status s = w.loader->StartEpoch(epoch); !s.ok()) {
+      spdlog::error("epoch {}: {}", epoch, s.message());
+      return 1;
+    }
+    while (!stop) {
+      auto next = w.loader->Next();
+      if (!next.ok()) {
+        ids.Flush();
+        spdlog::error("epoch {}: {}", epoch, next.status().message());
+        return 1;
+      }
+      if (!next->has_value()) break;
+      ids.Add((*next)->global_index());
+      ++delivered;
+      if (++since_commit >= static_cast<std::uint64_t>(c.commit_every) || ids.Due()) {
+        // The ids reach the file before the commit that covers them leaves this process.
+        ids.Flush();
+        w.loader->Commit();
+        since_commit = 0;
+      }
+    }
+    ids.Flush();
+    w.loader->Commit();
+    since_commit = 0;
+    const auto s = w.loader->stats();
+    spdlog::info("epoch {} done: {} samples delivered here so far (local {}, remote {}), "
+                 "{} blocks healed, {} partitions taken over",
+                 epoch, s.samples_delivered, s.local_samples, s.remote_samples, s.blocks_healed,
+                 s.partitions_taken_over);
+  }
+  const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const auto s = w.loader->stats();
+  std::printf("worker %s: %llu samples in %.2f s (%.0f samples/s), local %llu remote %llu, "
+              "%.1f MB remote\n",
+              c.name.c_str(), static_cast<unsigned long long>(delivered), secs,
+              secs > 0 ? delivered / secs : 0.0, static_cast<unsigned long long>(s.local_samples),
+              static_cast<unsigned long long>(s.remote_samples), s.remote_bytes / 1e6);
+  std::fflush(stdout);
+  return 0;
+}
+
+}  // namespace shardmesh::tools
