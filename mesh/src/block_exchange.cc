@@ -11,13 +11,14 @@
 #include <deque>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 #include <unordered_map>
 
+#include "blob_checksum.h"
 #include "exchange_codec.h"
 #include "rate_limited_log.h"
 #include "serve_pool.h"
-#include "shardmesh/common/hash.h"
 #include "shardmesh/mesh/mesh_node.h"
 
 namespace shardmesh::mesh {
@@ -87,11 +88,12 @@ class BlockExchange::Impl {
   std::future<Result<SharedBytes>> Fetch(std::string name, std::vector<std::string> holders,
                                          const FetchOptions& options) {
     std::future<Result<SharedBytes>> future;
+    bool sendable = false;
     {
       std::lock_guard lock(mu_);
-      future = Enqueue(std::move(name), std::move(holders), options);
+      future = Enqueue(std::move(name), std::move(holders), options, sendable);
     }
-    Wake();
+    if (sendable) Wake();
     return future;
   }
 
@@ -99,13 +101,15 @@ class BlockExchange::Impl {
                                                           const FetchOptions& options) {
     std::vector<std::future<Result<SharedBytes>>> futures;
     futures.reserve(requests.size());
+    bool sendable = false;
     {
       std::lock_guard lock(mu_);
       for (FetchRequest& r : requests) {
-        futures.push_back(Enqueue(std::move(r.name), std::move(r.holder_endpoints), options));
+        futures.push_back(
+            Enqueue(std::move(r.name), std::move(r.holder_endpoints), options, sendable));
       }
     }
-    Wake();
+    if (sendable) Wake();
     return futures;
   }
 
@@ -171,9 +175,12 @@ class BlockExchange::Impl {
     fn(stats_);
   }
 
-  // mu_ held.
+  // mu_ held. Queues a fetch for its first holder and sets `sendable` if the credit to send
+  // it now is free. When it is not, no wake-up is needed: credit is only released on the loop
+  // (an answer, a timeout), and the Pump that follows sends what waits for it. This keeps a
+  // client that keeps its queue full from waking the loop once per fetch.
   std::future<Result<SharedBytes>> Enqueue(std::string name, std::vector<std::string> holders,
-                                           const FetchOptions& options) {
+                                           const FetchOptions& options, bool& sendable) {
     auto fetch = std::make_unique<FetchState>();
     std::future<Result<SharedBytes>> future = fetch->promise.get_future();
     UpdateStats([](ExchangeStats& s) { ++s.fetches_started; });
@@ -191,6 +198,11 @@ class BlockExchange::Impl {
     // queue behind the credit window does not eat the holders' time.
     fetch->deadline =
         options.deadline > Duration::zero() ? fetch->started + options.deadline : TimePoint::max();
+    if (total_inflight_ < options_.window_total) {
+      auto credit = peer_inflight_.find(fetch->holders[0]);
+      sendable =
+          sendable || credit == peer_inflight_.end() || credit->second < options_.window_per_peer;
+    }
     peer_queue_[fetch->holders[0]].push_back(fetch->id);
     fetches_.emplace(fetch->id, std::move(fetch));
     return future;
@@ -276,7 +288,7 @@ class BlockExchange::Impl {
     }
     // Hash outside the lock: a MiB takes tens of microseconds.
     const bool intact = meta->code == StatusCode::kOk && envelope.attachment.size() == meta->size &&
-                        Hash64(envelope.attachment.view()) == meta->checksum;
+                        BlobChecksum(envelope.attachment.view()) == meta->checksum;
     std::lock_guard lock(mu_);
     auto it = inflight_.find(meta->request_id);
     if (it == inflight_.end()) {
@@ -319,6 +331,7 @@ class BlockExchange::Impl {
   // mu_ held. Releases the credit of `fetch`'s try in flight.
   void EndTry(FetchState& fetch) {
     inflight_.erase(fetch.request_id);
+    try_deadlines_.erase({fetch.try_deadline, fetch.request_id});
     auto credit = peer_inflight_.find(*fetch.holder);
     if (--credit->second == 0) peer_inflight_.erase(credit);
     --total_inflight_;
@@ -357,10 +370,12 @@ class BlockExchange::Impl {
   // mu_ held.
   void ExpireTries(TimePoint now) {
     std::vector<std::uint64_t> expired;
-    for (const auto& [request_id, fetch_id] : inflight_) {
-      if (fetches_.at(fetch_id)->try_deadline <= now) expired.push_back(fetch_id);
+    // Ordered by deadline: the common case (nothing due) costs one comparison, not a scan of
+    // every try in flight.
+    for (auto it = try_deadlines_.begin(); it != try_deadlines_.end() && it->first <= now; ++it) {
+      expired.push_back(inflight_.at(it->second));
     }
-    // Map order is arbitrary; sort so a run is reproducible.
+    // Fetch ids give the order of the Fetch calls: sort so a run is reproducible.
     std::sort(expired.begin(), expired.end());
     for (std::uint64_t id : expired) {
       FetchState& fetch = *fetches_.at(id);
@@ -451,6 +466,7 @@ class BlockExchange::Impl {
     fetch.try_cut_by_deadline = now + fetch.per_try_timeout > fetch.deadline;
     fetch.try_deadline = std::min(now + fetch.per_try_timeout, fetch.deadline);
     inflight_.emplace(request.request_id, fetch.id);
+    try_deadlines_.emplace(fetch.try_deadline, request.request_id);
     ++peer_inflight_[holder];
     ++total_inflight_;
   }
@@ -475,6 +491,7 @@ class BlockExchange::Impl {
   std::map<std::uint64_t, std::unique_ptr<FetchState>> fetches_;
   std::map<std::string, std::deque<std::uint64_t>> peer_queue_;  // fetch ids waiting for credit
   std::unordered_map<std::uint64_t, std::uint64_t> inflight_;    // request id -> fetch id
+  std::set<std::pair<TimePoint, std::uint64_t>> try_deadlines_;  // of inflight_: (due, request id)
   std::unordered_map<std::string, std::size_t> peer_inflight_;
   std::size_t total_inflight_ = 0;
   std::uint64_t next_fetch_id_ = 1;

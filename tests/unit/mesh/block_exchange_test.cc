@@ -178,6 +178,29 @@ TEST_F(BlockExchangeTest, PipeliningRespectsThePerPeerWindow) {
   EXPECT_EQ(client.exchange->stats().requests_sent, 10u);
 }
 
+TEST_F(BlockExchangeTest, FetchBehindAFullWindowNeedsNoWakeAndIsSentWhenCreditFrees) {
+  ExchangeOptions o = Options();
+  o.window_per_peer = 2;
+  int wakes = 0;
+  Node& server = Add("server");
+  Node& client = Add("client", o, [&] { ++wakes; });
+  net_.SetProcessingDelay("sim://server", milliseconds(100));
+  for (int i = 0; i < 3; ++i) server.provider.Put("b" + std::to_string(i), "data");
+  FetchFuture f0 = client.exchange->Fetch("b0", {"sim://server"});
+  FetchFuture f1 = client.exchange->Fetch("b1", {"sim://server"});
+  EXPECT_EQ(wakes, 2) << "credit was free for both";
+  Settle();
+  EXPECT_EQ(client.exchange->stats().requests_sent, 2u);
+  FetchFuture f2 = client.exchange->Fetch("b2", {"sim://server"});
+  EXPECT_EQ(wakes, 2) << "the window is full: the answer that frees credit sends it";
+  clock_.Advance(milliseconds(100));
+  Settle();
+  EXPECT_EQ(client.exchange->stats().requests_sent, 3u);
+  ASSERT_TRUE(RunUntil([&] { return client.exchange->pending_fetches() == 0; }, seconds(1)));
+  for (FetchFuture* f : {&f0, &f1, &f2}) EXPECT_TRUE(f->get().ok());
+  EXPECT_EQ(wakes, 2);
+}
+
 TEST_F(BlockExchangeTest, TotalWindowCapsRequestsAcrossPeers) {
   ExchangeOptions o = Options();
   o.window_per_peer = 4;

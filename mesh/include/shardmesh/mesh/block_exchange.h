@@ -73,8 +73,10 @@ class BlockExchange {
  public:
   // `provider` may be null for a fetch-only node (every request is answered NotFound); it
   // must outlive the exchange. `wake` is called (from any thread, never under a lock of the
-  // exchange) when Pump has work: queued fetches or finished provider reads; Attach sets it.
-  // InvalidArgument naming the option on bad options.
+  // exchange) when Pump has work: a fetch that credit allows to send now, or finished provider
+  // reads; Attach sets it. A fetch queued behind a full window needs no wake-up: the
+  // HandleEnvelope or Pump that releases credit sends it. InvalidArgument naming the option on
+  // bad options.
   static Result<std::unique_ptr<BlockExchange>> Create(ExchangeOptions options,
                                                        BlobProvider* provider,
                                                        const Clock& clock = SystemClock::Instance(),
@@ -102,7 +104,8 @@ class BlockExchange {
     std::string name;
     std::vector<std::string> holder_endpoints;
   };
-  // Fetch for each request, queued under one lock and one wake-up; futures in request order.
+  // Fetch for each request, queued under one lock and at most one wake-up; futures in request
+  // order.
   std::vector<std::future<Result<SharedBytes>>> FetchMany(std::vector<FetchRequest> requests,
                                                           FetchOptions options);
 
