@@ -127,15 +127,19 @@ class MeshNode::Impl {
   const std::string& name() const { return membership_->name(); }
   const std::string& endpoint() const { return membership_->endpoint(); }
 
+  // Both setters wait for a handler call in progress: once they return, the handler they
+  // replaced is neither running nor called again, so its owner may go away.
   void SetEventHandler(std::function<void(const MembershipEvent&)> handler) {
-    auto shared = handler ? std::make_shared<const EventHandler>(std::move(handler)) : nullptr;
     std::lock_guard lock(handlers_mu_);
-    event_handler_ = std::move(shared);
+    event_handler_ = std::move(handler);
   }
   void SetMessageHandler(MessageType type, MessageHandler handler) {
-    auto shared = handler ? std::make_shared<const MessageHandler>(std::move(handler)) : nullptr;
     std::lock_guard lock(handlers_mu_);
-    message_handlers_[type] = std::move(shared);
+    if (handler) {
+      message_handlers_[type] = std::move(handler);
+    } else {
+      message_handlers_.erase(type);
+    }
   }
   void Post(std::function<void(Transport&)> task) {
     bool was_empty = false;
@@ -150,8 +154,6 @@ class MeshNode::Impl {
   }
 
  private:
-  using EventHandler = std::function<void(const MembershipEvent&)>;
-
   void Loop() {
     while (!stop_) {
       Duration wait;
@@ -186,8 +188,8 @@ class MeshNode::Impl {
     if (!tasks.empty()) DeliverEvents();
   }
 
-  // Loop thread, without any lock held: only membership takes mu_, so handlers may call the
-  // node's own methods and a slow Snapshot() elsewhere never holds up the exchange.
+  // Loop thread, without mu_: only membership runs under it, so handlers may call the node's
+  // own methods and a slow Snapshot() elsewhere never holds up the exchange.
   void Handle(const Envelope& env) {
     const MessageType type = env.header.type;
     if (type == MessageType::kStatusRequest) {
@@ -199,18 +201,14 @@ class MeshNode::Impl {
       }
       DeliverEvents();
     } else {
-      std::shared_ptr<const MessageHandler> handler;
-      {
-        std::lock_guard lock(handlers_mu_);
-        if (auto it = message_handlers_.find(type); it != message_handlers_.end()) {
-          handler = it->second;
-        }
+      std::lock_guard lock(handlers_mu_);
+      if (auto it = message_handlers_.find(type); it != message_handlers_.end()) {
+        it->second(env, *transport_);
       }
-      if (handler) (*handler)(env, *transport_);
     }
   }
 
-  // Loop thread, without any lock held: hands the queued membership events to the handler.
+  // Loop thread, without mu_: hands the queued membership events to the handler.
   void DeliverEvents() {
     std::vector<MembershipEvent> events;
     {
@@ -218,13 +216,9 @@ class MeshNode::Impl {
       if (pending_events_.empty()) return;
       events.swap(pending_events_);
     }
-    std::shared_ptr<const EventHandler> handler;
-    {
-      std::lock_guard lock(handlers_mu_);
-      handler = event_handler_;
-    }
-    if (!handler) return;
-    for (const MembershipEvent& e : events) (*handler)(e);
+    std::lock_guard lock(handlers_mu_);
+    if (!event_handler_) return;
+    for (const MembershipEvent& e : events) event_handler_(e);
   }
 
   // Loop thread, without mu_ (Snapshot takes it).
@@ -250,11 +244,11 @@ class MeshNode::Impl {
   mutable std::uint64_t cached_digest_ = 0;
   mutable PartitionAssignment cached_assignment_;
 
-  // Handlers are shared_ptrs so the loop calls them after releasing the lock, and a handler
-  // replaced meanwhile stays alive until its call returns.
+  // Held while a handler runs (see the setters). Never taken together with mu_ in the other
+  // order: the loop releases mu_ before it calls a handler, and a handler may take mu_.
   std::mutex handlers_mu_;
-  std::shared_ptr<const EventHandler> event_handler_;
-  std::map<MessageType, std::shared_ptr<const MessageHandler>> message_handlers_;
+  std::function<void(const MembershipEvent&)> event_handler_;
+  std::map<MessageType, MessageHandler> message_handlers_;
 
   std::mutex tasks_mu_;
   std::vector<std::function<void(Transport&)>> tasks_;

@@ -117,6 +117,38 @@ TEST_F(MeshNodeTest, HandlersMayCallBackIntoTheNode) {
   EXPECT_TRUE(Eventually([&] { return events.load() > 0 && AliveCount(*b_) == 3; }));
 }
 
+TEST_F(MeshNodeTest, ReplacingAHandlerWaitsForItsCallInProgress) {
+  // Owners clear their handler before they go away, so a replaced handler must not be running
+  // once SetMessageHandler returns.
+  std::atomic<bool> in_handler{false}, release{false}, setter_returned{false};
+  std::atomic<bool> returned_while_running{false};
+  b_->SetMessageHandler(MessageType::kUser, [&](const Envelope&, Transport&) {
+    in_handler = true;
+    const auto limit = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (!release && std::chrono::steady_clock::now() < limit) std::this_thread::yield();
+    if (setter_returned) returned_while_running = true;
+    in_handler = false;
+  });
+  const std::string to = b_->endpoint();
+  a_->Post([to](Transport& t) {
+    Envelope e;
+    e.header.type = MessageType::kUser;
+    e.header.sender = "a";
+    (void)t.Send(to, e);
+  });
+  ASSERT_TRUE(Eventually([&] { return in_handler.load(); }));
+  std::thread setter([&] {
+    b_->SetMessageHandler(MessageType::kUser, nullptr);
+    setter_returned = true;
+  });
+  // Give a wrong implementation time to return early; a right one cannot.
+  std::this_thread::sleep_for(milliseconds(50));
+  release = true;
+  setter.join();
+  EXPECT_TRUE(setter_returned.load());
+  EXPECT_FALSE(returned_while_running.load());
+}
+
 // Counts Wake() calls on the way to a real transport.
 class WakeCountingTransport final : public Transport {
  public:

@@ -5,10 +5,10 @@
 // the wait at once through Transport::Wake().
 //
 // Thread-safety: every public method is thread-safe. Event and message handlers run on the
-// loop thread without any lock of the node held, so they may call Snapshot(), Members(),
-// Post() and the setters; they must not block, and must not call Stop() or Leave() (post
-// instead). Membership events are delivered in order, after the protocol step that raised
-// them.
+// loop thread without the node's membership lock, so they may call Snapshot(), Members(),
+// LiveMembers() and Post(); they must not block, and must not call Stop(), Leave() or the
+// handler setters (post instead). Membership events are delivered in order, after the
+// protocol step that raised them.
 #pragma once
 
 #include <functional>
@@ -58,6 +58,8 @@ class MeshNode {
   const std::string& endpoint() const;
 
   // Called on the loop thread for every membership change (replaces the previous handler).
+  // Both setters wait for a call of the handler they replace to finish: once they return, it
+  // is not running and will not be called again. A null handler removes it.
   void SetEventHandler(std::function<void(const MembershipEvent&)> handler);
 
   // Called on the loop thread for each received envelope of `type` (a type Membership does
