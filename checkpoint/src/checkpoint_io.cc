@@ -16,12 +16,14 @@ namespace shardmesh::checkpoint::internal {
 namespace {
 
 // Hashing a chunk pulls it into cache and the write copies it from there, so the payload is
-// read from memory once. 256 KiB stays within a core's L2 on common x86 parts.
-constexpr std::size_t kWriteChunk = 256 * 1024;
-// Writeback of each such stretch is started as soon as it is written, so the device works
-// while the rest is hashed and copied and the final fsync waits only for the tail (a plain
-// write-then-fsync, as dd conv=fsync does, leaves the device idle until the fsync).
-constexpr std::size_t kWritebackEvery = 8 * 1024 * 1024;
+// read from memory once. Writeback of each kWritebackEvery stretch is started as soon as it is
+// written, so the device works while the rest is hashed and copied and the final fsync waits
+// only for the tail; a plain write-then-fsync (as dd conv=fsync does) leaves the device idle
+// until the fsync. Sizes measured on this project's VMs (ext4 on virtio, 64 MiB blobs): 1 MiB
+// chunks with writeback every 1-4 MiB ran at ~690 MB/s, 256 KiB chunks or 32 MiB stretches
+// 10-20% slower, no early writeback 15% slower.
+constexpr std::size_t kWriteChunk = 1024 * 1024;
+constexpr std::size_t kWritebackEvery = 4 * 1024 * 1024;
 
 Status ErrnoStatus(const std::string& what, const std::string& path, int err) {
   std::string m = what + " " + path + ": " + ErrnoText(err);
