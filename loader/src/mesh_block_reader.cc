@@ -61,7 +61,7 @@ PendingBlock MeshBlockReader::Start(std::uint32_t block) {
 Result<SharedBytes> MeshBlockReader::Heal(std::uint32_t block, const Status& local_error) {
   spdlog::warn("block read: {}; fetching it from another holder to heal the local copy",
                local_error.message());
-  auto fetched = Fetch(block).get();
+  auto fetched = store_.has_source() ? store_.ReadSourceBlock(block) : Fetch(block).get();
   if (!fetched.ok()) {
     return Status::Unavailable(fmt::format("{} (and no holder could supply a good copy: {})",
                                            local_error.message(), fetched.status().message()));
@@ -73,7 +73,7 @@ Result<SharedBytes> MeshBlockReader::Heal(std::uint32_t block, const Status& loc
   } else {
     spdlog::warn("could not rewrite the damaged block: {}", repaired.message());
   }
-  counters_->remote_bytes += fetched->size();
+  (store_.has_source() ? counters_->local_bytes : counters_->remote_bytes) += fetched->size();
   return fetched;
 }
 

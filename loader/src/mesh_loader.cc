@@ -64,6 +64,8 @@ struct MeshLoader::Impl {
   // ---- Consumer thread only. ----
   EpochOrder order;
   std::vector<ActivePartition> active;
+  std::vector<std::pair<std::uint32_t, std::uint64_t>> finished;  // not yet committed
+  std::function<void()> before_commit;
   std::size_t rr = 0;
   std::uint64_t since_commit = 0;
   std::uint64_t samples = 0, local_samples = 0, remote_samples = 0, lost = 0, commits = 0;
@@ -277,6 +279,7 @@ struct MeshLoader::Impl {
     started = true;
     dirty = true;
     active.clear();
+    finished.clear();
     rr = 0;
     for (std::uint32_t p : table.OwnedBy(node->name())) Activate(p);
     const bool member = std::binary_search(members.begin(), members.end(), node->name());
@@ -377,6 +380,11 @@ struct MeshLoader::Impl {
         std::unique_lock lock(mu);
         if (!started) return Status::FailedPrecondition("mesh loader: StartEpoch was not called");
         SyncLocked();
+        if (active.empty() && !finished.empty()) {
+          lock.unlock();
+          Commit();
+          continue;
+        }
         if (active.empty()) {
           if (EpochOverLocked()) {
             waiting_since = {};
@@ -415,10 +423,8 @@ struct MeshLoader::Impl {
       ++since_commit;
       if (a.delivered >= order.PartitionSamples(a.partition).size()) {
         std::lock_guard lock(mu);
-        table.Advance(a.partition, a.delivered);
-        dirty = true;
+        finished.emplace_back(a.partition, a.delivered);
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(rr));
-        control_cv.notify_all();
       } else {
         ++rr;
       }
@@ -428,9 +434,12 @@ struct MeshLoader::Impl {
   }
 
   void Commit() {
+    if (before_commit) before_commit();
     std::lock_guard lock(mu);
     if (!started) return;
     for (const auto& a : active) table.Advance(a.partition, a.delivered);
+    for (const auto& [p, cursor] : finished) table.Advance(p, cursor);
+    finished.clear();
     since_commit = 0;
     ++commits;
     dirty = true;
@@ -488,6 +497,7 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
 Status MeshLoader::StartEpoch(std::uint64_t epoch) { return impl_->StartEpoch(epoch); }
 Result<std::optional<Sample>> MeshLoader::Next() { return impl_->Next(); }
 void MeshLoader::Commit() { impl_->Commit(); }
+void MeshLoader::SetBeforeCommit(std::function<void()> hook) { impl_->before_commit = std::move(hook); }
 
 checkpoint::StreamState MeshLoader::GetCheckpoint() const {
   std::lock_guard lock(impl_->mu);

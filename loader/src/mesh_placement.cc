@@ -242,6 +242,21 @@ void Placement::Wake() {
   impl_->cv.notify_all();
 }
 
+std::uint32_t Placement::MissingOwned() const {
+  const Impl& m = *impl_;
+  const auto ring = mesh::HashRing::Build(m.node->LiveMembers(), m.options.ring);
+  const DatasetCatalog& catalog = m.store->catalog();
+  std::uint32_t missing = 0;
+  for (std::uint32_t s = 0; s < catalog.num_shards(); ++s) {
+    const auto owners = ring.Owners(ShardRingKey(catalog.id(), s), m.options.replication);
+    if (std::find(owners.begin(), owners.end(), m.node->name()) != owners.end() &&
+        !m.store->Has(s)) {
+      ++missing;
+    }
+  }
+  return missing;
+}
+
 PlacementStatus Placement::status() const {
   std::lock_guard lock(impl_->mu);
   PlacementStatus s = impl_->status;

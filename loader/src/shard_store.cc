@@ -212,6 +212,15 @@ Result<SharedBytes> ShardStore::ReadBlock(std::uint32_t block) const {
   }
   const BlockInfo& info = blocks[block];
   if (auto local = Reader(info.shard)) return local->ReadCompressedBlock(info.index_in_shard);
+  return ReadSourceBlock(block);
+}
+
+Result<SharedBytes> ShardStore::ReadSourceBlock(std::uint32_t block) const {
+  const auto blocks = catalog_->blocks();
+  if (block >= blocks.size()) {
+    return Status::InvalidArgument(fmt::format("no block {} (dataset has {})", block, blocks.size()));
+  }
+  const BlockInfo& info = blocks[block];
   if (auto source = SourceReader(info.shard)) {
     return source->ReadCompressedBlock(info.index_in_shard);
   }
@@ -276,7 +285,12 @@ Result<mesh::Blob> ShardStore::Get(std::string_view name) {
   std::uint64_t a = 0, b = 0;
   if (rest.substr(0, 2) == "b/" && ParseNumber(rest.substr(2), a) && a <= UINT32_MAX) {
     const auto blocks = catalog_->blocks();
-    SHARDMESH_ASSIGN_OR_RETURN(blob.data, ReadBlock(static_cast<std::uint32_t>(a)));
+    auto read = ReadBlock(static_cast<std::uint32_t>(a));
+    // A damaged local copy is not served while the source can stand in for it.
+    if (!read.ok() && read.status().code() == StatusCode::kCorruption && has_source()) {
+      read = ReadSourceBlock(static_cast<std::uint32_t>(a));
+    }
+    SHARDMESH_ASSIGN_OR_RETURN(blob.data, std::move(read));
     blob.checksum = blocks[a].checksum;  // verified by the read
     return blob;
   }

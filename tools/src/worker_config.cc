@@ -24,6 +24,7 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddDuration("settle", &c->settle, "membership must be unchanged this long before an epoch starts");
   keys.AddDuration("read_deadline", &c->read_deadline, "a block no live holder serves within this fails the read");
   keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout, "longest wait for other workers to finish an epoch");
+  keys.AddInt("consume_rate", &c->consume_rate, "pace the consumer at N samples/s, like a training step would (0: unpaced)");
   keys.AddInt("metrics_port", &c->metrics_port, "serve Prometheus metrics on 127.0.0.1:PORT/metrics (-1 off, 0 any free port)");
   keys.AddDuration("probe_interval", &c->probe_interval, "SWIM protocol period (0 = profile default)");
   keys.AddDuration("probe_timeout", &c->probe_timeout, "wait for a direct ack before indirect probes (0 = profile default)");
@@ -63,6 +64,7 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
     return Status::InvalidArgument("key 'shuffle_window_blocks': must be at least 1");
   if (c.commit_every < 1) return Status::InvalidArgument("key 'commit_every': must be at least 1");
   if (c.min_members < 1) return Status::InvalidArgument("key 'min_members': must be at least 1");
+  if (c.consume_rate < 0) return Status::InvalidArgument("key 'consume_rate': must be >= 0");
   if (c.metrics_port < -1 || c.metrics_port > 65535)
     return Status::InvalidArgument("key 'metrics_port': must be -1 (off) or a port 0..65535");
   if (c.fault_drop_rate < 0 || c.fault_drop_rate > 1)

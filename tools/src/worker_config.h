@@ -40,6 +40,7 @@ struct WorkerConfig {
   std::chrono::milliseconds settle{1000};  // ... and the view has been stable this long
   std::chrono::milliseconds read_deadline{10000};  // give up on a block with no live holder
   std::chrono::milliseconds epoch_end_timeout{600000};  // wait for other workers' partitions
+  std::int64_t consume_rate = 0;           // samples/s the consumer takes (0 = as fast as possible)
   std::int64_t metrics_port = -1;          // Prometheus /metrics on 127.0.0.1 (-1 off, 0 any)
   // Membership timing; 0 = profile default.
   std::chrono::milliseconds probe_interval{0};

@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <filesystem>
 #include <string>
+#include <thread>
 
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
@@ -122,6 +123,19 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
     spdlog::error("{}", s.message());
     return 2;
   }
+  // Placement first: an epoch that starts before this worker holds its shards reads them
+  // remotely. Bounded, since a shard with no live holder can never arrive.
+  const auto placement_deadline = SteadyClock::now() + std::chrono::seconds(30);
+  while (!stop && SteadyClock::now() < placement_deadline &&
+         (node.LiveMembers().size() < static_cast<std::size_t>(c.min_members) ||
+          w.placement->MissingOwned() > 0)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  if (const auto missing = w.placement->MissingOwned(); missing > 0) {
+    spdlog::warn("starting with {} owned shards not yet placed here (read from peers meanwhile)",
+                 missing);
+  }
+  w.loader->SetBeforeCommit([&ids] { ids.Flush(); });
   const auto t0 = SteadyClock::now();
   std::uint64_t delivered = 0, since_commit = 0;
   for (std::uint64_t epoch = 0; epoch < static_cast<std::uint64_t>(c.epochs) && !stop; ++epoch) {
@@ -129,6 +143,8 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
       spdlog::error("epoch {}: {}", epoch, s.message());
       return 1;
     }
+    const auto epoch_t0 = SteadyClock::now();
+    std::uint64_t epoch_delivered = 0;
     while (!stop) {
       auto next = w.loader->Next();
       if (!next.ok()) {
@@ -139,9 +155,14 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
       if (!next->has_value()) break;
       ids.Add((*next)->global_index());
       ++delivered;
+      if (c.consume_rate > 0) {
+        const auto due = epoch_t0 + std::chrono::microseconds(++epoch_delivered * 1000000 /
+                                                        static_cast<std::uint64_t>(c.consume_rate));
+        std::this_thread::sleep_until(due);
+      }
       if (++since_commit >= static_cast<std::uint64_t>(c.commit_every) || ids.Due()) {
-        // The ids reach the file before the commit that covers them leaves this process.
-        ids.Flush();
+        // The ids reach the file (before-commit hook) before the commit that covers them
+        // leaves this process.
         w.loader->Commit();
         since_commit = 0;
       }

@@ -32,6 +32,7 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <optional>
 #include <string>
@@ -123,8 +124,13 @@ class MeshLoader {
   // The next sample, or nullopt once every partition of the epoch is done.
   Result<std::optional<Sample>> Next();
   // Records what was delivered so far as committed and replicates it to every member in the
-  // background (returns at once).
+  // background (returns at once). Next() also commits by itself when this worker has run out
+  // of partitions (the consumer asked for more, so it is done with what it got), and every
+  // commit_every samples when that is set.
   void Commit();
+  // Called on the consumer thread right before every commit, explicit or not: flush whatever
+  // must be durable before the position is published (e.g. a file of delivered ids).
+  void SetBeforeCommit(std::function<void()> hook);
   // The stream state of the epoch as this worker knows it (every partition's cursor).
   checkpoint::StreamState GetCheckpoint() const;
 

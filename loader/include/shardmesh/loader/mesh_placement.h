@@ -66,6 +66,8 @@ class Placement {
   // Recompute now (call on membership changes).
   void Wake();
   PlacementStatus status() const;
+  // Shards this worker owns on the ring of the live members right now and does not hold yet.
+  std::uint32_t MissingOwned() const;
 
  private:
   struct Impl;

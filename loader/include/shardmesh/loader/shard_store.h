@@ -83,6 +83,8 @@ class ShardStore : public mesh::BlobProvider {
   // NotFound when this worker holds neither; Corruption naming the file and block when the
   // stored bytes fail their checksum.
   Result<SharedBytes> ReadBlock(std::uint32_t block) const;
+  // The block from the source directory only. NotFound without a source.
+  Result<SharedBytes> ReadSourceBlock(std::uint32_t block) const;
   // Rewrites `block` in the local copy with `good` (checked against the block's checksum
   // first) and fsyncs. FailedPrecondition when there is no local copy.
   Status RepairBlock(std::uint32_t block, ByteView good);
