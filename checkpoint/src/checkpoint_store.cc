@@ -79,17 +79,19 @@ Result<CheckpointStore> CheckpointStore::Create(std::string dir, CheckpointStore
   std::error_code ec;
   std::filesystem::directory_iterator it(dir, ec);
   if (ec) return Status::IOError("list checkpoint directory " + dir + ": " + ec.message());
-  for (const auto& entry : it) {
-    const std::string name = entry.path().filename().string();
-    if (!IsOwnTempName(name, options.prefix)) continue;
+  // increment(ec), not range-for: the range-for increment throws on a listing error.
+  for (; it != std::filesystem::directory_iterator(); it.increment(ec)) {
+    const std::filesystem::path& entry = it->path();
+    if (!IsOwnTempName(entry.filename().string(), options.prefix)) continue;
     // Only a crashed writer leaves these: this (dir, prefix) has one writer, and it is us.
-    if (::unlink(entry.path().c_str()) == 0) {
-      spdlog::info("checkpoint store: removed stale temporary file {}", entry.path().string());
+    if (::unlink(entry.c_str()) == 0) {
+      spdlog::info("checkpoint store: removed stale temporary file {}", entry.string());
     } else {
-      spdlog::warn("checkpoint store: cannot remove stale temporary file {}: {}",
-                   entry.path().string(), ErrnoText(errno));
+      spdlog::warn("checkpoint store: cannot remove stale temporary file {}: {}", entry.string(),
+                   ErrnoText(errno));
     }
   }
+  if (ec) return Status::IOError("list checkpoint directory " + dir + ": " + ec.message());
   return CheckpointStore(std::move(dir), std::move(options));
 }
 
