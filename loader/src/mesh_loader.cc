@@ -1,6 +1,7 @@
 #include "shardmesh/loader/mesh_loader.h"
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -68,7 +69,8 @@ struct MeshLoader::Impl {
   std::function<void()> before_commit;
   std::size_t rr = 0;
   std::uint64_t since_commit = 0;
-  std::uint64_t samples = 0, local_samples = 0, remote_samples = 0, lost = 0, commits = 0;
+  // Read by stats() from any thread.
+  std::atomic<std::uint64_t> samples{0}, local_samples{0}, remote_samples{0}, lost{0}, commits{0};
   SteadyClock::time_point waiting_since{};
 
   std::thread control;

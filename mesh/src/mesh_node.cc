@@ -133,6 +133,10 @@ class MeshNode::Impl {
     std::lock_guard lock(handlers_mu_);
     event_handler_ = std::move(handler);
   }
+  void SetStatusInfo(std::function<std::map<std::string, std::string>()> provider) {
+    std::lock_guard lock(handlers_mu_);
+    status_info_ = std::move(provider);
+  }
   void SetMessageHandler(MessageType type, MessageHandler handler) {
     std::lock_guard lock(handlers_mu_);
     if (handler) {
@@ -224,7 +228,11 @@ class MeshNode::Impl {
   // Loop thread, without mu_ (Snapshot takes it).
   void ReplyStatus(const Envelope& request) {
     if (request.header.sender_endpoint.empty()) return;
-    const MeshStatus status = Snapshot();
+    MeshStatus status = Snapshot();
+    {
+      std::lock_guard lock(handlers_mu_);
+      if (status_info_) status.node_info = status_info_();
+    }
     Envelope reply;
     reply.header.type = MessageType::kStatusResponse;
     reply.header.sender = status.self;
@@ -249,6 +257,7 @@ class MeshNode::Impl {
   std::mutex handlers_mu_;
   std::function<void(const MembershipEvent&)> event_handler_;
   std::map<MessageType, MessageHandler> message_handlers_;
+  std::function<std::map<std::string, std::string>()> status_info_;  // guarded by handlers_mu_
 
   std::mutex tasks_mu_;
   std::vector<std::function<void(Transport&)>> tasks_;
@@ -285,5 +294,8 @@ void MeshNode::SetMessageHandler(MessageType type, MessageHandler handler) {
   impl_->SetMessageHandler(type, std::move(handler));
 }
 void MeshNode::Post(std::function<void(Transport&)> task) { impl_->Post(std::move(task)); }
+void MeshNode::SetStatusInfo(std::function<std::map<std::string, std::string>()> provider) {
+  impl_->SetStatusInfo(std::move(provider));
+}
 
 }  // namespace shardmesh::mesh

@@ -42,6 +42,8 @@ std::string MeshStatusToJson(const MeshStatus& s) {
   j["agreed"] = s.agreed;
   j["partitions"] = json::object();
   for (const auto& [name, count] : s.partitions) j["partitions"][name] = count;
+  j["node_info"] = json::object();
+  for (const auto& [key, value] : s.node_info) j["node_info"][key] = value;
   return j.dump();
 }
 
@@ -66,6 +68,10 @@ Result<MeshStatus> MeshStatusFromJson(std::string_view text) {
     s.agreed = j.at("agreed").get<bool>();
     for (const auto& [name, count] : j.at("partitions").items())
       s.partitions[name] = count.get<std::uint32_t>();
+    if (j.contains("node_info")) {
+      for (const auto& [key, value] : j.at("node_info").items())
+        s.node_info[key] = value.get<std::string>();
+    }
     return s;
   } catch (const std::exception& e) {
     return Status::Corruption(std::string("status response: ") + e.what());
@@ -91,6 +97,10 @@ std::string MeshStatusToTable(const MeshStatus& s) {
                   static_cast<unsigned long long>(m.incarnation), heard.c_str(),
                   it == s.partitions.end() ? 0u : it->second);
     os << line;
+  }
+  if (!s.node_info.empty()) {
+    os << "\n" << s.self << ":\n";
+    for (const auto& [key, value] : s.node_info) os << "  " << key << ": " << value << "\n";
   }
   return os.str();
 }

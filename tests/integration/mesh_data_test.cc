@@ -191,6 +191,14 @@ TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
       },
       milliseconds(60000)))
       << cluster_.Logs();
+  // `shardmesh status` shows each survivor's disk use and an empty replication backlog.
+  for (int i : survivors) {
+    auto status = cluster_.Status(i);
+    ASSERT_TRUE(status.ok()) << status.status().message();
+    EXPECT_GT(std::stoull(status->node_info.at("disk_bytes")), 0u);
+    EXPECT_EQ(status->node_info.at("replication_backlog"), "0");
+    EXPECT_EQ(status->node_info.at("epoch_remaining"), "0");
+  }
   for (int i : survivors) cluster_.worker(i).Signal(SIGTERM);
   for (int i : survivors) ExpectExit(i, 0, seconds(15));
   const Delivery d = ReadDelivery(4);

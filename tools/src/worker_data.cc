@@ -64,6 +64,28 @@ class IdsWriter {
 
 }  // namespace
 
+std::map<std::string, std::string> StatusInfo(const DataWorker& w) {
+  std::map<std::string, std::string> info;
+  if (!w.store || !w.placement) return info;
+  const auto p = w.placement->status();
+  info["dataset"] = w.store->catalog().id();
+  info["disk_bytes"] = std::to_string(p.bytes_stored);
+  info["shards_held"] = fmt::format("{}/{}", p.shards_held, p.shards_total);
+  info["shards_owned"] = std::to_string(p.shards_owned);
+  info["replication_backlog"] = std::to_string(p.owned_missing);
+  info["bytes_pulled"] = std::to_string(p.bytes_pulled);
+  info["shards_pulled"] = std::to_string(p.shards_pulled);
+  info["pull_failures"] = std::to_string(p.pull_failures);
+  if (w.loader) {
+    const auto s = w.loader->stats();
+    info["epoch"] = std::to_string(s.epoch);
+    info["samples_delivered"] = std::to_string(s.samples_delivered);
+    info["partitions_owned"] = std::to_string(s.partitions_owned);
+    info["epoch_remaining"] = std::to_string(s.epoch_remaining);
+  }
+  return info;
+}
+
 Status AttachExchange(DataWorker& w, mesh::MeshNode& node) {
   mesh::ExchangeOptions eo;
   eo.fetch.per_try_timeout = std::chrono::milliseconds(1000);
@@ -95,6 +117,7 @@ Status StartStore(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node) {
   po.replication = static_cast<std::uint32_t>(c.replication);
   po.ring.vnodes = static_cast<std::uint32_t>(c.vnodes);
   SHARDMESH_ASSIGN_OR_RETURN(w.placement, loader::Placement::Start(po, node, *w.exchange, *w.store));
+  node.SetStatusInfo([&w] { return StatusInfo(w); });
   return Status::OK();
 }
 

@@ -3,7 +3,9 @@
 #pragma once
 
 #include <atomic>
+#include <map>
 #include <memory>
+#include <string>
 
 #include "shardmesh/loader/mesh_loader.h"
 #include "shardmesh/loader/mesh_placement.h"
@@ -37,6 +39,10 @@ struct DataWorker {
   std::unique_ptr<loader::Placement> placement;
   std::unique_ptr<loader::MeshLoader> loader;
 };
+
+// What `shardmesh status` shows about this worker's data: disk use, shards held, backlog,
+// transfer progress, loader position.
+std::map<std::string, std::string> StatusInfo(const DataWorker& worker);
 
 // Creates the exchange and attaches it to `node` (before the node starts).
 Status AttachExchange(DataWorker& worker, mesh::MeshNode& node);

@@ -75,6 +75,17 @@ TEST_F(MeshNodeTest, AnswersStatusRequestsOverTheWire) {
   EXPECT_EQ(status->members.size(), 2u);
 }
 
+TEST_F(MeshNodeTest, StatusCarriesTheApplicationsNodeInfo) {
+  b_->SetStatusInfo([] { return std::map<std::string, std::string>{{"disk_bytes", "42"}}; });
+  auto status = QueryMeshStatus(b_->endpoint(), std::chrono::seconds(5));
+  ASSERT_TRUE(status.ok()) << status.status().message();
+  EXPECT_EQ(status->node_info.at("disk_bytes"), "42");
+  EXPECT_NE(MeshStatusToTable(*status).find("disk_bytes: 42"), std::string::npos);
+  auto back = MeshStatusFromJson(MeshStatusToJson(*status));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(back->node_info, status->node_info);
+}
+
 TEST_F(MeshNodeTest, PostedTasksRunOnTheLoopAndHandlersReceiveTheirType) {
   std::atomic<int> received{0};
   b_->SetMessageHandler(MessageType::kUser, [&](const Envelope& e, Transport&) {

@@ -25,7 +25,8 @@
 //  - Next() returns nullopt only when every partition of the epoch is done, so no worker waits
 //    on a dead one nor starts the next epoch early; epoch_end_timeout bounds that wait.
 //
-// Thread-safety: one consumer thread calls StartEpoch/Next/Commit/stats; the loader's
+// Thread-safety: one consumer thread calls StartEpoch/Next/Commit; stats, OwnedPartitions and
+// GetCheckpoint may be called from any thread (e.g. a metrics scrape); the loader's
 // control thread (progress messages, takeovers) is internal. Destroy the loader before the
 // node stops.
 #pragma once

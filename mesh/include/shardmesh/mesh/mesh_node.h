@@ -12,6 +12,7 @@
 #pragma once
 
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -66,6 +67,10 @@ class MeshNode {
   // not handle, e.g. kBlockRequest). `transport` is the node's, for replies.
   using MessageHandler = std::function<void(const Envelope& envelope, Transport& transport)>;
   void SetMessageHandler(MessageType type, MessageHandler handler);
+
+  // Called (on the loop thread, without the node's lock) when a status request is answered;
+  // its key/value pairs become MeshStatus::node_info. Must be quick.
+  void SetStatusInfo(std::function<std::map<std::string, std::string>()> provider);
 
   // Runs `task` on the loop thread as soon as the loop finishes what it is doing (the
   // transport's Wake() ends a wait in Receive). Tasks run in the order posted.

@@ -3,7 +3,10 @@
 // kStatusResponse:
 //   {"self": name, "endpoint": ..., "incarnation": n, "health": n,
 //    "members": [{"name", "endpoint", "state", "incarnation", "last_heard_ms"}...],
-//    "ring_digest": "16 hex digits", "agreed": bool, "partitions": {name: count}}
+//    "ring_digest": "16 hex digits", "agreed": bool, "partitions": {name: count},
+//    "node_info": {key: value}}
+// node_info is what the application on the answering node reports about itself (a data worker:
+// disk use, shards held, replication backlog, transfer progress); absent keys are fine.
 // last_heard_ms is how long ago the node last heard from the member (-1: never; 0 for itself).
 //
 // Thread-safety: plain value type; the functions are pure.
@@ -37,6 +40,7 @@ struct MeshStatus {
   std::uint64_t ring_digest = 0;
   bool agreed = false;
   std::map<std::string, std::uint32_t> partitions;  // live member -> canonical partitions owned
+  std::map<std::string, std::string> node_info;     // MeshNode::SetStatusInfo's report
 };
 
 std::string MeshStatusToJson(const MeshStatus& status);
