@@ -13,6 +13,10 @@ packages=(
   python3 python3-dev pybind11-dev python3-numpy python3-pytest python3-torch
   procps iproute2
 )
+# promtool, which a metrics test runs when present, ships only inside the whole Prometheus
+# server package (19 MB download, 96 MB installed, and it starts a server on :9090 where
+# systemd runs), so it is opt-in: SHARDMESH_WITH_PROMTOOL=1 scripts/install-deps.sh
+if [ "${SHARDMESH_WITH_PROMTOOL:-0}" = 1 ]; then packages+=(prometheus); fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -14,6 +14,7 @@
 // must agree on type and help and differ in their labels. Metric names must match
 // [a-zA-Z_:][a-zA-Z0-9_:]*, label names [a-zA-Z_][a-zA-Z0-9_]* without a leading "__" (reserved
 // by Prometheus); counter names must end in "_total", and "le" is reserved for histogram buckets.
+// An empty help omits the # HELP line (valid, but promtool's linter asks for one).
 //
 // Thread-safety: every method is thread-safe. Registration and RenderText serialise on one
 // mutex; RenderText calls the hooks and callbacks under it, so they must not call back into the
