@@ -16,7 +16,7 @@
 // and prints one RESULT line. The parent kills any child still alive after T1 + 15 s.
 //
 // Usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024]
-//                          [--window 8] [--server-threads 0] [--verbose 1]
+//                          [--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1]
 //                          [--roles raw,push,mesh]
 // Output: one line per (N, size): mesh MB/s and blocks/s, raw MB/s and blocks/s, mesh/raw,
 // stream MB/s and mesh/stream.
@@ -65,6 +65,7 @@ struct ChildConfig {
   std::size_t size = 0;
   std::size_t window = 8;
   std::size_t server_threads = 0;
+  std::size_t consumer_batch = 1;
   Wall::time_point t0, t1;
 };
 
@@ -194,7 +195,9 @@ int RunMeshChild(const ChildConfig& c) {
     issue(depth);
     while (!in_flight.empty()) {
       std::size_t done = 0;
-      // Take the oldest, then every later one already finished, and reissue as one batch.
+      // Sleep until `consumer_batch` fetches are done (answers come in order per peer), take
+      // those and every later one already finished, and reissue them as one batch.
+      in_flight[std::min(in_flight.size(), c.consumer_batch) - 1].wait();
       do {
         Result<SharedBytes> r = in_flight.front().get();
         in_flight.pop_front();
@@ -350,9 +353,16 @@ std::string SelfPath() {
   return n > 0 ? std::string(buf, static_cast<std::size_t>(n)) : std::string();
 }
 
+// What every run of a (N, size) case shares, from the command line.
+struct Settings {
+  double seconds = 3;
+  std::size_t window = 8;
+  std::size_t server_threads = 0;
+  std::size_t consumer_batch = 1;
+};
+
 // Starts `nodes` children of `role`, waits for them (bounded) and sums their counts.
-RunResult RunOnce(const std::string& role, int nodes, std::size_t size, double seconds,
-                  std::size_t window, std::size_t server_threads) {
+RunResult RunOnce(const std::string& role, int nodes, std::size_t size, const Settings& set) {
   using namespace shardmesh::testing;
   TempDir dir("mesh_bench_");
   rusage before{};
@@ -364,14 +374,15 @@ RunResult RunOnce(const std::string& role, int nodes, std::size_t size, double s
   }
   const Wall::time_point t0 = Wall::now() + kWarmUp;
   const Wall::time_point t1 =
-      t0 + std::chrono::duration_cast<Wall::duration>(std::chrono::duration<double>(seconds));
+      t0 + std::chrono::duration_cast<Wall::duration>(std::chrono::duration<double>(set.seconds));
   std::vector<ChildProcess> children;
   for (int i = 0; i < nodes; ++i) {
     children.emplace_back(
         std::vector<std::string>{
             SelfPath(), "--role", role, "--index", std::to_string(i), "--endpoints", endpoints,
-            "--size", std::to_string(size), "--window", std::to_string(window), "--server-threads",
-            std::to_string(server_threads), "--t0", std::to_string(ToMillis(t0)), "--t1",
+            "--size", std::to_string(size), "--window", std::to_string(set.window),
+            "--server-threads", std::to_string(set.server_threads), "--consumer-batch",
+            std::to_string(set.consumer_batch), "--t0", std::to_string(ToMillis(t0)), "--t1",
             std::to_string(ToMillis(t1))},
         dir.path() + "/" + role + std::to_string(i) + ".log");
   }
@@ -445,10 +456,11 @@ int RunChild(int argc, char** argv) {
   c.size = std::strtoull(Flag(argc, argv, "--size", "65536").c_str(), nullptr, 10);
   c.window = std::strtoull(Flag(argc, argv, "--window", "8").c_str(), nullptr, 10);
   c.server_threads = std::strtoull(Flag(argc, argv, "--server-threads", "0").c_str(), nullptr, 10);
+  c.consumer_batch = std::strtoull(Flag(argc, argv, "--consumer-batch", "1").c_str(), nullptr, 10);
   c.t0 = FromMillis(std::atoll(Flag(argc, argv, "--t0", "0").c_str()));
   c.t1 = FromMillis(std::atoll(Flag(argc, argv, "--t1", "0").c_str()));
   if (c.endpoints.size() < 2 || c.index < 0 || c.index >= static_cast<int>(c.endpoints.size()) ||
-      c.size == 0 || c.window == 0) {
+      c.size == 0 || c.window == 0 || c.consumer_batch == 0) {
     std::printf("ERROR bad child arguments\n");
     return 2;
   }
@@ -463,11 +475,16 @@ int RunChild(int argc, char** argv) {
 int main(int argc, char** argv) {
   using namespace shardmesh::mesh;
   if (!Flag(argc, argv, "--role", "").empty()) return RunChild(argc, argv);
-  const double seconds = std::atof(Flag(argc, argv, "--seconds", "3").c_str());
+  Settings set;
+  set.seconds = std::atof(Flag(argc, argv, "--seconds", "3").c_str());
   const int runs = std::max(1, std::atoi(Flag(argc, argv, "--runs", "3").c_str()));
-  const std::size_t window = std::strtoull(Flag(argc, argv, "--window", "8").c_str(), nullptr, 10);
-  const std::size_t server_threads =
+  set.window = std::strtoull(Flag(argc, argv, "--window", "8").c_str(), nullptr, 10);
+  set.server_threads =
       std::strtoull(Flag(argc, argv, "--server-threads", "0").c_str(), nullptr, 10);
+  // --consumer-batch B: the mesh children's consumer sleeps until B fetches are done instead of
+  // waking for each one (1: a consumer that needs every block as soon as it arrives).
+  set.consumer_batch =
+      std::strtoull(Flag(argc, argv, "--consumer-batch", "1").c_str(), nullptr, 10);
   // --verbose 1: every run's figures on stderr, to see the spread behind each median.
   const bool verbose = Flag(argc, argv, "--verbose", "0") != "0";
   // --roles mesh: run only some of raw, push (stream) and mesh, e.g. under a profiler.
@@ -480,16 +497,18 @@ int main(int argc, char** argv) {
   for (const std::string& k : Split(Flag(argc, argv, "--kib", "64,1024"), ',')) {
     sizes.push_back(std::strtoull(k.c_str(), nullptr, 10) << 10);
   }
-  if (seconds <= 0 || window == 0 || node_counts.empty() || sizes.empty()) {
+  if (set.seconds <= 0 || set.window == 0 || set.consumer_batch == 0 || node_counts.empty() ||
+      sizes.empty()) {
     std::fprintf(stderr,
                  "usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024] "
-                 "[--window 8] [--server-threads 0] [--verbose 1]\n");
+                 "[--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1] "
+                 "[--roles raw,push,mesh]\n");
     return 2;
   }
   std::printf(
-      "processes on 127.0.0.1; window %zu per peer; median of %d alternating runs of "
-      "%.1f s; MB = 1e6 bytes; block = one blob\n",
-      window, runs, seconds);
+      "processes on 127.0.0.1; window %zu per peer; consumer batch %zu; median of %d "
+      "alternating runs of %.1f s; MB = 1e6 bytes; block = one blob\n",
+      set.window, set.consumer_batch, runs, set.seconds);
   std::printf("%-5s %-6s %10s %9s %10s %9s %6s %11s %6s %13s %12s %s\n", "procs", "blob",
               "mesh MB/s", "blocks/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s", "ratio",
               "mesh cpu s/GB", "raw cpu s/GB", "fetch failures");
@@ -500,9 +519,8 @@ int main(int argc, char** argv) {
       std::vector<RunResult> raws, streams, meshes;
       for (int run = 0; run < runs; ++run) {
         auto run_if = [&](const char* role, std::vector<RunResult>& into) {
-          into.push_back(roles.find(role) == std::string::npos
-                             ? RunResult{}
-                             : RunOnce(role, nodes, size, seconds, window, server_threads));
+          into.push_back(roles.find(role) == std::string::npos ? RunResult{}
+                                                               : RunOnce(role, nodes, size, set));
         };
         run_if("raw", raws);
         run_if("push", streams);
