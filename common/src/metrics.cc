@@ -233,10 +233,10 @@ Histogram::Histogram(std::vector<double> bounds)
 void Histogram::Observe(double value) {
   // lower_bound finds the first bound >= value: Prometheus buckets are "less or equal".
   const std::size_t bucket =
-      std::isnan(value) ? bounds_.size()
-                        : static_cast<std::size_t>(
-                              std::lower_bound(bounds_.begin(), bounds_.end(), value) -
-                              bounds_.begin());
+      std::isnan(value)
+          ? bounds_.size()
+          : static_cast<std::size_t>(std::lower_bound(bounds_.begin(), bounds_.end(), value) -
+                                     bounds_.begin());
   counts_[bucket].fetch_add(1, std::memory_order_relaxed);
   sum_.fetch_add(value, std::memory_order_relaxed);
 }
@@ -255,8 +255,7 @@ MetricsRegistry::MetricsRegistry() = default;
 MetricsRegistry::~MetricsRegistry() = default;
 
 Status MetricsRegistry::AddSeries(std::string_view name, std::string_view help,
-                                  std::string_view type,
-                                  std::unique_ptr<Series> series) {
+                                  std::string_view type, std::unique_ptr<Series> series) {
   if (!IsValidMetricName(name)) {
     return Status::InvalidArgument("invalid metric name '" + std::string(name) +
                                    "' (must match [a-zA-Z_:][a-zA-Z0-9_:]*)");
@@ -329,8 +328,7 @@ Result<Gauge*> MetricsRegistry::AddGauge(std::string_view name, std::string_view
 }
 
 Result<Histogram*> MetricsRegistry::AddHistogram(std::string_view name, std::string_view help,
-                                                 std::vector<double> bounds,
-                                                 MetricLabels labels) {
+                                                 std::vector<double> bounds, MetricLabels labels) {
   auto series = std::make_unique<Series>();
   series->labels = std::move(labels);
   series->bounds = bounds;

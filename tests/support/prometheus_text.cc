@@ -46,7 +46,8 @@ bool IsDigit(char c) { return c >= '0' && c <= '9'; }
 
 bool IsMetricName(std::string_view s) {
   if (s.empty() || !(IsAlpha(s[0]) || s[0] == ':')) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return IsAlpha(c) || IsDigit(c) || c == ':'; });
+  return std::all_of(s.begin(), s.end(),
+                     [](char c) { return IsAlpha(c) || IsDigit(c) || c == ':'; });
 }
 
 bool IsLabelName(std::string_view s) {
@@ -217,8 +218,8 @@ class Parser {
     sample.line = line_;
     sample.name = std::string(line.substr(0, i));
     if (!IsMetricName(sample.name)) {
-      return Error("invalid metric name at " + Quote(line.substr(0, std::min<std::size_t>(
-                                                                        line.size(), 40))));
+      return Error("invalid metric name at " +
+                   Quote(line.substr(0, std::min<std::size_t>(line.size(), 40))));
     }
     std::string_view rest = line.substr(i);
     if (!rest.empty() && rest[0] == '{') {
@@ -234,8 +235,7 @@ class Parser {
     sample.value = *parsed;
     const std::string_view timestamp = NextToken(rest);
     if (!timestamp.empty() && !ParseInt(timestamp)) {
-      return Error("timestamp " + Quote(timestamp) + " of " + sample.name +
-                   " is not an integer");
+      return Error("timestamp " + Quote(timestamp) + " of " + sample.name + " is not an integer");
     }
     if (!NextToken(rest).empty()) return Error("unexpected text after the sample " + sample.name);
     return AddSample(std::move(sample));
@@ -389,8 +389,8 @@ class Parser {
       std::sort(labels.begin(), labels.end());
       std::string key;
       for (const auto& [k, v] : labels) key += k + '\0' + v + '\0';
-      auto it = std::find_if(groups.begin(), groups.end(),
-                             [&](const auto& g) { return g.first == key; });
+      auto it =
+          std::find_if(groups.begin(), groups.end(), [&](const auto& g) { return g.first == key; });
       if (it == groups.end()) {
         groups.emplace_back(key, HistogramSeries{});
         it = groups.end() - 1;

@@ -30,7 +30,7 @@
 namespace shardmesh::testing {
 
 struct PromSample {
-  std::string name;  // full sample name, e.g. "x_bucket"
+  std::string name;                                         // full sample name, e.g. "x_bucket"
   std::vector<std::pair<std::string, std::string>> labels;  // unescaped, in text order
   double value = 0.0;
   int line = 0;  // 1-based line number in the text

@@ -45,9 +45,7 @@ class MetricsRegistryTest : public ::testing::Test {
   MetricsRegistry registry_;
 };
 
-TEST_F(MetricsRegistryTest, EmptyRegistryRendersNothing) {
-  EXPECT_EQ(registry_.RenderText(), "");
-}
+TEST_F(MetricsRegistryTest, EmptyRegistryRendersNothing) { EXPECT_EQ(registry_.RenderText(), ""); }
 
 TEST_F(MetricsRegistryTest, CounterRendersHelpTypeAndValue) {
   auto counter = registry_.AddCounter("requests_total", "Requests served.");
@@ -101,8 +99,7 @@ TEST_F(MetricsRegistryTest, EscapesLabelValuesAndHelp) {
   ASSERT_TRUE(g.ok());
   const std::string text = registry_.RenderText();
   EXPECT_NE(text.find(R"(escaped{v="a\\b\"c\nd"} 0)"), std::string::npos) << text;
-  EXPECT_NE(text.find(R"(# HELP escaped Help with \\ and\nnewline "quotes".)"),
-            std::string::npos)
+  EXPECT_NE(text.find(R"(# HELP escaped Help with \\ and\nnewline "quotes".)"), std::string::npos)
       << text;
   const PromExposition scraped = Scrape();
   EXPECT_EQ(scraped.Value("escaped", {{"v", nasty}}), 0.0);
@@ -157,7 +154,8 @@ TEST_F(MetricsRegistryTest, BucketBoundsRenderLikeGoClients) {
   const std::string text = registry_.RenderText();
   for (const char* le : {"-2", "1e-05", "0.0001", "0.25", "1", "123456", "1e+06", "2.5e+09"}) {
     EXPECT_NE(text.find("b_bucket{le=\"" + std::string(le) + "\"} 0\n"), std::string::npos)
-        << le << "\n" << text;
+        << le << "\n"
+        << text;
   }
 }
 
@@ -206,26 +204,26 @@ TEST_F(MetricsRegistryTest, RejectsCounterNameWithoutTotalSuffix) {
   auto c = registry_.AddCounter("requests", "x");
   EXPECT_TRUE(c.status().IsInvalidArgument());
   EXPECT_NE(c.status().message().find("_total"), std::string::npos);
-  EXPECT_TRUE(registry_.AddCounterCallback("requests", "x", {}, [] { return 1.0; })
-                  .IsInvalidArgument());
+  EXPECT_TRUE(
+      registry_.AddCounterCallback("requests", "x", {}, [] { return 1.0; }).IsInvalidArgument());
 }
 
 TEST_F(MetricsRegistryTest, RejectsTheSameSeriesTwiceWhateverTheLabelOrder) {
   ASSERT_TRUE(registry_.AddGauge("g", "x", {{"a", "1"}, {"b", "2"}}).ok());
   EXPECT_EQ(registry_.AddGauge("g", "x", {{"b", "2"}, {"a", "1"}}).status().code(),
             StatusCode::kAlreadyExists);
-  EXPECT_EQ(registry_.AddGaugeCallback("g", "x", {{"a", "1"}, {"b", "2"}}, [] { return 0.0; })
-                .code(),
-            StatusCode::kAlreadyExists);
+  EXPECT_EQ(
+      registry_.AddGaugeCallback("g", "x", {{"a", "1"}, {"b", "2"}}, [] { return 0.0; }).code(),
+      StatusCode::kAlreadyExists);
   EXPECT_TRUE(registry_.AddGauge("g", "x", {{"a", "1"}, {"b", "3"}}).ok());
 }
 
 TEST_F(MetricsRegistryTest, RejectsAFamilyRegisteredAgainWithAnotherTypeOrHelp) {
   ASSERT_TRUE(registry_.AddGauge("thing", "Thing.", {{"k", "1"}}).ok());
-  EXPECT_TRUE(registry_.AddHistogram("thing", "Thing.", {1}, {{"k", "2"}})
-                  .status()
-                  .IsInvalidArgument());
-  EXPECT_TRUE(registry_.AddGauge("thing", "Other help.", {{"k", "2"}}).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      registry_.AddHistogram("thing", "Thing.", {1}, {{"k", "2"}}).status().IsInvalidArgument());
+  EXPECT_TRUE(
+      registry_.AddGauge("thing", "Other help.", {{"k", "2"}}).status().IsInvalidArgument());
 }
 
 TEST_F(MetricsRegistryTest, RejectsNamesThatCollideWithHistogramSamples) {
@@ -286,7 +284,9 @@ TEST_F(MetricsRegistryTest, HistogramCallbackTurnsPerBucketCountsCumulative) {
 TEST_F(MetricsRegistryTest, HistogramCallbackWithWrongBucketCountRendersNoSamples) {
   ASSERT_TRUE(registry_
                   .AddHistogramCallback("broken", "Broken.", {1, 2}, {},
-                                        [] { return HistogramSnapshot{{1, 2}, 3.0}; })
+                                        [] {
+                                          return HistogramSnapshot{{1, 2}, 3.0};
+                                        })
                   .ok());
   const std::string text = registry_.RenderText();
   EXPECT_NE(text.find("# shardmesh: histogram broken snapshot has 2 buckets, expected 3"),
@@ -301,15 +301,21 @@ TEST_F(MetricsRegistryTest, ScrapeHooksRunOnceBeforeEveryCallback) {
   int hook_runs = 0;
   int snapshot = 0;  // what the hook "took"
   std::vector<int> seen;
-  ASSERT_TRUE(registry_.AddGaugeCallback("a", "A.", {}, [&] {
-    seen.push_back(snapshot);
-    return 1.0;
-  }).ok());
+  ASSERT_TRUE(registry_
+                  .AddGaugeCallback("a", "A.", {},
+                                    [&] {
+                                      seen.push_back(snapshot);
+                                      return 1.0;
+                                    })
+                  .ok());
   ASSERT_TRUE(registry_.AddScrapeHook([&] { snapshot = ++hook_runs; }).ok());
-  ASSERT_TRUE(registry_.AddGaugeCallback("b", "B.", {}, [&] {
-    seen.push_back(snapshot);
-    return 2.0;
-  }).ok());
+  ASSERT_TRUE(registry_
+                  .AddGaugeCallback("b", "B.", {},
+                                    [&] {
+                                      seen.push_back(snapshot);
+                                      return 2.0;
+                                    })
+                  .ok());
   (void)registry_.RenderText();
   (void)registry_.RenderText();
   EXPECT_EQ(hook_runs, 2);
@@ -391,10 +397,12 @@ TEST_F(MetricsRegistryTest, PromtoolAcceptsTheRenderedText) {
   ASSERT_TRUE(registry_
                   .AddHistogramCallback("shardmesh_exchange_seconds", "Exchange latency.",
                                         {0.0001, 0.00025}, {{"node", "a\\b\nc"}},
-                                        [] { return HistogramSnapshot{{1, 2, 3}, 0.5}; })
+                                        [] {
+                                          return HistogramSnapshot{{1, 2, 3}, 0.5};
+                                        })
                   .ok());
-  const std::string path = ::testing::TempDir() + "/metrics_promtool_" +
-                           std::to_string(::getpid()) + ".txt";
+  const std::string path =
+      ::testing::TempDir() + "/metrics_promtool_" + std::to_string(::getpid()) + ".txt";
   {
     std::ofstream out(path, std::ios::binary);
     out << registry_.RenderText();

@@ -50,8 +50,8 @@ class PrometheusTextTest : public ::testing::Test {
     ASSERT_FALSE(parsed.ok()) << "accepted:\n" << text;
     EXPECT_TRUE(parsed.status().IsInvalidArgument());
     const std::string message = parsed.status().message();
-    EXPECT_EQ(message.rfind("line " + std::to_string(line) + ": ", 0), 0u)
-        << message << "\nin:\n" << text;
+    EXPECT_EQ(message.rfind("line " + std::to_string(line) + ": ", 0), 0u) << message << "\nin:\n"
+                                                                           << text;
     EXPECT_NE(message.find(what), std::string::npos) << message << "\nin:\n" << text;
   }
 };
@@ -170,27 +170,27 @@ std::string Histogram(const std::vector<std::string>& lines) {
 }
 
 TEST_F(PrometheusTextTest, AcceptsTheBaseHistogramOfTheRejectionCases) {
-  auto parsed = ParsePrometheusText(Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"+Inf\"} 2",
-                                               "h_sum 3", "h_count 2"}));
+  auto parsed = ParsePrometheusText(
+      Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"+Inf\"} 2", "h_sum 3", "h_count 2"}));
   EXPECT_TRUE(parsed.ok()) << parsed.status().ToString();
 }
 
 TEST_F(PrometheusTextTest, RejectsHistogramBucketsThatAreNotCumulative) {
-  ExpectRejected(Histogram({"h_bucket{le=\"1\"} 3", "h_bucket{le=\"+Inf\"} 2", "h_sum 3",
-                            "h_count 2"}),
-                 3, "not cumulative");
+  ExpectRejected(
+      Histogram({"h_bucket{le=\"1\"} 3", "h_bucket{le=\"+Inf\"} 2", "h_sum 3", "h_count 2"}), 3,
+      "not cumulative");
 }
 
 TEST_F(PrometheusTextTest, RejectsHistogramWithoutInfBucket) {
-  ExpectRejected(Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"2\"} 2", "h_sum 3",
-                            "h_count 2"}),
-                 3, "+Inf");
+  ExpectRejected(
+      Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"2\"} 2", "h_sum 3", "h_count 2"}), 3,
+      "+Inf");
 }
 
 TEST_F(PrometheusTextTest, RejectsHistogramCountThatDiffersFromInfBucket) {
-  ExpectRejected(Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"+Inf\"} 2", "h_sum 3",
-                            "h_count 3"}),
-                 5, "_count differs");
+  ExpectRejected(
+      Histogram({"h_bucket{le=\"1\"} 1", "h_bucket{le=\"+Inf\"} 2", "h_sum 3", "h_count 3"}), 5,
+      "_count differs");
 }
 
 TEST_F(PrometheusTextTest, RejectsOtherHistogramFaults) {
@@ -205,9 +205,9 @@ TEST_F(PrometheusTextTest, RejectsOtherHistogramFaults) {
   ExpectRejected(Histogram({"h_sum{le=\"1\"} 3"}), 2, "must not have an le");
   ExpectRejected(Histogram({"h 3"}), 2, "must be one of");
   // The fault is found when the family ends, whether at the end of the text or at the next one.
-  ExpectRejected(Histogram({"h_bucket{le=\"1\"} 1", "h_sum 3", "h_count 1"}) +
-                     "# TYPE g gauge\ng 1\n",
-                 2, "+Inf");
+  ExpectRejected(
+      Histogram({"h_bucket{le=\"1\"} 1", "h_sum 3", "h_count 1"}) + "# TYPE g gauge\ng 1\n", 2,
+      "+Inf");
   ExpectRejected("# TYPE h histogram\n# TYPE h_count gauge\n", 2, "collides");
 }
 

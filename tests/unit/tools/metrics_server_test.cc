@@ -17,8 +17,8 @@ using shardmesh::testing::ParsePrometheusText;
 class MetricsServerTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    auto requests = registry_.AddCounter("shardmesh_test_requests_total", "Requests.",
-                                         {{"peer", "w\"1"}});
+    auto requests =
+        registry_.AddCounter("shardmesh_test_requests_total", "Requests.", {{"peer", "w\"1"}});
     ASSERT_TRUE(requests.ok());
     requests_ = *requests;
     ASSERT_TRUE(registry_
@@ -54,8 +54,7 @@ TEST_F(MetricsServerTest, ServesTheRegistryOnGetMetrics) {
   auto response = client.Get("/metrics");
   ASSERT_TRUE(response) << httplib::to_string(response.error());
   EXPECT_EQ(response->status, 200);
-  EXPECT_EQ(response->get_header_value("Content-Type"),
-            "text/plain; version=0.0.4; charset=utf-8");
+  EXPECT_EQ(response->get_header_value("Content-Type"), "text/plain; version=0.0.4; charset=utf-8");
   auto parsed = ParsePrometheusText(response->body);
   ASSERT_TRUE(parsed.ok()) << parsed.status().ToString() << "\n" << response->body;
   EXPECT_EQ(parsed->Value("shardmesh_test_requests_total", {{"peer", "w\"1"}}), 7.0);
