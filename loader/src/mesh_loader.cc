@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh_block_reader.h"
+#include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/hash.h"
 #include "shardmesh/loader/partition_table.h"
 #include "shardmesh/mesh/ring.h"
@@ -74,6 +75,12 @@ struct MeshLoader::Impl {
   SteadyClock::time_point waiting_since{};
 
   std::thread control;
+  std::optional<checkpoint::CheckpointStore> checkpoints;  // control thread only
+  std::uint64_t checkpoint_sequence = 0;
+  bool persist_pending = false;  // guarded by mu
+  bool evicted = false;          // guarded by mu: this worker lost partitions to a higher term
+  SteadyClock::time_point last_tick = SteadyClock::now();  // guarded by mu: control loop's
+  SteadyClock::time_point resync_until{};                  // guarded by mu
 
   // ---------------------------------------------------------------- messages
   ProgressMessage MessageOf(const PartitionTable& t) const {
@@ -144,6 +151,32 @@ struct MeshLoader::Impl {
     });
   }
 
+  // mu held.
+  checkpoint::StreamState StateLocked() const {
+    checkpoint::StreamState st;
+    st.epoch = table.epoch();
+    st.seed = options.seed;
+    st.plan_digest = plan_digest;
+    st.membership_digest = table.members_digest();
+    st.world_size = static_cast<std::uint32_t>(table.members().size());
+    st.timestamp_ms = SystemClock::Instance().WallMillis();
+    st.strategy = static_cast<std::uint32_t>(options.strategy);
+    for (const auto& e : table.Entries())
+      if (e.cursor > 0) st.cursors.push_back({e.partition, e.cursor});
+    return st;
+  }
+
+  void Persist(const checkpoint::StreamState& state) {
+    Status saved = checkpoint::SaveStreamState(*checkpoints, ++checkpoint_sequence, state);
+    std::lock_guard lock(mu);
+    if (saved.ok()) {
+      ++shared_stats.checkpoints_persisted;
+    } else {
+      ++shared_stats.checkpoint_failures;
+      spdlog::warn("stream checkpoint not saved: {}", saved.message());
+    }
+  }
+
   // ---------------------------------------------------------------- control thread
   bool all_done_sent = false;  // control thread, per epoch
 
@@ -161,10 +194,23 @@ struct MeshLoader::Impl {
 
   void ControlLoop() {
     auto next_broadcast = SteadyClock::now();
+    auto next_persist = SteadyClock::now();
     std::unique_lock lock(mu);
     while (!stop) {
       control_cv.wait_for(lock, std::chrono::milliseconds(50));
       if (stop) break;
+      const auto tick = SteadyClock::now();
+      if (tick - last_tick > options.stall_threshold && started) {
+        // This process was frozen (SIGSTOP, swap, a debugger): peers may have declared it dead
+        // and taken its partitions. Hold delivery until their progress has had time to arrive.
+        resync_until = tick + options.takeover_grace;
+        spdlog::warn("epoch {}: this process stalled for {} ms; pausing delivery {} ms to catch "
+                     "up with the mesh", table.epoch(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(tick - last_tick).count(),
+                     std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
+      }
+      last_tick = tick;
+      consumer_cv.notify_all();
       if (!started) continue;
       lock.unlock();
       const auto members = node->Members();
@@ -181,7 +227,18 @@ struct MeshLoader::Impl {
                        table.epoch(), m.name);
         }
       }
-      const auto mine = table.TakeOver(dead, node->name());
+      // A worker that sees fewer than half of the epoch's members alive is more likely cut
+      // off than surrounded by corpses: it keeps its own partitions and takes none, so a
+      // network partition does not make a lone worker deliver everyone's data.
+      // Suspects do not count: cut off, a worker suspects everyone at once.
+      std::size_t alive_members = 0;
+      for (const auto& m : members) {
+        alive_members += m.state == mesh::MemberState::kAlive && !dead.count(m.name) &&
+                         std::binary_search(table.members().begin(), table.members().end(), m.name);
+      }
+      const bool quorum = 2 * alive_members >= table.members().size();
+      const auto mine = evicted || !quorum ? std::vector<std::uint32_t>{}
+                                           : table.TakeOver(dead, node->name());
       if (!mine.empty()) {
         const auto ready = SteadyClock::now() + options.takeover_grace;
         for (std::uint32_t p : mine) pending_takeovers.emplace_back(p, ready);
@@ -195,6 +252,15 @@ struct MeshLoader::Impl {
       if (table.AllDone() && !all_done_sent) {
         all_done_sent = true;
         dirty = true;
+      }
+      if (checkpoints && persist_pending && now >= next_persist) {
+        persist_pending = false;
+        next_persist = now + options.persist_interval;
+        const auto state = StateLocked();
+        lock.unlock();
+        Persist(state);
+        lock.lock();
+        if (!started) continue;
       }
       if (dirty || now >= next_broadcast) {
         std::vector<ProgressMessage> messages{MessageOf(table)};
@@ -283,10 +349,20 @@ struct MeshLoader::Impl {
     active.clear();
     finished.clear();
     rr = 0;
-    for (std::uint32_t p : table.OwnedBy(node->name())) Activate(p);
+    evicted = false;
+    const bool restored = options.restore && options.restore->epoch == epoch;
+    const auto ready = SteadyClock::now() + options.takeover_grace;
+    for (std::uint32_t p : table.OwnedBy(node->name())) {
+      if (restored) {
+        pending_takeovers.emplace_back(p, ready);
+      } else {
+        Activate(p);
+      }
+    }
     const bool member = std::binary_search(members.begin(), members.end(), node->name());
     spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch,
-                 members.size(), fmt::join(members, ","), table.partitions(), active.size(),
+                 members.size(), fmt::join(members, ","), table.partitions(),
+                 active.size() + pending_takeovers.size(),
                  member ? "" : " (joined mid-epoch: serving data only until the next epoch)");
     control_cv.notify_all();
     return Status::OK();
@@ -331,6 +407,7 @@ struct MeshLoader::Impl {
         spdlog::warn("epoch {}: partition {} now belongs to {} (this worker was declared dead); "
                      "stopping it", table.epoch(), p, table.Owner(p));
         ++lost;
+        evicted = true;  // declared dead once: take nothing more this epoch
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
         if (i < rr) --rr;
       } else {
@@ -381,6 +458,13 @@ struct MeshLoader::Impl {
       {
         std::unique_lock lock(mu);
         if (!started) return Status::FailedPrecondition("mesh loader: StartEpoch was not called");
+        // A control loop that has not ticked for a while means this process was frozen:
+        // wait for it to notice (and to pause delivery) before handing out more.
+        const auto now = SteadyClock::now();
+        if (now - last_tick > options.stall_threshold || now < resync_until) {
+          consumer_cv.wait_for(lock, std::chrono::milliseconds(20));
+          continue;
+        }
         SyncLocked();
         if (active.empty() && !finished.empty()) {
           lock.unlock();
@@ -445,6 +529,7 @@ struct MeshLoader::Impl {
     since_commit = 0;
     ++commits;
     dirty = true;
+    persist_pending = true;
     control_cv.notify_all();
   }
 };
@@ -459,6 +544,14 @@ MeshLoader::~MeshLoader() {
   impl_->control_cv.notify_all();
   impl_->control.join();
   impl_->node->SetMessageHandler(mesh::MessageType::kPartitionProgress, nullptr);
+  if (impl_->checkpoints && impl_->started) {
+    checkpoint::StreamState last;
+    {
+      std::lock_guard lock(impl_->mu);
+      last = impl_->StateLocked();
+    }
+    impl_->Persist(last);
+  }
 }
 
 Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options,
@@ -489,6 +582,13 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   ro.deadline = o.read_deadline;
   impl->reader = std::make_unique<internal::MeshBlockReader>(ro, node, exchange, store,
                                                              &impl->read_counters);
+  if (!o.checkpoint_dir.empty()) {
+    checkpoint::CheckpointStoreOptions co;
+    co.keep_last = std::max<std::uint32_t>(1, o.keep_checkpoints);
+    co.prefix = "stream";
+    SHARDMESH_ASSIGN_OR_RETURN(auto store_dir, checkpoint::CheckpointStore::Create(o.checkpoint_dir, co));
+    impl->checkpoints.emplace(std::move(store_dir));
+  }
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
                          [raw](const mesh::Envelope& e, mesh::Transport&) { raw->OnProgress(e); });
@@ -503,18 +603,10 @@ void MeshLoader::SetBeforeCommit(std::function<void()> hook) { impl_->before_com
 
 checkpoint::StreamState MeshLoader::GetCheckpoint() const {
   std::lock_guard lock(impl_->mu);
-  checkpoint::StreamState s;
-  s.epoch = impl_->table.epoch();
-  s.seed = impl_->options.seed;
-  s.plan_digest = impl_->plan_digest;
-  s.membership_digest = impl_->table.members_digest();
-  s.world_size = static_cast<std::uint32_t>(impl_->table.members().size());
-  s.timestamp_ms = SystemClock::Instance().WallMillis();
-  s.strategy = static_cast<std::uint32_t>(impl_->options.strategy);
-  for (const auto& e : impl_->table.Entries())
-    if (e.cursor > 0) s.cursors.push_back({e.partition, e.cursor});
-  return s;
+  return impl_->StateLocked();
 }
+
+std::uint64_t MeshLoader::plan_digest() const { return impl_->plan_digest; }
 
 MeshLoaderStats MeshLoader::stats() const {
   const Impl& m = *impl_;

@@ -70,6 +70,12 @@ bool PartitionTable::Merge(const PartitionEntry& e) {
   if (e.term >= 2 * pref_[e.partition].size() + entries_[e.partition].term + 1) return false;
   PartitionEntry& cur = entries_[e.partition];
   const std::uint64_t cursor = std::min(e.cursor, sizes_[e.partition]);
+  // Done is absorbing whatever the term: whoever finished the partition delivered all of it.
+  if (cursor == sizes_[e.partition] && cur.cursor < cursor) {
+    cur.cursor = cursor;
+    cur.term = std::max(cur.term, e.term);
+    return true;
+  }
   if (e.term > cur.term) {
     cur.term = e.term;
     cur.cursor = std::max(cur.cursor, cursor);

@@ -13,7 +13,7 @@
 #include <set>
 #include <thread>
 
-#include "mesh_cluster.h"
+#include "data_cluster.h"
 
 namespace shardmesh::testing {
 namespace {
@@ -22,125 +22,35 @@ using std::chrono::milliseconds;
 using std::chrono::seconds;
 namespace fs = std::filesystem;
 
-constexpr int kSamples = 20000;
-constexpr int kShards = 16;
-constexpr int kCommitEvery = 64;
+constexpr int kSamples = DataCluster::kSamples;
+constexpr int kCommitEvery = DataCluster::kCommitEvery;
 
 class MeshDataTest : public ::testing::Test {
  protected:
-  explicit MeshDataTest() : cluster_("data") {}
+  MeshDataTest() : data_("data") {}
 
-  void GenerateDataset() {
-    ChildProcess gen({SHARDMESH_BIN, "gen", "--out", Source(), "--samples", std::to_string(kSamples),
-                      "--shards", std::to_string(kShards), "--feature-dim", "64", "--seq-len", "16",
-                      "--block-kib", "64"},
-                     cluster_.dir() + "/gen.log");
-    ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  void GenerateDataset() { data_.Generate(); }
+  void Start(int n, const std::string& extra) { data_.Start(n, extra); }
+  std::string DataDir(int i) const { return data_.DataDir(i); }
+  std::string IdsPath(int i) const { return data_.IdsPath(i); }
+  std::set<std::string> Held(int i) const { return data_.Held(i); }
+  bool EveryShardHasCopies(const std::vector<int>& w, int r) const {
+    return data_.EveryShardHasCopies(w, r);
   }
+  DataCluster::Delivery ReadDelivery() const { return data_.ReadDelivery(); }
+  std::pair<std::uint64_t, std::uint64_t> LocalRemote() const { return data_.LocalRemote(); }
+  std::map<int, std::string> Logs() const { return data_.Logs(); }
+  void ExpectExit(int i, int code, seconds within) { data_.ExpectExit(i, code, within); }
 
-  // Config lines of worker i: its store and ids file, plus `extra`; worker 0 has the source.
-  std::string DataConfig(int i, const std::string& extra) const {
-    std::string c = "data_dir = \"" + DataDir(i) + "\"\nids_out = \"" + IdsPath(i) +
-                    "\"\npartitions = 64\ncommit_every = " + std::to_string(kCommitEvery) + "\n" +
-                    extra;
-    if (i == 0) c += "dataset = \"" + Source() + "\"\n";
-    return c;
-  }
-
-  void Start(int n, const std::string& extra) {
-    cluster_.Start(n, [&](int i) { return DataConfig(i, extra); });
-  }
-
-  std::string Source() const { return cluster_.dir() + "/source"; }
-  std::string DataDir(int i) const { return cluster_.dir() + "/d" + std::to_string(i); }
-  std::string IdsPath(int i) const { return cluster_.dir() + "/ids" + std::to_string(i) + ".txt"; }
-
-  // The shard files held in worker i's store (verified copies only: .part files excluded).
-  std::set<std::string> Held(int i) const {
-    std::set<std::string> out;
-    std::error_code ec;
-    for (const auto& sub : fs::directory_iterator(DataDir(i), ec)) {
-      for (const auto& f : fs::directory_iterator(sub.path(), ec)) {
-        const std::string name = f.path().filename().string();
-        if (name.rfind("shard-", 0) == 0 && f.path().extension() == ".smd") out.insert(name);
-      }
-    }
-    return out;
-  }
-
-  // True when every shard has at least `r` copies among `workers`' stores.
-  bool EveryShardHasCopies(const std::vector<int>& workers, int r) const {
-    std::map<std::string, int> copies;
-    for (int i : workers)
-      for (const auto& f : Held(i)) ++copies[f];
-    if (copies.size() != static_cast<std::size_t>(kShards)) return false;
-    for (const auto& [f, n] : copies)
-      if (n < r) return false;
-    return true;
-  }
-
-  struct Delivery {
-    std::uint64_t total = 0;
-    std::uint64_t distinct = 0;
-    std::uint64_t lost = 0;
-    std::uint64_t duplicates = 0;
-  };
-  Delivery ReadDelivery(int n) const {
-    std::vector<int> count(kSamples, 0);
-    Delivery d;
-    for (int i = 0; i < n; ++i) {
-      std::ifstream in(IdsPath(i));
-      std::uint64_t id;
-      while (in >> id) {
-        EXPECT_LT(id, static_cast<std::uint64_t>(kSamples));
-        if (id < kSamples) ++count[id];
-        ++d.total;
-      }
-    }
-    for (int c : count) {
-      d.distinct += c > 0;
-      d.lost += c == 0;
-      d.duplicates += c > 1 ? c - 1 : 0;
-    }
-    return d;
-  }
-
-  // Local and remote sample counts from the workers' summary lines.
-  std::pair<std::uint64_t, std::uint64_t> LocalRemote() const {
-    std::uint64_t local = 0, remote = 0;
-    const std::regex line(R"(worker w\d+: \d+ samples .* local (\d+) remote (\d+))");
-    for (const auto& [i, text] : Logs()) {
-      for (std::sregex_iterator it(text.begin(), text.end(), line), end; it != end; ++it) {
-        local += std::stoull((*it)[1]);
-        remote += std::stoull((*it)[2]);
-      }
-    }
-    return {local, remote};
-  }
-
-  std::map<int, std::string> Logs() const {
-    std::map<int, std::string> out;
-    for (int i = 0; i < cluster_.size(); ++i) {
-      std::ifstream in(cluster_.dir() + "/" + cluster_.Name(i) + ".log");
-      out[i] = std::string(std::istreambuf_iterator<char>(in), {});
-    }
-    return out;
-  }
-
-  void ExpectExit(int i, int code, seconds within) {
-    auto got = cluster_.worker(i).Wait(within);
-    ASSERT_TRUE(got.has_value()) << cluster_.Name(i) << " did not exit\n" << cluster_.Logs();
-    EXPECT_EQ(*got, code) << cluster_.Name(i) << "\n" << cluster_.Logs();
-  }
-
-  MeshCluster cluster_;
+  DataCluster data_;
+  MeshCluster& cluster_ = data_.mesh();
 };
 
 TEST_F(MeshDataTest, ConsistentHashPlacesTwoCopiesAndDeliversEverySampleOnceMostlyLocally) {
   GenerateDataset();
   Start(4, "replication = 2\nepochs = 1\nmin_members = 4\n");
   for (int i = 0; i < 4; ++i) ExpectExit(i, 0, seconds(60));
-  const Delivery d = ReadDelivery(4);
+  const auto d = ReadDelivery();
   EXPECT_EQ(d.lost, 0u);
   EXPECT_EQ(d.duplicates, 0u);
   EXPECT_EQ(d.total, static_cast<std::uint64_t>(kSamples));
@@ -154,7 +64,7 @@ TEST_F(MeshDataTest, GlobalShuffleDeliversEverySampleOnceAndCountsRemoteReads) {
   GenerateDataset();
   Start(4, "replication = 2\nepochs = 1\nmin_members = 4\nstrategy = \"global-shuffle\"\n");
   for (int i = 0; i < 4; ++i) ExpectExit(i, 0, seconds(60));
-  const Delivery d = ReadDelivery(4);
+  const auto d = ReadDelivery();
   EXPECT_EQ(d.lost, 0u);
   EXPECT_EQ(d.duplicates, 0u);
   const auto [local, remote] = LocalRemote();
@@ -201,7 +111,7 @@ TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
   }
   for (int i : survivors) cluster_.worker(i).Signal(SIGTERM);
   for (int i : survivors) ExpectExit(i, 0, seconds(15));
-  const Delivery d = ReadDelivery(4);
+  const auto d = ReadDelivery();
   EXPECT_EQ(d.lost, 0u) << cluster_.Logs();
   // Only what w3 delivered after its last commit may come twice (and ids_out only holds
   // committed ids, so in practice none).
@@ -233,7 +143,7 @@ TEST_F(MeshDataTest, Kill9DuringPlacementStillEndsWithTwoCopiesAndEverySampleOnc
       << cluster_.Logs();
   for (int i : survivors) cluster_.worker(i).Signal(SIGTERM);
   for (int i : survivors) ExpectExit(i, 0, seconds(15));
-  const Delivery d = ReadDelivery(4);
+  const auto d = ReadDelivery();
   EXPECT_EQ(d.lost, 0u) << cluster_.Logs();
   EXPECT_LE(d.duplicates, static_cast<std::uint64_t>(kCommitEvery));
 }
@@ -262,7 +172,7 @@ TEST_F(MeshDataTest, FlippedByteInAStoredBlockIsHealedFromAReplica) {
   }
   ASSERT_GE(damaged, 2);
   for (int i = 0; i < 4; ++i) ExpectExit(i, 0, seconds(60));
-  const Delivery d = ReadDelivery(4);
+  const auto d = ReadDelivery();
   EXPECT_EQ(d.lost, 0u);
   EXPECT_EQ(d.duplicates, 0u);
   int healed = 0;

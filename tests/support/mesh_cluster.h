@@ -28,6 +28,15 @@ class MeshCluster {
     }
   }
 
+  // Adds one more worker (seeded like the others), starts it and returns its index.
+  int Add(const std::string& extra) {
+    ports_.push_back(FreeLoopbackPort());
+    const int i = static_cast<int>(ports_.size()) - 1;
+    WriteConfig(i, extra);
+    Launch(i);
+    return i;
+  }
+
   void WriteConfig(int i, const std::string& extra) {
     std::string seeds = "\"" + Endpoint(0) + "\"";
     if (ports_.size() > 1) seeds += ", \"" + Endpoint(1) + "\"";

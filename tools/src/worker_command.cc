@@ -68,16 +68,19 @@ int RunWorker(WorkerArgs& args) {
     return 1;
   }
   std::unique_ptr<mesh::Transport> transport = std::move(zmq).value();
+  mesh::FaultTransport* fault_transport = nullptr;  // owned by the node once it exists
   if (c.fault_drop_rate > 0 || c.fault_delay.count() > 0 || !c.fault_partition_from.empty()) {
     mesh::FaultOptions f;
     f.drop_rate = c.fault_drop_rate;
     f.delay = c.fault_delay;
-    f.partition_from = c.fault_partition_from;
+    // A partition that starts later is switched on by the timer below.
+    if (c.fault_partition_after.count() == 0) f.partition_from = c.fault_partition_from;
     spdlog::warn("fault injection on: drop_rate={} delay={}ms partition_from={}", f.drop_rate,
                  c.fault_delay.count(), fmt::join(f.partition_from, ","));
-    transport = std::make_unique<mesh::FaultTransport>(std::move(transport), f,
-                                                       SystemClock::Instance(),
-                                                       Hash64(c.name));
+    auto fault = std::make_unique<mesh::FaultTransport>(std::move(transport), f,
+                                                        SystemClock::Instance(), Hash64(c.name));
+    fault_transport = fault.get();
+    transport = std::move(fault);
   }
   const std::string endpoint = transport->endpoint();
   auto node = mesh::MeshNode::Create(ToMeshOptions(c), std::move(transport));
@@ -103,6 +106,31 @@ int RunWorker(WorkerArgs& args) {
   }
   spdlog::info("worker {} listening on {} (seeds: {})", c.name, endpoint,
                c.seeds.empty() ? "none" : fmt::format("{}", fmt::join(c.seeds, ",")));
+  // Timed partition (tests): cut off fault_partition_from after fault_partition_after, heal
+  // after fault_partition_for. Both switches run on the loop thread, which owns the transport.
+  std::thread healer;
+  std::mutex heal_mu;
+  std::condition_variable heal_cv;
+  bool heal_cancel = false;
+  const bool timed = c.fault_partition_after.count() > 0 || c.fault_partition_for.count() > 0;
+  if (fault_transport != nullptr && timed && !c.fault_partition_from.empty()) {
+    healer = std::thread([&, node_ptr = node->get()] {
+      std::unique_lock lock(heal_mu);
+      auto switch_to = [&](std::vector<std::string> peers, const char* what) {
+        node_ptr->Post([fault_transport, peers, what](mesh::Transport&) {
+          fault_transport->SetPartitionFrom(peers);
+          spdlog::warn("fault injection: partition {}", what);
+        });
+      };
+      if (c.fault_partition_after.count() > 0) {
+        if (heal_cv.wait_for(lock, c.fault_partition_after, [&] { return heal_cancel; })) return;
+        switch_to(c.fault_partition_from, "started");
+      }
+      if (c.fault_partition_for.count() == 0) return;
+      if (heal_cv.wait_for(lock, c.fault_partition_for, [&] { return heal_cancel; })) return;
+      switch_to({}, "healed");
+    });
+  }
 
   // A signal thread turns SIGTERM/SIGINT into a stop flag, so a worker busy consuming epochs
   // stops between samples as well as one that only serves.
@@ -141,6 +169,14 @@ int RunWorker(WorkerArgs& args) {
   spdlog::info("worker {} stopped", c.name);
   if (!stop) pthread_kill(signals.native_handle(), SIGTERM);
   signals.join();
+  if (healer.joinable()) {
+    {
+      std::lock_guard lock(heal_mu);
+      heal_cancel = true;
+    }
+    heal_cv.notify_all();
+    healer.join();
+  }
   return code;
 }
 

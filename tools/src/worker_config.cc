@@ -24,6 +24,7 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddDuration("settle", &c->settle, "membership must be unchanged this long before an epoch starts");
   keys.AddDuration("read_deadline", &c->read_deadline, "a block no live holder serves within this fails the read");
   keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout, "longest wait for other workers to finish an epoch");
+  keys.AddString("checkpoint_dir", &c->checkpoint_dir, "stream checkpoints of this worker (default <data_dir>/checkpoints); a restart resumes from the newest valid one");
   keys.AddInt("consume_rate", &c->consume_rate, "pace the consumer at N samples/s, like a training step would (0: unpaced)");
   keys.AddInt("metrics_port", &c->metrics_port, "serve Prometheus metrics on 127.0.0.1:PORT/metrics (-1 off, 0 any free port)");
   keys.AddDuration("probe_interval", &c->probe_interval, "SWIM protocol period (0 = profile default)");
@@ -35,6 +36,8 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddDouble("fault_drop_rate", &c->fault_drop_rate, "test only: drop this fraction of messages in and out");
   keys.AddDuration("fault_delay", &c->fault_delay, "test only: delay every outgoing message");
   keys.AddList("fault_partition_from", &c->fault_partition_from, "test only: names or endpoints cut off both ways");
+  keys.AddDuration("fault_partition_after", &c->fault_partition_after, "test only: the partition starts this long after start (0: at once)");
+  keys.AddDuration("fault_partition_for", &c->fault_partition_for, "test only: heal that partition after this long (0: never)");
   keys.AddString("curve_public", &c->curve_public, "CurveZMQ: this node's public key (Z85, from `shardmesh keygen`)");
   keys.AddString("curve_secret", &c->curve_secret, "CurveZMQ: this node's secret key (Z85)");
   keys.AddString("curve_server_public", &c->curve_server_public, "CurveZMQ: the mesh server public key shared by members");

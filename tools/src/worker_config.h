@@ -40,6 +40,7 @@ struct WorkerConfig {
   std::chrono::milliseconds settle{1000};  // ... and the view has been stable this long
   std::chrono::milliseconds read_deadline{10000};  // give up on a block with no live holder
   std::chrono::milliseconds epoch_end_timeout{600000};  // wait for other workers' partitions
+  std::string checkpoint_dir;              // stream checkpoints (default <data_dir>/checkpoints)
   std::int64_t consume_rate = 0;           // samples/s the consumer takes (0 = as fast as possible)
   std::int64_t metrics_port = -1;          // Prometheus /metrics on 127.0.0.1 (-1 off, 0 any)
   // Membership timing; 0 = profile default.
@@ -54,6 +55,8 @@ struct WorkerConfig {
   double fault_drop_rate = 0.0;            // probability each message in or out is dropped
   std::chrono::milliseconds fault_delay{0};  // added to every outgoing message
   std::vector<std::string> fault_partition_from;  // names/endpoints cut off in both directions
+  std::chrono::milliseconds fault_partition_after{0};  // start the partition this long after start
+  std::chrono::milliseconds fault_partition_for{0};  // heal the partition after this long (0 = never)
   // CurveZMQ; all empty = plaintext mesh.
   std::string curve_public;                // this node's client key (Z85)
   std::string curve_secret;

@@ -8,6 +8,7 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/file.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
@@ -135,12 +136,31 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
   lo.settle = c.settle;
   lo.read_deadline = c.read_deadline;
   lo.epoch_end_timeout = c.epoch_end_timeout;
+  lo.checkpoint_dir = c.checkpoint_dir.empty() ? c.data_dir + "/checkpoints" : c.checkpoint_dir;
+  std::uint64_t first_epoch = 0;
+  if (auto store = checkpoint::CheckpointStore::Create(lo.checkpoint_dir); store.ok()) {
+    if (auto latest = checkpoint::LoadLatestStreamState(*store); latest.ok()) {
+      lo.restore = latest->state;
+      first_epoch = latest->state.epoch;
+    }
+  }
   auto created = loader::MeshLoader::Create(lo, node, *w.exchange, *w.store);
   if (!created.ok()) {
     spdlog::error("mesh loader: {}", created.status().message());
     return 2;
   }
   w.loader = std::move(created).value();
+  if (lo.restore && lo.restore->plan_digest != w.loader->plan_digest()) {
+    spdlog::warn("ignoring the checkpoint in {}: it belongs to another plan (dataset, seed, "
+                 "partitions, window or strategy differ)", lo.checkpoint_dir);
+    lo.restore.reset();
+    first_epoch = 0;
+    w.loader.reset();
+    w.loader = std::move(loader::MeshLoader::Create(lo, node, *w.exchange, *w.store)).value();
+  } else if (lo.restore) {
+    spdlog::info("resuming from the checkpoint in {}: epoch {}, {} partition cursors",
+                 lo.checkpoint_dir, lo.restore->epoch, lo.restore->cursors.size());
+  }
   IdsWriter ids;
   if (Status s = ids.Open(c.ids_out); !s.ok()) {
     spdlog::error("{}", s.message());
@@ -161,13 +181,15 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
   w.loader->SetBeforeCommit([&ids] { ids.Flush(); });
   const auto t0 = SteadyClock::now();
   std::uint64_t delivered = 0, since_commit = 0;
-  for (std::uint64_t epoch = 0; epoch < static_cast<std::uint64_t>(c.epochs) && !stop; ++epoch) {
+  for (std::uint64_t epoch = first_epoch; epoch < static_cast<std::uint64_t>(c.epochs) && !stop;
+       ++epoch) {
     if (Status s = w.loader->StartEpoch(epoch); !s.ok()) {
       spdlog::error("epoch {}: {}", epoch, s.message());
       return 1;
     }
-    const auto epoch_t0 = SteadyClock::now();
-    std::uint64_t epoch_delivered = 0;
+    // Pacing: one sample every 1/consume_rate s after the previous one, never a burst to
+    // catch up after a stall (a training step takes its time whenever it runs).
+    auto next_due = SteadyClock::now();
     while (!stop) {
       auto next = w.loader->Next();
       if (!next.ok()) {
@@ -179,9 +201,9 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
       ids.Add((*next)->global_index());
       ++delivered;
       if (c.consume_rate > 0) {
-        const auto due = epoch_t0 + std::chrono::microseconds(++epoch_delivered * 1000000 /
-                                                        static_cast<std::uint64_t>(c.consume_rate));
-        std::this_thread::sleep_until(due);
+        next_due = std::max(next_due, SteadyClock::now() - std::chrono::milliseconds(20)) +
+                   std::chrono::microseconds(1000000 / c.consume_rate);
+        std::this_thread::sleep_until(next_due);
       }
       if (++since_commit >= static_cast<std::uint64_t>(c.commit_every) || ids.Due()) {
         // The ids reach the file (before-commit hook) before the commit that covers them

@@ -65,6 +65,16 @@ TEST(PartitionTableTest, TakeoverWrapsAroundWhenTheTailOfThePreferenceIsDead) {
   EXPECT_EQ(t.entry(1).cursor, 5u);
 }
 
+TEST(PartitionTableTestDone, DoneIsAbsorbingWhateverTheTermThatReportsIt) {
+  auto t = MakeTable();
+  ASSERT_EQ(t.TakeOver({"a"}, "b"), std::vector<std::uint32_t>{0});
+  t.MarkStarted(0);
+  // The old owner, cut off, finished the partition under its lower term: still done.
+  EXPECT_TRUE(t.Merge({0, 0, 10}));
+  EXPECT_TRUE(t.done(0));
+  EXPECT_EQ(t.Owner(0), "b");
+}
+
 TEST(ProgressCodecTest, RoundTrips) {
   ProgressMessage m;
   m.epoch = 3;

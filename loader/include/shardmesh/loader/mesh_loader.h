@@ -21,7 +21,9 @@
 //    read_deadline, an Unavailable error naming the shard file;
 //  - a worker that dies: the next member of each of its partitions' preference lists resumes
 //    the partition from its last commit (partition_table.h). No sample of the epoch is lost;
-//    one is delivered twice only if it was delivered after the dead worker's last commit;
+//    one is delivered twice only if it was delivered after the dead worker's last commit.
+//    Takeovers need at least half of the epoch's members alive in this worker's view, so a
+//    worker cut off alone keeps only its own partitions until the partition heals;
 //  - Next() returns nullopt only when every partition of the epoch is done, so no worker waits
 //    on a dead one nor starts the next epoch early; epoch_end_timeout bounds that wait.
 //
@@ -75,6 +77,11 @@ struct MeshLoaderOptions {
   // After a takeover, how long the new owner waits for late commits of the dead owner before
   // it resumes. About two progress intervals.
   Duration takeover_grace = std::chrono::milliseconds(600);
+  // A control loop that did not run for this long means the process was frozen (SIGSTOP,
+  // swapping): delivery then pauses for takeover_grace so that the partitions peers took over
+  // meanwhile are dropped before more of them are delivered. Above the loop's 50 ms tick and
+  // below the mesh's failure-detection time.
+  Duration stall_threshold = std::chrono::milliseconds(500);
   // Commit every this many delivered samples (0: only explicit Commit calls).
   std::uint64_t commit_every = 0;
   // Per-holder timeout of a remote block read, and the whole read's bound across retries
@@ -87,7 +94,15 @@ struct MeshLoaderOptions {
   // DeadlineExceeded naming the unfinished partitions and their owners.
   Duration epoch_end_timeout = std::chrono::minutes(10);
   // Cursors restored from a checkpoint (whole-job restart), merged when that epoch starts.
+  // The restored partitions wait takeover_grace before resuming, so the (possibly newer)
+  // cursors the other restarted workers restored reach this one first.
   std::optional<checkpoint::StreamState> restore;
+  // Directory of this worker's stream checkpoints (checkpoint/stream_checkpoint.h): the whole
+  // partition table as this worker knows it, written after commits by the control thread, at
+  // most once per persist_interval, last keep_checkpoints kept. Empty: not persisted.
+  std::string checkpoint_dir;
+  Duration persist_interval = std::chrono::milliseconds(50);
+  std::uint32_t keep_checkpoints = 3;
 };
 
 struct MeshLoaderStats {
@@ -103,6 +118,8 @@ struct MeshLoaderStats {
   std::uint64_t partitions_lost = 0;       // given up to a higher term (this worker was
                                            // declared dead and came back)
   std::uint64_t commits = 0;
+  std::uint64_t checkpoints_persisted = 0;
+  std::uint64_t checkpoint_failures = 0;
   std::uint64_t progress_conflicts = 0;    // messages of this epoch from another member set
   std::uint64_t epoch = 0;
   std::uint64_t epoch_remaining = 0;       // samples of the epoch not yet committed anywhere
@@ -111,7 +128,8 @@ struct MeshLoaderStats {
 class MeshLoader {
  public:
   // Registers the progress handler on `node` and starts the control thread. `node`,
-  // `exchange` and `store` must outlive the loader. InvalidArgument naming the option.
+  // `exchange` and `store` must outlive the loader. InvalidArgument naming the option;
+  // IOError naming checkpoint_dir when it cannot be created.
   static Result<std::unique_ptr<MeshLoader>> Create(MeshLoaderOptions options, mesh::MeshNode& node,
                                                     mesh::BlockExchange& exchange,
                                                     ShardStore& store);
@@ -134,6 +152,9 @@ class MeshLoader {
   void SetBeforeCommit(std::function<void()> hook);
   // The stream state of the epoch as this worker knows it (every partition's cursor).
   checkpoint::StreamState GetCheckpoint() const;
+  // The plan digest (dataset, seed, partitions, window, strategy) checkpoints carry; a
+  // restore from another plan is refused.
+  std::uint64_t plan_digest() const;
 
   MeshLoaderStats stats() const;
   // Partitions this worker owns now, unfinished.

@@ -16,7 +16,8 @@
 // and committed; a partition is done when cursor == its size. Merge keeps, per partition, the
 // entry with the highest (term, cursor); a lower term may still raise the cursor of a
 // partition its new owner has not started yet (a late commit of the previous owner), so a
-// takeover resumes from the last commit anyone heard of.
+// takeover resumes from the last commit anyone heard of. A done partition stays done whatever
+// term reports it (after a network partition heals, both sides' claims meet).
 //
 // Thread-safety: none; the mesh loader guards it with its own lock.
 #pragma once
