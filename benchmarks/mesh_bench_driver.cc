@@ -10,10 +10,11 @@
 //         no checksum, no membership.
 //   stream: raw ZeroMQ PUSH/PULL, every child pushing blobs to every other with `window`
 //         messages of high-water mark per peer: no request at all, the ceiling of the machine.
-// Runs alternate raw, stream and mesh and the median of each is printed, so all see the same
-// drift of a shared machine. Children are this binary started again with --role; each counts the
-// bytes of blobs completed inside the common window [T0, T1] (system clock, set by the parent)
-// and prints one RESULT line. The parent kills any child still alive after T1 + 15 s.
+// Runs alternate raw, stream and mesh; the rates printed are the median of each, the ratios
+// the median of the per-run ratios, so all see the same drift of a shared machine. Children are
+// this binary started again with --role; each counts the bytes of blobs completed inside the common
+// window [T0, T1] (system clock, set by the parent) and prints one RESULT line. The parent kills
+// any child still alive after T1 + 15 s.
 //
 // Usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024]
 //                          [--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1]
@@ -506,8 +507,9 @@ int main(int argc, char** argv) {
     return 2;
   }
   std::printf(
-      "processes on 127.0.0.1; window %zu per peer; consumer batch %zu; median of %d "
-      "alternating runs of %.1f s; MB = 1e6 bytes; block = one blob\n",
+      "processes on 127.0.0.1; window %zu per peer; consumer batch %zu; medians of %d "
+      "alternating runs of %.1f s (ratios: median of per-run ratios); MB = 1e6 bytes; "
+      "block = one blob\n",
       set.window, set.consumer_batch, runs, set.seconds);
   std::printf("%-5s %-6s %10s %9s %10s %9s %6s %11s %6s %13s %12s %s\n", "procs", "blob",
               "mesh MB/s", "blocks/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s", "ratio",
@@ -544,12 +546,19 @@ int main(int argc, char** argv) {
       all_ok = all_ok && ok;
       const std::string blob = size % (1u << 20) == 0 ? std::to_string(size >> 20) + "MiB"
                                                       : std::to_string(size >> 10) + "KiB";
-      auto ratio = [&](const RunResult& base) {
-        return base.mb_per_s > 0 ? mesh.mb_per_s / base.mb_per_s : 0.0;
+      // Median of the per-run ratios: the runs of one repetition follow each other within
+      // seconds, so pairing them cancels most of the load drift between repetitions.
+      auto ratio = [&](const std::vector<RunResult>& base) {
+        std::vector<double> r;
+        for (int run = 0; run < runs; ++run) {
+          r.push_back(base[run].mb_per_s > 0 ? meshes[run].mb_per_s / base[run].mb_per_s : 0.0);
+        }
+        std::sort(r.begin(), r.end());
+        return r[r.size() / 2];
       };
       std::printf("%-5d %-6s %10.0f %9.0f %10.0f %9.0f %6.2f %11.0f %6.2f %13.2f %12.2f %llu%s\n",
                   nodes, blob.c_str(), mesh.mb_per_s, mesh.blobs_per_s, raw.mb_per_s,
-                  raw.blobs_per_s, ratio(raw), stream.mb_per_s, ratio(stream), mesh.cpu_s_per_gb,
+                  raw.blobs_per_s, ratio(raws), stream.mb_per_s, ratio(streams), mesh.cpu_s_per_gb,
                   raw.cpu_s_per_gb, static_cast<unsigned long long>(mesh.failures),
                   ok ? "" : "  (a child failed; see stderr)");
       std::fflush(stdout);
