@@ -52,6 +52,7 @@ checkpoint replication of mesh mode will give it a meaning). It exists so traini
 be written against the final API now.
 """
 import os
+import threading
 import warnings
 
 import numpy as np
@@ -76,13 +77,44 @@ def _untyped_storage(tensor):
         else tensor.storage().untyped()
 
 
-def _rebuild_batch(keys, buffers, views, others):
-    """The main process's side of _SharedBatch: {field: view into its shared buffer}."""
+# Shared-memory buffers a DataLoader worker recycles for its batches, by address. Allocating
+# fresh shared memory for every batch (as torch's collate does) costs the worker a page fault
+# per 4 KiB page, which on the 2-core test machines was its largest cost per batch. A buffer is
+# reused once the main process has copied it out: the first byte of its header is 1 while a
+# batch is in flight and is set back to 0 by the main process (_rebuild_batch).
+_POOL = {}
+# Beyond this many buffers in flight (batches built in a worker but never sent, e.g. dropped
+# by user code, keep theirs forever), batches get fresh unpooled buffers.
+_POOL_LIMIT = 16
+_HEADER_BYTES = 64
+_FENCE = threading.Lock()
+
+
+def _rebuild_batch(keys, buffers, views, others, recycled=None):
+    """The main process's side of _SharedBatch: {field: tensor}. Views of a recycled buffer
+    are copied out (one copy of the bytes in use) and the buffer is handed back to its worker;
+    other buffers are kept and viewed."""
+    recycled = recycled or [False] * len(buffers)
+    used = [0] * len(buffers)
+    for buffer_index, _, _, offset, nbytes in views.values():
+        used[buffer_index] = max(used[buffer_index], offset + nbytes)
+    sources = []
+    for buffer, is_recycled, end in zip(buffers, recycled, used):
+        if is_recycled:
+            # The copy's reads must complete before the worker can see the buffer free. x86's
+            # ordering gives that; on weaker CPUs a lock release followed by an acquire does.
+            with _FENCE:
+                copy = buffer[:end].clone()
+            with _FENCE:
+                buffer[0] = 0
+            sources.append(copy)
+        else:
+            sources.append(buffer)
     out = {}
     for name in keys:
         if name in views:
             buffer_index, dtype, shape, offset, nbytes = views[name]
-            out[name] = buffers[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
+            out[name] = sources[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
         else:
             out[name] = others[name]
     return out
@@ -91,12 +123,12 @@ def _rebuild_batch(keys, buffers, views, others):
 class _SharedBatch(dict):
     """A batch built in a DataLoader worker whose tensors are views into one shared-memory
     buffer. DataLoader pickles it to the main process, which fetches every shared storage
-    through its own file descriptor and socket handshake (about a millisecond each, the main
-    process's largest cost per batch); pickled as one buffer plus the views' layouts, a batch
-    costs one handshake instead of one per field. Unpickles as a plain dict of tensors."""
+    through its own file descriptor and socket handshake (about a millisecond each under load);
+    pickled as one buffer plus the views' layouts, a batch costs one handshake instead of one
+    per field. Unpickles as a plain dict of tensors (see _rebuild_batch)."""
 
     def __reduce__(self):
-        buffers, buffer_of, views, others = [], {}, {}, {}
+        buffers, buffer_of, recycled, views, others = [], {}, [], {}, {}
         for name, value in self.items():
             if isinstance(value, torch.Tensor) and value.is_shared() and value.is_contiguous() \
                     and value.device.type == "cpu":
@@ -105,20 +137,37 @@ class _SharedBatch(dict):
                 if key not in buffer_of:
                     buffer_of[key] = len(buffers)
                     buffers.append(torch.empty(0, dtype=torch.uint8).set_(storage))
+                    recycled.append(key in _POOL)
                 views[name] = (buffer_of[key], value.dtype, tuple(value.shape),
                                value.data_ptr() - key, value.numel() * value.element_size())
             else:
                 others[name] = value
-        return (_rebuild_batch, (list(self.keys()), buffers, views, others))
+        return (_rebuild_batch, (list(self.keys()), buffers, views, others, recycled))
+
+
+def _acquire_buffer(nbytes):
+    """A shared uint8 buffer of at least `nbytes` bytes marked in flight: a free one of the
+    pool, else a new one (pooled while the pool is under _POOL_LIMIT)."""
+    for buffer in _POOL.values():
+        if buffer.numel() >= nbytes and int(buffer[0]) == 0:
+            buffer[0] = 1
+            return buffer
+    storage = torch.empty(0, dtype=torch.uint8).storage()._new_shared(nbytes)
+    buffer = torch.empty(0, dtype=torch.uint8).new(storage)
+    buffer[0] = 1
+    if len(_POOL) < _POOL_LIMIT:
+        _POOL[buffer.data_ptr()] = buffer
+    return buffer
 
 
 def _shared_batch(batch):
-    """`batch` with every array copied once into one shared-memory buffer. In a DataLoader
-    worker every tensor is moved to shared memory on its way to the main process anyway;
-    allocating it there first (as torch's default_collate does in workers) makes that the only
-    copy, sized to the values (a strided view into a block would otherwise copy the block span
-    it covers), folds the uint32 widening into it, and lets _SharedBatch send one buffer."""
-    layout, total = {}, 0
+    """`batch` with every array copied once into one shared-memory buffer (a recycled one when
+    free). In a DataLoader worker every tensor is moved to shared memory on its way to the main
+    process anyway; copying it there directly makes that the worker's only copy, sized to the
+    values (a strided view into a block would otherwise copy the block span it covers), folds
+    the uint32 widening into it, and lets _SharedBatch send one buffer. The tensors are valid
+    until the batch is sent: the worker must not keep them (the buffer is then reused)."""
+    layout, total = {}, _HEADER_BYTES
     for name, value in batch.items():
         if isinstance(value, np.ndarray):
             dtype = _torch_dtype(value.dtype)
@@ -126,8 +175,7 @@ def _shared_batch(batch):
             total = -(-total // 64) * 64  # every view aligned for any dtype
             layout[name] = (dtype, total, nbytes)
             total += nbytes
-    storage = torch.empty(0, dtype=torch.uint8).storage()._new_shared(max(total, 1))
-    buffer = torch.empty(0, dtype=torch.uint8).new(storage)
+    buffer = _acquire_buffer(total)
     out = _SharedBatch()
     for name, value in batch.items():
         if name in layout:

@@ -46,11 +46,12 @@ def test_to_torch_for_workers_copies_once_into_one_shared_buffer():
     assert out["t"].tolist() == strided.astype(np.int64).tolist()
     assert out["f"].dtype == torch.float16 and out["b"].dtype == torch.bool
     assert out["s"] == ["a"]
-    # One buffer holding the values (160 + 6 + 2 bytes) and at most 64 bytes of alignment per
-    # field: not the span of the block the strided view covers (40 values widened: 320).
+    # One buffer holding a 64-byte header, the values (160 + 6 + 2 bytes) and at most 64 bytes
+    # of alignment per field: not the span of the block the strided view covers (320 bytes
+    # once widened).
     storages = {smt._untyped_storage(out[k]).data_ptr() for k in ("t", "f", "b")}
     assert len(storages) == 1
-    assert smt._untyped_storage(out["t"]).nbytes() <= 160 + 6 + 2 + 2 * 64
+    assert smt._untyped_storage(out["t"]).nbytes() <= 64 + 160 + 6 + 2 + 2 * 64
 
 
 def test_worker_batches_reach_the_main_process_as_plain_dicts_through_one_descriptor():
@@ -66,6 +67,44 @@ def test_worker_batches_reach_the_main_process_as_plain_dicts_through_one_descri
     assert got["x"].tolist() == np.arange(12, dtype=np.float32).reshape(3, 4).tolist()
     assert got["y"].dtype == torch.int64 and got["y"].tolist() == [0, 1, 2]
     assert got["s"] == ["a", "b", "c"] and got["extra"].tolist() == [1.0, 1.0]
+
+
+def test_worker_buffers_are_recycled_only_after_the_main_process_copied_them():
+    def batch(value):
+        return smt.to_torch({"x": np.full((64, 16), value, np.float32)}, shared=True)
+
+    first = batch(1.0)
+    kept = batch(2.0)  # built but never sent: its buffer stays in flight
+    assert smt._untyped_storage(kept["x"]).data_ptr() != smt._untyped_storage(first["x"]).data_ptr()
+    received = pickle.loads(ForkingPickler.dumps(first))
+    # The main process copied the batch out and freed the buffer: the next batch reuses it,
+    # and the received tensors do not change.
+    again = batch(3.0)
+    assert smt._untyped_storage(again["x"]).data_ptr() == \
+        smt._untyped_storage(first["x"]).data_ptr()
+    assert received["x"].eq(1.0).all() and kept["x"].eq(2.0).all()
+    assert not received["x"].is_shared()
+
+
+def test_worker_batches_carry_the_right_values_when_all_are_kept(gen_dataset):
+    """Every batch of 2 workers kept until the end of the epoch, then compared field by field
+    with the in-process loader: recycled buffers must never show through."""
+    reference = {}
+    for b in shardmesh.Loader(gen_dataset, world_size=1, rank=0, seed=9, batch_size=100,
+                              return_index=True):
+        for row, index in enumerate(b["__index__"].tolist()):
+            reference[index] = (b["features"][row].copy(), b["tokens"][row].astype(np.int64))
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, seed=9, batch_size=100,
+                              return_index=True)
+    batches = list(DataLoader(ds, batch_size=None, num_workers=2))
+    seen = []
+    for b in batches:
+        for row, index in enumerate(b["__index__"].tolist()):
+            features, tokens = reference[index]
+            assert np.array_equal(b["features"][row].numpy(), features)
+            assert np.array_equal(b["tokens"][row].numpy(), tokens)
+            seen.append(index)
+    assert sorted(seen) == list(range(GEN_SAMPLES))
 
 
 def worker_reference(dataset, world_size, rank, num_workers, batch_size, **kwargs):
