@@ -1,16 +1,18 @@
 // Checkpoint benchmarks (issue 5), a driver with its own main that prints one line per figure:
 //  (a) blob save throughput (BlobCheckpointer::SaveAsync(...).get(): hash, write, fsync,
-//      rename, fsync dir) beside `dd if=/dev/zero of=<same dir> bs=1M count=N conv=fsync` of
-//      the same size, run alternately in the same process; dd's own timing (from its report)
-//      is used, so process start-up is not charged to it. Neither timing includes freeing the
-//      previous file: dd's output is deleted before each run, and the checkpointer prunes its
-//      previous blob after the future is ready (Flush waits for it, untimed).
+//      rename, fsync dir) beside `dd if=<same bytes> of=<same dir> bs=1M count=N conv=fsync`,
+//      run alternately in the same process, for a blob of zeros (dd if=/dev/zero) and one of
+//      random bytes (dd reads a copy from tmpfs). dd's own timing (from its report) is used,
+//      so process start-up is not charged to it. Neither timing includes freeing the previous
+//      file: dd's output is deleted before each run, and the checkpointer prunes its previous
+//      blob after the future is ready (Flush waits for it, untimed).
 //  (b) stream-state save latency (encode + CheckpointStore::Save) for a 1,000,000-sample
 //      epoch's state with P canonical partitions, beside a raw write + fsync of the same bytes
 //      to one file (no temp file, rename or directory fsync).
 //
 // Usage: checkpoint_bench [--dir DIR] [--sizes-mib 64,256] [--reps 5] [--stream-saves 300]
 //                         [--partitions 1024] [--samples 1000000] [--verbose 1]
+//                         [--shm-dir /dev/shm]
 #include <fcntl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -45,7 +47,8 @@ struct Args {
   int stream_saves = 300;
   std::uint32_t partitions = 1024;
   std::uint64_t samples = 1000000;
-  bool verbose = false;  // print every run's MB/s
+  bool verbose = false;              // print every run's MB/s
+  std::string shm_dir = "/dev/shm";  // where dd's copy of the random blob is kept (tmpfs)
 };
 
 [[noreturn]] void Die(const std::string& what) {
@@ -74,6 +77,8 @@ Args Parse(int argc, char** argv) {
       a.stream_saves = std::stoi(v);
     } else if (k == "--partitions") {
       a.partitions = static_cast<std::uint32_t>(std::stoul(v));
+    } else if (k == "--shm-dir") {
+      a.shm_dir = v;
     } else if (k == "--verbose") {
       a.verbose = v == "1";
     } else if (k == "--samples") {
@@ -99,7 +104,7 @@ double Percentile(std::vector<double> v, double p) {
 }
 
 // Runs dd and returns the seconds it reports ("... copied, 0.351 s, 765 MB/s").
-double RunDd(const std::string& out, std::size_t mib) {
+double RunDd(const std::string& in, const std::string& out, std::size_t mib) {
   int pipe_fds[2];
   if (::pipe(pipe_fds) != 0) Die("pipe failed");
   const pid_t pid = ::fork();
@@ -108,9 +113,10 @@ double RunDd(const std::string& out, std::size_t mib) {
     ::dup2(pipe_fds[1], 2);
     ::close(pipe_fds[0]);
     ::close(pipe_fds[1]);
+    const std::string inf = "if=" + in;
     const std::string of = "of=" + out;
     const std::string count = "count=" + std::to_string(mib);
-    ::execlp("dd", "dd", "if=/dev/zero", of.c_str(), "bs=1M", count.c_str(), "conv=fsync",
+    ::execlp("dd", "dd", inf.c_str(), of.c_str(), "bs=1M", count.c_str(), "conv=fsync",
              static_cast<char*>(nullptr));
     ::_exit(127);
   }
@@ -127,61 +133,79 @@ double RunDd(const std::string& out, std::size_t mib) {
   return std::strtod(report.c_str() + at + 8, nullptr);
 }
 
-void BlobVsDd(const Args& args) {
-  const std::string dir = args.dir + "/blob";
-  std::filesystem::remove_all(dir);
-  BlobCheckpointerOptions o;
-  o.keep_last = 1;  // each save deletes the previous blob, as dd's O_TRUNC frees its last file
-  auto ckpt = BlobCheckpointer::Create(dir, o);
-  if (!ckpt.ok()) Die(ckpt.status().ToString());
-  const std::string dd_out = dir + "/dd.out";
-  std::uint64_t step = 0;
-  for (std::size_t mib : args.sizes_mib) {
-    const std::size_t size = mib << 20;
-    auto owner = std::make_shared<std::string>(size, '\0');
+// One size and one kind of data. dd reads the same bytes: /dev/zero for zeros, or a copy of
+// the random blob in tmpfs (the virtual disk here writes zeros faster than random data, so
+// only a same-data comparison is fair).
+void BlobVsDdOnce(const Args& args, BlobCheckpointer& ckpt, std::uint64_t& step, std::size_t mib,
+                  bool zeros) {
+  const std::string dd_out = ckpt.store().dir() + "/dd.out";
+  const std::size_t size = mib << 20;
+  auto owner = std::make_shared<std::string>(size, '\0');
+  std::string dd_in = "/dev/zero";
+  if (!zeros) {
     Rng rng(mib);
     for (std::size_t i = 0; i + 8 <= size; i += 8) {
       const std::uint64_t x = rng.Next();
       std::memcpy(owner->data() + i, &x, 8);
     }
-    const SharedBytes blob(owner, AsBytes(*owner));
-    std::vector<double> ours, dd, submit_us;
-    // One unmeasured round of each, so both start with the same allocated-and-freed history.
-    (void)RunDd(dd_out, mib);
-    std::filesystem::remove(dd_out);
-    if (Status s = (*ckpt)->SaveAsync(blob, step++).get(); !s.ok()) Die(s.ToString());
-    if (Status s = (*ckpt)->Flush(); !s.ok()) Die(s.ToString());
-    for (int r = 0; r < args.reps; ++r) {
-      for (int turn = 0; turn < 2; ++turn) {
-        ::sync();
-        if ((turn == 0) == (r % 2 == 0)) {
-          dd.push_back(RunDd(dd_out, mib));
-          std::filesystem::remove(dd_out);
-        } else {
-          const auto t0 = Clock::now();
-          std::future<Status> saved = (*ckpt)->SaveAsync(blob, step++);
-          submit_us.push_back(Seconds(Clock::now() - t0) * 1e6);
-          if (Status s = saved.get(); !s.ok()) Die(s.ToString());
-          ours.push_back(Seconds(Clock::now() - t0));
-          if (Status s = (*ckpt)->Flush(); !s.ok()) Die(s.ToString());
-        }
+    dd_in = args.shm_dir + "/checkpoint_bench_" + std::to_string(::getpid()) + ".in";
+    std::FILE* f = std::fopen(dd_in.c_str(), "wb");
+    if (f == nullptr || std::fwrite(owner->data(), 1, size, f) != size || std::fclose(f) != 0) {
+      Die("cannot write dd input " + dd_in);
+    }
+  }
+  const SharedBytes blob(owner, AsBytes(*owner));
+  std::vector<double> ours, dd, submit_us;
+  // One unmeasured round of each, so both start with the same allocated-and-freed history.
+  (void)RunDd(dd_in, dd_out, mib);
+  std::filesystem::remove(dd_out);
+  if (Status s = ckpt.SaveAsync(blob, step++).get(); !s.ok()) Die(s.ToString());
+  if (Status s = ckpt.Flush(); !s.ok()) Die(s.ToString());
+  for (int r = 0; r < args.reps; ++r) {
+    for (int turn = 0; turn < 2; ++turn) {
+      ::sync();
+      if ((turn == 0) == (r % 2 == 0)) {
+        dd.push_back(RunDd(dd_in, dd_out, mib));
+        std::filesystem::remove(dd_out);
+      } else {
+        const auto t0 = Clock::now();
+        std::future<Status> saved = ckpt.SaveAsync(blob, step++);
+        submit_us.push_back(Seconds(Clock::now() - t0) * 1e6);
+        if (Status s = saved.get(); !s.ok()) Die(s.ToString());
+        ours.push_back(Seconds(Clock::now() - t0));
+        if (Status s = ckpt.Flush(); !s.ok()) Die(s.ToString());
       }
     }
-    auto mbps = [size](double s) { return static_cast<double>(size) / 1e6 / s; };
-    if (args.verbose) {
-      for (std::size_t i = 0; i < ours.size() && i < dd.size(); ++i) {
-        std::printf("  run %zu: shardmesh %.1f MB/s, dd %.1f MB/s\n", i, mbps(ours[i]),
-                    mbps(dd[i]));
-      }
+  }
+  if (!zeros) std::filesystem::remove(dd_in);
+  auto mbps = [size](double s) { return static_cast<double>(size) / 1e6 / s; };
+  if (args.verbose) {
+    for (std::size_t i = 0; i < ours.size() && i < dd.size(); ++i) {
+      std::printf("  run %zu: shardmesh %.1f MB/s, dd %.1f MB/s\n", i, mbps(ours[i]), mbps(dd[i]));
     }
-    const double ours_mbps = mbps(Median(ours));
-    const double dd_mbps = mbps(Median(dd));
-    std::printf(
-        "blob save %zu MiB: shardmesh %.1f MB/s (median of %d; best %.1f), dd conv=fsync %.1f "
-        "MB/s (best %.1f), ratio %.3f; SaveAsync returned to the caller in %.0f us (median)\n",
-        mib, ours_mbps, args.reps, mbps(*std::min_element(ours.begin(), ours.end())), dd_mbps,
-        mbps(*std::min_element(dd.begin(), dd.end())), ours_mbps / dd_mbps, Median(submit_us));
-    std::fflush(stdout);
+  }
+  const double ours_mbps = mbps(Median(ours));
+  const double dd_mbps = mbps(Median(dd));
+  std::printf(
+      "blob save %zu MiB of %s: shardmesh %.1f MB/s (median of %d; best %.1f), dd "
+      "if=%s conv=fsync %.1f MB/s (best %.1f), ratio %.3f; SaveAsync returned in %.0f us\n",
+      mib, zeros ? "zeros" : "random bytes", ours_mbps, args.reps,
+      mbps(*std::min_element(ours.begin(), ours.end())), dd_mbps,
+      zeros ? "/dev/zero" : "<same bytes in tmpfs>", mbps(*std::min_element(dd.begin(), dd.end())),
+      ours_mbps / dd_mbps, Median(submit_us));
+  std::fflush(stdout);
+}
+
+void BlobVsDd(const Args& args) {
+  const std::string dir = args.dir + "/blob";
+  std::filesystem::remove_all(dir);
+  BlobCheckpointerOptions o;
+  o.keep_last = 1;
+  auto ckpt = BlobCheckpointer::Create(dir, o);
+  if (!ckpt.ok()) Die(ckpt.status().ToString());
+  std::uint64_t step = 0;
+  for (std::size_t mib : args.sizes_mib) {
+    for (const bool zeros : {true, false}) BlobVsDdOnce(args, **ckpt, step, mib, zeros);
   }
 }
 
