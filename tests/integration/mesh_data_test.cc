@@ -6,6 +6,8 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -13,7 +15,10 @@
 #include <set>
 #include <thread>
 
+#include <httplib.h>
+
 #include "data_cluster.h"
+#include "prometheus_text.h"
 
 namespace shardmesh::testing {
 namespace {
@@ -76,8 +81,31 @@ TEST_F(MeshDataTest, GlobalShuffleDeliversEverySampleOnceAndCountsRemoteReads) {
 // detection (~1.1 s with the local profile) plus one placement round and the copy itself.
 constexpr seconds kReplicationBound(15);
 
+// Scrapes worker i's /metrics, checks the text strictly (and with promtool when
+// SHARDMESH_PROMTOOL or promtool on PATH exists) and returns it parsed.
+PromExposition Scrape(const DataCluster& data, int i) {
+  httplib::Client client("127.0.0.1", data.MetricsPort(i));
+  client.set_connection_timeout(2);
+  auto response = client.Get("/metrics");
+  EXPECT_TRUE(response) << "no answer from w" << i << "'s metrics port";
+  if (!response) return {};
+  EXPECT_EQ(response->status, 200);
+  EXPECT_NE(response->get_header_value("Content-Type").find("version=0.0.4"), std::string::npos);
+  auto parsed = ParsePrometheusText(response->body);
+  EXPECT_TRUE(parsed.ok()) << parsed.status().message() << "\n" << response->body;
+  const char* env = std::getenv("SHARDMESH_PROMTOOL");
+  const std::string promtool = env != nullptr ? env : "promtool";
+  if (std::system(("command -v " + promtool + " >/dev/null 2>&1").c_str()) == 0) {
+    const std::string file = data.mesh().dir() + "/scrape.txt";
+    WriteTextFile(file, response->body);
+    EXPECT_EQ(std::system((promtool + " check metrics < " + file).c_str()), 0);
+  }
+  return parsed.ok() ? *parsed : PromExposition{};
+}
+
 TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
   GenerateDataset();
+  data_.EnableMetrics(4);
   Start(4, "replication = 2\nepochs = 1\nmin_members = 4\nconsume_rate = 1500\nserve_after = true\n");
   // Reading has begun once w3 wrote its first commit.
   ASSERT_TRUE(WaitFor([&] { return fs::exists(IdsPath(3)) && fs::file_size(IdsPath(3)) > 0; },
@@ -101,6 +129,20 @@ TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
       },
       milliseconds(60000)))
       << cluster_.Logs();
+  // Prometheus metrics: what each survivor delivered, where from, and the members it sees.
+  for (int i : survivors) {
+    const PromExposition m = Scrape(data_, i);
+    const double local = m.Value("shardmesh_samples_delivered_total", {{"source", "local"}}).value_or(-1);
+    const double remote = m.Value("shardmesh_samples_delivered_total", {{"source", "remote"}}).value_or(-1);
+    std::ifstream ids(IdsPath(i));
+    const auto lines = std::count(std::istreambuf_iterator<char>(ids), {}, '\n');
+    EXPECT_EQ(local + remote, static_cast<double>(lines)) << "w" << i;
+    EXPECT_EQ(m.Value("shardmesh_members", {{"state", "alive"}}), 3.0) << "w" << i;
+    EXPECT_EQ(m.Value("shardmesh_members", {{"state", "dead"}}), 1.0) << "w" << i;
+    EXPECT_EQ(m.Value("shardmesh_replication_backlog_shards"), 0.0) << "w" << i;
+    EXPECT_GT(m.Value("shardmesh_store_bytes").value_or(0), 0.0);
+    EXPECT_NE(m.Find("shardmesh_fetch_latency_seconds"), nullptr);
+  }
   // `shardmesh status` shows each survivor's disk use and an empty replication backlog.
   for (int i : survivors) {
     auto status = cluster_.Status(i);

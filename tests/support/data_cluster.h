@@ -44,8 +44,16 @@ class DataCluster {
                     "\"\npartitions = 64\ncommit_every = " + std::to_string(kCommitEvery) + "\n" +
                     extra;
     if (i == 0 || shared_source_) c += "dataset = \"" + Source() + "\"\n";
+    if (static_cast<std::size_t>(i) < metrics_ports_.size()) {
+      c += "metrics_port = " + std::to_string(metrics_ports_[i]) + "\n";
+    }
     return c;
   }
+  // Gives workers 0..n-1 a Prometheus endpoint on a free loopback port (before Start).
+  void EnableMetrics(int n) {
+    for (int i = 0; i < n; ++i) metrics_ports_.push_back(FreeLoopbackPort());
+  }
+  int MetricsPort(int i) const { return metrics_ports_.at(i); }
   void set_shared_source(bool shared) { shared_source_ = shared; }
 
   void Start(int n, const std::string& extra) {
@@ -167,6 +175,7 @@ class DataCluster {
  private:
   MeshCluster cluster_;
   bool shared_source_ = false;
+  std::vector<int> metrics_ports_;
 };
 
 }  // namespace shardmesh::testing

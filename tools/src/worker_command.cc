@@ -19,7 +19,9 @@
 #include "shardmesh/mesh/mesh_node.h"
 #include "shardmesh/mesh/zmq_transport.h"
 #include "worker_config.h"
+#include "metrics_server.h"
 #include "worker_data.h"
+#include "worker_metrics.h"
 
 namespace shardmesh::tools {
 namespace {
@@ -147,20 +149,37 @@ int RunWorker(WorkerArgs& args) {
     stop_cv.notify_all();
   });
   int code = 0;
+  MetricsRegistry registry;
+  std::unique_ptr<MetricsServer> metrics;
   if (data) {
     if (Status s = StartStore(c, worker, **node); !s.ok()) {
       spdlog::error("shard store: {}", s.message());
       code = 1;
-    } else if (c.epochs > 0) {
-      code = ConsumeEpochs(c, worker, **node, stop);
     }
   }
+  if (code == 0 && c.metrics_port >= 0) {
+    Status registered = RegisterWorkerMetrics(registry, worker, **node);
+    auto started = registered.ok()
+                       ? MetricsServer::Start("127.0.0.1", static_cast<int>(c.metrics_port), registry)
+                       : Result<std::unique_ptr<MetricsServer>>(registered);
+    if (!started.ok()) {
+      spdlog::error("metrics: {}", started.status().message());
+      code = 2;
+    } else {
+      metrics = std::move(started).value();
+      spdlog::info("metrics on http://127.0.0.1:{}/metrics", metrics->port());
+    }
+  }
+  if (code == 0 && data && c.epochs > 0) code = ConsumeEpochs(c, worker, **node, stop);
   if (code == 0 && (!data || c.epochs == 0 || c.serve_after)) {
     std::unique_lock lock(stop_mu);
     stop_cv.wait(lock, [&] { return stop.load(); });
   }
   if (stop) spdlog::info("signal {}: leaving the mesh", sig);
-  // Stop the data side before the node: the loader and placement use it.
+  // Stop the data side before the node: the loader and placement use it. The metrics server
+  // goes first, as its scrapes read all of them.
+  metrics.reset();
+  worker.live_loader = nullptr;
   worker.loader.reset();
   worker.placement.reset();
   const auto drain = ToMeshOptions(c).probe_interval;

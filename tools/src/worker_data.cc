@@ -77,8 +77,8 @@ std::map<std::string, std::string> StatusInfo(const DataWorker& w) {
   info["bytes_pulled"] = std::to_string(p.bytes_pulled);
   info["shards_pulled"] = std::to_string(p.shards_pulled);
   info["pull_failures"] = std::to_string(p.pull_failures);
-  if (w.loader) {
-    const auto s = w.loader->stats();
+  if (auto* l = w.live_loader.load()) {
+    const auto s = l->stats();
     info["epoch"] = std::to_string(s.epoch);
     info["samples_delivered"] = std::to_string(s.samples_delivered);
     info["partitions_owned"] = std::to_string(s.partitions_owned);
@@ -155,12 +155,14 @@ int ConsumeEpochs(const WorkerConfig& c, DataWorker& w, mesh::MeshNode& node,
                  "partitions, window or strategy differ)", lo.checkpoint_dir);
     lo.restore.reset();
     first_epoch = 0;
+    w.live_loader = nullptr;
     w.loader.reset();
     w.loader = std::move(loader::MeshLoader::Create(lo, node, *w.exchange, *w.store)).value();
   } else if (lo.restore) {
     spdlog::info("resuming from the checkpoint in {}: epoch {}, {} partition cursors",
                  lo.checkpoint_dir, lo.restore->epoch, lo.restore->cursors.size());
   }
+  w.live_loader = w.loader.get();
   IdsWriter ids;
   if (Status s = ids.Open(c.ids_out); !s.ok()) {
     spdlog::error("{}", s.message());

@@ -38,6 +38,9 @@ struct DataWorker {
   std::unique_ptr<loader::ShardStore> store;
   std::unique_ptr<loader::Placement> placement;
   std::unique_ptr<loader::MeshLoader> loader;
+  // `loader` for other threads (status requests, metrics scrapes): set once the loader is
+  // created, cleared before it is destroyed.
+  std::atomic<loader::MeshLoader*> live_loader{nullptr};
 };
 
 // What `shardmesh status` shows about this worker's data: disk use, shards held, backlog,
