@@ -37,6 +37,8 @@ struct BlobCheckpointer::Impl {
         } catch (const std::exception& e) {
           // The local save is durable; a failing hook must not turn it into an error.
           spdlog::warn("blob checkpoint: on_saved hook for step {} threw: {}", save.step, e.what());
+        } catch (...) {
+          spdlog::warn("blob checkpoint: on_saved hook for step {} threw", save.step);
         }
       }
       if (!s.ok()) {

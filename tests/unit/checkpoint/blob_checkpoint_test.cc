@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <future>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 #include <thread>
 #include <vector>
@@ -198,6 +199,20 @@ TEST_F(BlobCheckpointerTest, FailedSaveNamesTheFileAndSkipsTheHook) {
   ASSERT_FALSE(s.ok());
   EXPECT_NE(s.message().find(ckpt->store().PathFor(1)), std::string::npos) << s.ToString();
   EXPECT_EQ(hooks.load(), 0);
+}
+
+TEST_F(BlobCheckpointerTest, ThrowingHookDoesNotFailTheDurableSave) {
+  BlobCheckpointerOptions o;
+  o.on_saved = [](std::uint64_t step, const SharedBytes&) {
+    if (step == 1) throw std::runtime_error("replication queue full");
+    throw 42;  // not even an exception type
+  };
+  auto ckpt = Make(o);
+  EXPECT_TRUE(ckpt->SaveAsync(Blob(1), 1).get().ok());
+  EXPECT_TRUE(ckpt->SaveAsync(Blob(2), 2).get().ok());
+  auto latest = ckpt->LoadLatest();
+  ASSERT_TRUE(latest.ok());
+  EXPECT_EQ(latest->first, 2u);
 }
 
 TEST_F(BlobCheckpointerTest, RejectsZeroMaxPending) {
