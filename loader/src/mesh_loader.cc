@@ -534,6 +534,13 @@ struct MeshLoader::Impl {
   }
 };
 
+std::uint64_t MeshPlanDigest(const DatasetCatalog& catalog, const MeshLoaderOptions& o) {
+  return HashCombine(
+      HashCombine(HashCombine(Hash64(catalog.id()), o.seed),
+                  (static_cast<std::uint64_t>(o.partitions) << 32) | o.shuffle_window_blocks),
+      static_cast<std::uint64_t>(o.strategy));
+}
+
 MeshLoader::MeshLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
 MeshLoader::~MeshLoader() {
@@ -571,10 +578,7 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   impl->store = &store;
   impl->catalog = store.shared_catalog();
   const auto& o = impl->options;
-  impl->plan_digest = HashCombine(
-      HashCombine(HashCombine(Hash64(impl->catalog->id()), o.seed),
-                  (static_cast<std::uint64_t>(o.partitions) << 32) | o.shuffle_window_blocks),
-      static_cast<std::uint64_t>(o.strategy));
+  impl->plan_digest = MeshPlanDigest(*impl->catalog, o);
   internal::BlockReadOptions ro;
   ro.replication = o.replication;
   ro.ring = o.ring;

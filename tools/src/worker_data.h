@@ -1,5 +1,5 @@
-// The data side of `shardmesh worker` (issue 4): the dataset catalog, the local shard store,
-// placement, and the mesh loader consuming `epochs` epochs into `ids_out`.
+// The data side of `shardmesh worker` (issue 4): a MeshJob built from the worker's config, and
+// the loop consuming `epochs` epochs into `ids_out`.
 #pragma once
 
 #include <atomic>
@@ -7,55 +7,24 @@
 #include <memory>
 #include <string>
 
-#include "shardmesh/loader/mesh_loader.h"
-#include "shardmesh/loader/mesh_placement.h"
-#include "shardmesh/loader/shard_store.h"
-#include "shardmesh/mesh/block_exchange.h"
-#include "shardmesh/mesh/mesh_node.h"
+#include "shardmesh/loader/mesh_job.h"
+#include "shardmesh/mesh/transport.h"
 #include "worker_config.h"
 
 namespace shardmesh::tools {
 
-// Serves blobs from the store once it exists (the catalog may have to be fetched from peers
-// through the exchange first); NotFound until then.
-class DeferredProvider : public mesh::BlobProvider {
- public:
-  void Set(loader::ShardStore* store) { store_.store(store); }
-  Result<mesh::Blob> Get(std::string_view name) override {
-    loader::ShardStore* s = store_.load();
-    if (s == nullptr) return Status::NotFound("this worker has no shard store yet");
-    return s->Get(name);
-  }
-
- private:
-  std::atomic<loader::ShardStore*> store_{nullptr};
-};
-
-// Everything a data worker runs beside its MeshNode. Destroy before the node stops.
-struct DataWorker {
-  DeferredProvider provider;
-  std::unique_ptr<mesh::BlockExchange> exchange;
-  std::unique_ptr<loader::ShardStore> store;
-  std::unique_ptr<loader::Placement> placement;
-  std::unique_ptr<loader::MeshLoader> loader;
-  // `loader` for other threads (status requests, metrics scrapes): set once the loader is
-  // created, cleared before it is destroyed.
-  std::atomic<loader::MeshLoader*> live_loader{nullptr};
-};
+// Starts the job (node, exchange, store, placement, loader) over `transport`.
+Result<std::unique_ptr<loader::MeshJob>> StartJob(
+    const WorkerConfig& config, std::unique_ptr<mesh::Transport> transport,
+    std::function<void(const mesh::MembershipEvent&)> on_event);
 
 // What `shardmesh status` shows about this worker's data: disk use, shards held, backlog,
 // transfer progress, loader position.
-std::map<std::string, std::string> StatusInfo(const DataWorker& worker);
+std::map<std::string, std::string> StatusInfo(const loader::MeshJob& job);
 
-// Creates the exchange and attaches it to `node` (before the node starts).
-Status AttachExchange(DataWorker& worker, mesh::MeshNode& node);
-
-// Opens or fetches the catalog, opens the store and starts placement (after the node starts).
-Status StartStore(const WorkerConfig& config, DataWorker& worker, mesh::MeshNode& node);
-
-// Consumes config.epochs epochs, appending delivered ids to config.ids_out. Returns the exit
-// code: 0 when every epoch finished, 1 on a loader error; stops early (0) when `stop` is set.
-int ConsumeEpochs(const WorkerConfig& config, DataWorker& worker, mesh::MeshNode& node,
-                  const std::atomic<bool>& stop);
+// Consumes the epochs from job.first_epoch() to config.epochs, appending delivered ids to
+// config.ids_out. Returns the exit code: 0 when every epoch finished (or `stop` was set),
+// 1 on a loader error.
+int ConsumeEpochs(const WorkerConfig& config, loader::MeshJob& job, const std::atomic<bool>& stop);
 
 }  // namespace shardmesh::tools

@@ -16,13 +16,16 @@ struct Snapshot {
 
 }  // namespace
 
-Status RegisterWorkerMetrics(MetricsRegistry& r, const DataWorker& w, const mesh::MeshNode& node) {
+Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
+                             const loader::MeshJob* job) {
   auto snap = std::make_shared<Snapshot>();
-  SHARDMESH_RETURN_IF_ERROR(r.AddScrapeHook([snap, &w, &node] {
+  SHARDMESH_RETURN_IF_ERROR(r.AddScrapeHook([snap, job, &node] {
     *snap = Snapshot{};
-    if (w.exchange) snap->exchange = w.exchange->stats();
-    if (w.placement) snap->placement = w.placement->status();
-    if (auto* l = w.live_loader.load()) snap->loader = l->stats();
+    if (job != nullptr) {
+      snap->exchange = job->exchange().stats();
+      snap->placement = job->placement().status();
+      snap->loader = job->loader().stats();
+    }
     for (const auto& m : node.Members()) ++snap->members[m.state];
   }));
   auto counter = [&](const char* name, const char* help, MetricLabels labels, auto read) {

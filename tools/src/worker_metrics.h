@@ -6,14 +6,14 @@
 #include "shardmesh/common/metrics.h"
 #include "shardmesh/common/status.h"
 #include "shardmesh/mesh/mesh_node.h"
-#include "worker_data.h"
+#include "shardmesh/loader/mesh_job.h"
 
 namespace shardmesh::tools {
 
-// Registers every worker metric on `registry`. `worker` and `node` must outlive the registry's
-// last scrape (stop the metrics server first); parts of `worker` created later (the loader)
-// are picked up when they appear.
-Status RegisterWorkerMetrics(MetricsRegistry& registry, const DataWorker& worker,
-                             const mesh::MeshNode& node);
+// Registers every worker metric on `registry`: membership from `node`, data from `job` (null
+// for a membership-only worker: the data metrics then read 0). Both must outlive the
+// registry's last scrape (stop the metrics server first).
+Status RegisterWorkerMetrics(MetricsRegistry& registry, const mesh::MeshNode& node,
+                             const loader::MeshJob* job);
 
 }  // namespace shardmesh::tools

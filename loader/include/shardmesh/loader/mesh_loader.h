@@ -125,6 +125,10 @@ struct MeshLoaderStats {
   std::uint64_t epoch_remaining = 0;       // samples of the epoch not yet committed anywhere
 };
 
+// What a stream checkpoint's plan_digest must equal for `options` over `catalog`: the dataset,
+// seed, partitions, shuffle window and strategy (not the members: partitions are canonical).
+std::uint64_t MeshPlanDigest(const DatasetCatalog& catalog, const MeshLoaderOptions& options);
+
 class MeshLoader {
  public:
   // Registers the progress handler on `node` and starts the control thread. `node`,
