@@ -592,6 +592,10 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
     co.prefix = "stream";
     SHARDMESH_ASSIGN_OR_RETURN(auto store_dir, checkpoint::CheckpointStore::Create(o.checkpoint_dir, co));
     impl->checkpoints.emplace(std::move(store_dir));
+    // Continue the sequence of an earlier run, so the newest checkpoint keeps the highest number.
+    if (auto files = impl->checkpoints->List(); files.ok() && !files->empty()) {
+      impl->checkpoint_sequence = files->back().sequence;
+    }
   }
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
