@@ -79,11 +79,12 @@ std::vector<std::vector<std::uint16_t>> BuildPreferences(const DatasetCatalog& c
       std::rotate(holders.begin(), holders.begin() + (HashU64(p, epoch_salt) % holders.size()),
                   holders.end());
     }
+    // The least-loaded holder below the cap (ties: the rotated order), so that a member
+    // holding few shards still gets its share of partitions before others fill up.
     std::int32_t owner = -1;
     for (std::uint16_t h : holders) {
-      if (load[h] < cap) {
+      if (load[h] < cap && (owner < 0 || load[h] < load[static_cast<std::uint32_t>(owner)])) {
         owner = h;
-        break;
       }
     }
     if (owner < 0) {

@@ -81,6 +81,8 @@ struct MeshLoader::Impl {
   bool evicted = false;          // guarded by mu: this worker lost partitions to a higher term
   SteadyClock::time_point last_tick = SteadyClock::now();  // guarded by mu: control loop's
   SteadyClock::time_point resync_until{};                  // guarded by mu
+  std::vector<std::string> view;                           // guarded by mu: live, sorted
+  SteadyClock::time_point view_since = SteadyClock::now();  // guarded by mu: unchanged since
 
   // ---------------------------------------------------------------- messages
   ProgressMessage MessageOf(const PartitionTable& t) const {
@@ -211,6 +213,14 @@ struct MeshLoader::Impl {
       }
       last_tick = tick;
       consumer_cv.notify_all();
+      lock.unlock();
+      auto live_view = node->LiveMembers();
+      std::sort(live_view.begin(), live_view.end());
+      lock.lock();
+      if (live_view != view) {
+        view = std::move(live_view);
+        view_since = tick;
+      }
       if (!started) continue;
       lock.unlock();
       const auto members = node->Members();
@@ -279,6 +289,12 @@ struct MeshLoader::Impl {
     const auto start = SteadyClock::now();
     std::vector<std::string> last;
     auto since = start;
+    {
+      // The control loop has watched the view before: count the time it has been stable.
+      std::lock_guard lock(mu);
+      last = view;
+      since = view_since;
+    }
     for (;;) {
       auto live = node->LiveMembers();
       std::sort(live.begin(), live.end());

@@ -115,7 +115,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
                  placed.message());
   }
   loader.SetBeforeCommit([&ids] { ids.Flush(); });
-  const auto t0 = SteadyClock::now();
+  double read_seconds = 0;  // from each epoch's start (after the membership settled) to its end
   std::uint64_t delivered = 0, since_commit = 0;
   for (std::uint64_t epoch = job.first_epoch(); epoch < static_cast<std::uint64_t>(c.epochs) && !stop;
        ++epoch) {
@@ -123,6 +123,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
       spdlog::error("epoch {}: {}", epoch, s.message());
       return 1;
     }
+    const auto epoch_t0 = SteadyClock::now();
     // Pacing: one sample every 1/consume_rate s after the previous one, never a burst to
     // catch up after a stall (a training step takes its time whenever it runs).
     auto next_due = SteadyClock::now();
@@ -151,13 +152,14 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
     ids.Flush();
     loader.Commit();
     since_commit = 0;
+    read_seconds += std::chrono::duration<double>(SteadyClock::now() - epoch_t0).count();
     const auto s = loader.stats();
     spdlog::info("epoch {} done: {} samples delivered here so far (local {}, remote {}), "
                  "{} blocks healed, {} partitions taken over",
                  epoch, s.samples_delivered, s.local_samples, s.remote_samples, s.blocks_healed,
                  s.partitions_taken_over);
   }
-  const double secs = std::chrono::duration<double>(SteadyClock::now() - t0).count();
+  const double secs = read_seconds;
   const auto s = loader.stats();
   std::printf("worker %s: %llu samples in %.2f s (%.0f samples/s), local %llu remote %llu, "
               "%.1f MB remote\n",

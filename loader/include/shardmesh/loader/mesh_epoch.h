@@ -4,8 +4,9 @@
 //
 //  - kConsistentHash (default, locality-first): partition p goes to a holder of its dominant
 //    shard (the shard most of its blocks come from), owners(shard, R) on the same ring as
-//    placement, so most reads are local; a bounded-load pass caps every member at
-//    ceil((1 + eps) * P / N) partitions, sending the overflow to the least-loaded member. The
+//    placement, so most reads are local; the least-loaded holder gets it, and a bounded-load
+//    pass caps every member at ceil((1 + eps) * P / N) partitions, sending the overflow to the
+//    least-loaded member (a remote read). The
 //    takeover order lists the other holders first, so a failover stays local too.
 //  - kGlobalShuffle: partitions are dealt by the bounded-load ring (AssignPartitions) over a
 //    ring salted with the epoch, regardless of where blocks live: each worker's stream is a
