@@ -127,14 +127,7 @@ TEST_F(FailureInjectionTest, NetworkPartitionThenHeal) {
   data_.Start(3, base);
   data_.Add(base + "fault_partition_from = [\"w0\", \"w1\", \"w2\"]\n"
                    "fault_partition_after = \"2500ms\"\nfault_partition_for = \"3s\"\n");
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        for (int i = 0; i < 4; ++i)
-          if (!data_.LogHas(i, "epoch 0 done")) return false;
-        return true;
-      },
-      milliseconds(60000)))
-      << data_.AllLogs();
+  ASSERT_TRUE(data_.WaitForEpochDone({0, 1, 2, 3}, 0, milliseconds(60000))) << data_.AllLogs();
   EXPECT_TRUE(data_.LogHas(3, "partition healed")) << data_.AllLogs();
   for (int i = 0; i < 4; ++i) data_.mesh().worker(i).Signal(SIGTERM);
   ExpectSurvivorsFinish({0, 1, 2, 3}, seconds(20));

@@ -120,15 +120,7 @@ TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
   const auto restored_after = std::chrono::steady_clock::now() - killed_at;
   RecordProperty("replication_restored_ms",
                  static_cast<int>(std::chrono::duration_cast<milliseconds>(restored_after).count()));
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const auto logs = Logs();
-        for (int i : survivors)
-          if (logs.at(i).find("epoch 0 done") == std::string::npos) return false;
-        return true;
-      },
-      milliseconds(60000)))
-      << cluster_.Logs();
+  ASSERT_TRUE(data_.WaitForEpochDone(survivors, 0, milliseconds(60000))) << cluster_.Logs();
   // Prometheus metrics: what each survivor delivered, where from, and the members it sees.
   for (int i : survivors) {
     const PromExposition m = Scrape(data_, i);
@@ -174,15 +166,7 @@ TEST_F(MeshDataTest, Kill9DuringPlacementStillEndsWithTwoCopiesAndEverySampleOnc
   const std::vector<int> survivors{0, 1, 3};
   EXPECT_TRUE(WaitFor([&] { return EveryShardHasCopies(survivors, 2); }, kReplicationBound))
       << cluster_.Logs();
-  ASSERT_TRUE(WaitFor(
-      [&] {
-        const auto logs = Logs();
-        for (int i : survivors)
-          if (logs.at(i).find("epoch 0 done") == std::string::npos) return false;
-        return true;
-      },
-      milliseconds(60000)))
-      << cluster_.Logs();
+  ASSERT_TRUE(data_.WaitForEpochDone(survivors, 0, milliseconds(60000))) << cluster_.Logs();
   for (int i : survivors) cluster_.worker(i).Signal(SIGTERM);
   for (int i : survivors) ExpectExit(i, 0, seconds(15));
   const auto d = ReadDelivery();

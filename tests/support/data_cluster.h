@@ -162,6 +162,20 @@ class DataCluster {
     EXPECT_EQ(*got, code) << cluster_.Name(i) << "\n" << AllLogs();
   }
 
+  // Waits until every worker in `workers` has logged the end of epoch `epoch`.
+  bool WaitForEpochDone(const std::vector<int>& workers, int epoch,
+                        std::chrono::milliseconds timeout) const {
+    const std::string done = "epoch " + std::to_string(epoch) + " done";
+    return WaitFor(
+        [&] {
+          const auto logs = Logs();
+          for (int i : workers)
+            if (logs.at(i).find(done) == std::string::npos) return false;
+          return true;
+        },
+        timeout);
+  }
+
   // Waits until worker i has committed something to its ids file.
   bool WaitForReading(int i, std::chrono::milliseconds timeout) const {
     return WaitFor(
