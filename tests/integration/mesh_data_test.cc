@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -62,6 +63,8 @@ TEST_F(MeshDataTest, ConsistentHashPlacesTwoCopiesAndDeliversEverySampleOnceMost
   const auto [local, remote] = LocalRemote();
   EXPECT_EQ(local + remote, static_cast<std::uint64_t>(kSamples));
   EXPECT_GE(static_cast<double>(local) / kSamples, 0.9) << "local " << local << " remote " << remote;
+  std::printf("consistent-hash: %llu local, %llu remote reads\n",
+              static_cast<unsigned long long>(local), static_cast<unsigned long long>(remote));
   EXPECT_TRUE(EveryShardHasCopies({0, 1, 2, 3}, 2));
 }
 
@@ -75,6 +78,8 @@ TEST_F(MeshDataTest, GlobalShuffleDeliversEverySampleOnceAndCountsRemoteReads) {
   const auto [local, remote] = LocalRemote();
   EXPECT_EQ(local + remote, static_cast<std::uint64_t>(kSamples));
   EXPECT_GT(remote, 0u);
+  std::printf("global-shuffle: %llu local, %llu remote reads\n",
+              static_cast<unsigned long long>(local), static_cast<unsigned long long>(remote));
 }
 
 // Within this bound after a kill, every shard has R copies again among the survivors: failure
@@ -118,8 +123,10 @@ TEST_F(MeshDataTest, Kill9DuringReadingLosesNoSampleAndRestoresTwoCopies) {
   EXPECT_TRUE(WaitFor([&] { return EveryShardHasCopies(survivors, 2); }, kReplicationBound))
       << cluster_.Logs();
   const auto restored_after = std::chrono::steady_clock::now() - killed_at;
-  RecordProperty("replication_restored_ms",
-                 static_cast<int>(std::chrono::duration_cast<milliseconds>(restored_after).count()));
+  const auto restored_ms = std::chrono::duration_cast<milliseconds>(restored_after).count();
+  RecordProperty("replication_restored_ms", static_cast<int>(restored_ms));
+  std::printf("two copies of every shard again %lld ms after the kill\n",
+              static_cast<long long>(restored_ms));
   ASSERT_TRUE(data_.WaitForEpochDone(survivors, 0, milliseconds(60000))) << cluster_.Logs();
   // Prometheus metrics: what each survivor delivered, where from, and the members it sees.
   for (int i : survivors) {
