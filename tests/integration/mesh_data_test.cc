@@ -217,7 +217,11 @@ TEST_F(MeshDataTest, ReplicationOneWithTheOnlyHolderDeadGivesAClearErrorNotAHang
   GenerateDataset();
   Start(3, "replication = 1\nepochs = 1\nmin_members = 2\nsettle = \"3s\"\n"
            "read_deadline = \"2s\"\nepoch_end_timeout = \"20s\"\n");
-  ASSERT_TRUE(WaitFor([&] { return EveryShardHasCopies({0, 1, 2}, 1); }, milliseconds(20000)))
+  // Wait until w1 and w2 have the catalog and hold shards of their own: killing w0 (the only
+  // source) before that leaves them nothing to read from and nothing to report on.
+  ASSERT_TRUE(WaitFor([&] { return EveryShardHasCopies({0, 1, 2}, 1) && !data_.Held(1).empty() &&
+                                   !data_.Held(2).empty(); },
+                      milliseconds(20000)))
       << cluster_.Logs();
   // w0 has the source and its own shards: after it dies they have no holder at all.
   cluster_.worker(0).Signal(SIGKILL);
