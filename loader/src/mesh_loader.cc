@@ -14,6 +14,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh_block_reader.h"
+#include "stream_checkpoint_writer.h"
 #include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/hash.h"
 #include "shardmesh/loader/partition_table.h"
@@ -75,8 +76,7 @@ struct MeshLoader::Impl {
   SteadyClock::time_point waiting_since{};
 
   std::thread control;
-  std::optional<checkpoint::CheckpointStore> checkpoints;  // control thread only
-  std::uint64_t checkpoint_sequence = 0;
+  std::unique_ptr<internal::StreamCheckpointWriter> checkpoints;  // null: not persisted
   bool persist_pending = false;  // guarded by mu
   bool evicted = false;          // guarded by mu: this worker lost partitions to a higher term
   SteadyClock::time_point last_tick = SteadyClock::now();  // guarded by mu: control loop's
@@ -168,17 +168,6 @@ struct MeshLoader::Impl {
     return st;
   }
 
-  void Persist(const checkpoint::StreamState& state) {
-    Status saved = checkpoint::SaveStreamState(*checkpoints, ++checkpoint_sequence, state);
-    std::lock_guard lock(mu);
-    if (saved.ok()) {
-      ++shared_stats.checkpoints_persisted;
-    } else {
-      ++shared_stats.checkpoint_failures;
-      spdlog::warn("stream checkpoint not saved: {}", saved.message());
-    }
-  }
-
   // ---------------------------------------------------------------- control thread
   bool all_done_sent = false;  // control thread, per epoch
 
@@ -264,13 +253,10 @@ struct MeshLoader::Impl {
         dirty = true;
       }
       if (checkpoints && persist_pending && now >= next_persist) {
+        // Handed to the writer thread: a slow fsync must not delay the broadcast below.
         persist_pending = false;
         next_persist = now + options.persist_interval;
-        const auto state = StateLocked();
-        lock.unlock();
-        Persist(state);
-        lock.lock();
-        if (!started) continue;
+        checkpoints->Submit(StateLocked());
       }
       if (dirty || now >= next_broadcast) {
         std::vector<ProgressMessage> messages{MessageOf(table)};
@@ -567,13 +553,13 @@ MeshLoader::~MeshLoader() {
   impl_->control_cv.notify_all();
   impl_->control.join();
   impl_->node->SetMessageHandler(mesh::MessageType::kPartitionProgress, nullptr);
-  if (impl_->checkpoints && impl_->started) {
-    checkpoint::StreamState last;
-    {
+  if (impl_->checkpoints) {
+    std::optional<checkpoint::StreamState> last;
+    if (impl_->started) {
       std::lock_guard lock(impl_->mu);
       last = impl_->StateLocked();
     }
-    impl_->Persist(last);
+    impl_->checkpoints->Close(std::move(last));
   }
 }
 
@@ -603,15 +589,8 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   impl->reader = std::make_unique<internal::MeshBlockReader>(ro, node, exchange, store,
                                                              &impl->read_counters);
   if (!o.checkpoint_dir.empty()) {
-    checkpoint::CheckpointStoreOptions co;
-    co.keep_last = std::max<std::uint32_t>(1, o.keep_checkpoints);
-    co.prefix = "stream";
-    SHARDMESH_ASSIGN_OR_RETURN(auto store_dir, checkpoint::CheckpointStore::Create(o.checkpoint_dir, co));
-    impl->checkpoints.emplace(std::move(store_dir));
-    // Continue the sequence of an earlier run, so the newest checkpoint keeps the highest number.
-    if (auto files = impl->checkpoints->List(); files.ok() && !files->empty()) {
-      impl->checkpoint_sequence = files->back().sequence;
-    }
+    SHARDMESH_ASSIGN_OR_RETURN(impl->checkpoints, internal::StreamCheckpointWriter::Open(
+                                                      o.checkpoint_dir, o.keep_checkpoints));
   }
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
@@ -636,6 +615,10 @@ MeshLoaderStats MeshLoader::stats() const {
   const Impl& m = *impl_;
   std::lock_guard lock(m.mu);
   MeshLoaderStats s = m.shared_stats;
+  if (m.checkpoints) {
+    s.checkpoints_persisted = m.checkpoints->persisted();
+    s.checkpoint_failures = m.checkpoints->failures();
+  }
   s.samples_delivered = m.samples;
   s.local_samples = m.local_samples;
   s.remote_samples = m.remote_samples;

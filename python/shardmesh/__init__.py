@@ -1,4 +1,4 @@
-"""shardmesh: a brokerless streaming data loader (static mode), from Python.
+"""shardmesh: a brokerless streaming data loader, from Python.
 
     import shardmesh
     loader = shardmesh.Loader("data/train", batch_size=256)   # rank/world size from torchrun
@@ -9,7 +9,8 @@
 
 Errors are shardmesh.Error subclasses carrying the C++ message (NotFoundError is also a
 FileNotFoundError, InvalidArgumentError a ValueError, CorruptionError names the file and block).
-PyTorch integration: shardmesh.torch.ShardMeshDataset.
+PyTorch integration: shardmesh.torch.ShardMeshDataset. Mesh mode (this process joins a mesh
+of data workers): shardmesh.MeshLoader.
 """
 import os as _os
 
@@ -20,9 +21,10 @@ from ._shardmesh import (AlreadyExistsError, CorruptionError, Dataset, DeadlineE
                          Error, FailedPreconditionError, InvalidArgumentError, IoError,
                          NotFoundError, PermissionDeniedError, ResourceExhaustedError,
                          UnavailableError)
+from .mesh import MeshLoader
 
 __all__ = [
-    "Dataset", "Loader", "write_dataset", "infer_schema", "world_from_env", "Error",
+    "Dataset", "Loader", "MeshLoader", "write_dataset", "infer_schema", "world_from_env", "Error",
     "AlreadyExistsError", "CorruptionError", "DeadlineExceededError", "FailedPreconditionError",
     "InvalidArgumentError", "IoError", "NotFoundError", "PermissionDeniedError",
     "ResourceExhaustedError", "UnavailableError",

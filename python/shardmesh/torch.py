@@ -47,9 +47,13 @@ Worker batches travel to the main process as one shared-memory buffer per batch 
 copied into it once, in the worker), which the main process receives as a plain dict of tensors
 viewing that buffer: one file-descriptor handshake per batch instead of one per field.
 
-commit() is a no-op placeholder: static mode has no mesh to commit a cursor to yet (the
-checkpoint replication of mesh mode will give it a meaning). It exists so training loops can
-be written against the final API now.
+commit() does nothing in static mode: a static stream's position is its state_dict(), which
+the trainer saves with its own checkpoint. In mesh mode (MeshDataset below) commit() publishes
+the worker's position to the mesh, which is what a failover resumes from.
+
+MeshDataset: the same batches of tensors from a mesh-mode data worker running in this process
+(shardmesh.MeshLoader; config keys as for `shardmesh worker`). Use it with num_workers=0: the
+mesh worker is one member per process and reads ahead on its own C++ threads.
 """
 import os
 import threading
@@ -372,5 +376,55 @@ class ShardMeshDataset(IterableDataset):
                 "stream_state": None}
 
     def commit(self):
-        """No-op placeholder: static mode has nothing to commit to (see the module docstring)."""
+        """Nothing to do in static mode (see the module docstring); kept so a training loop
+        can switch between ShardMeshDataset and MeshDataset unchanged."""
         return None
+
+
+class MeshDataset(IterableDataset):
+    """This mesh worker's share of each epoch as batches of tensors.
+
+    MeshDataset(config=None, batch_size=256, return_index=False, **keys): starts a
+    shardmesh.MeshLoader (joins the mesh). Iterating yields the current epoch (set_epoch, or
+    the epoch a restored checkpoint names); commit() after each optimizer step makes a
+    failover replay at most the samples delivered since. state_dict() gives {"epoch",
+    "stream_state", "position"} (informational: the mesh resumes from its own replicated
+    checkpoints); load_state_dict() takes the epoch from it. leave() leaves the mesh."""
+
+    def __init__(self, config=None, batch_size=256, return_index=False, **keys):
+        super().__init__()
+        self.loader = shardmesh.MeshLoader(config, batch_size=batch_size,
+                                           return_index=return_index, **keys)
+        self._epoch = self.loader.first_epoch
+
+    def __getstate__(self):
+        raise shardmesh.InvalidArgumentError(
+            "MeshDataset cannot be sent to DataLoader worker processes: use num_workers=0 "
+            "(the mesh worker reads ahead on its own threads)")
+
+    def __iter__(self):
+        if get_worker_info() is not None:
+            raise shardmesh.InvalidArgumentError(
+                "MeshDataset runs in the main process only: use num_workers=0")
+        for batch in self.loader.epoch(self._epoch):
+            yield to_torch(batch)
+
+    def set_epoch(self, epoch):
+        self._epoch = int(epoch)
+
+    def commit(self):
+        self.loader.commit()
+
+    def state_dict(self):
+        state = self.loader.state_dict()
+        state["epoch"] = self._epoch
+        return state
+
+    def load_state_dict(self, state):
+        if not isinstance(state, dict) or "epoch" not in state:
+            raise shardmesh.InvalidArgumentError(
+                "MeshDataset.load_state_dict: expected a dict from state_dict()")
+        self._epoch = int(state["epoch"])
+
+    def leave(self):
+        self.loader.close()

@@ -7,9 +7,10 @@
 #include "errors.h"
 
 PYBIND11_MODULE(_shardmesh, m) {
-  m.doc() = "shardmesh C++ core: datasets, the static-mode streaming loader, the writer.";
+  m.doc() = "shardmesh C++ core: datasets, the static-mode streaming loader, the writer, mesh-mode data workers.";
   shardmesh::python::RegisterErrors(m);
   shardmesh::python::RegisterDataset(m);
   shardmesh::python::RegisterLoader(m);
   shardmesh::python::RegisterWriter(m);
+  shardmesh::python::RegisterMesh(m);
 }

@@ -1,0 +1,286 @@
+// shardmesh._shardmesh._MeshJob: a mesh-mode data worker (loader::MeshJob) inside a Python
+// process, configured with the same keys as `shardmesh worker` (TOML file, SHARDMESH_<KEY>
+// environment variables, then keyword arguments, in increasing precedence).
+//
+// Every call that may wait (start, epoch start, reading, leaving) releases the GIL. Calls are
+// serialised by a mutex taken after the GIL is released (never the other way round).
+#include <pybind11/stl.h>
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include <spdlog/spdlog.h>
+
+#include "bindings.h"
+#include "config_keys.h"
+#include "conversion.h"
+#include "errors.h"
+#include "shardmesh/checkpoint/stream_state.h"
+#include "shardmesh/loader/dataset_catalog.h"
+#include "shardmesh/loader/mesh_job.h"
+#include "shardmesh/mesh/zmq_transport.h"
+#include "worker_config.h"
+#include "worker_data.h"
+#include "worker_faults.h"
+
+namespace shardmesh::python {
+namespace py = pybind11;
+
+namespace {
+
+// The worker config from `config_path` (may be empty), the environment and `overrides`
+// ({key: value}, values given as Python objects and passed on as text).
+tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& overrides) {
+  tools::WorkerConfig config;
+  tools::ConfigKeys keys;
+  tools::BindWorkerKeys(keys, &config);
+  ThrowIfError(keys.Apply(config_path));
+  for (const auto& [key, value] : overrides) {
+    const std::string name = py::str(key);
+    std::string text;
+    if (py::isinstance<py::bool_>(value)) {
+      text = value.cast<bool>() ? "true" : "false";
+    } else if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value)) {
+      for (const auto& item : value) text += (text.empty() ? "" : ",") + std::string(py::str(item));
+    } else {
+      text = py::str(value);
+    }
+    ThrowIfError(keys.Set(name, text, "argument " + name));
+  }
+  if (config.data_dir.empty()) {
+    ThrowStatus(Status::InvalidArgument(
+        "mesh mode needs data_dir (this worker's local shard store)" +
+        (config_path.empty() ? std::string() : " in " + config_path + " or as an argument")));
+  }
+  Status valid = tools::ValidateWorkerConfig(config);
+  if (!valid.ok()) {
+    ThrowStatus(Status(valid.code(),
+                       (config_path.empty() ? "" : config_path + ": ") + valid.message()));
+  }
+  return config;
+}
+
+class PyMeshJob {
+ public:
+  PyMeshJob(const std::string& config_path, const py::dict& overrides)
+      : config_(LoadConfig(config_path, overrides)) {
+    spdlog::set_level(spdlog::level::from_str(config_.log_level));
+    Result<std::unique_ptr<loader::MeshJob>> started = Status::Internal("not started");
+    {
+      py::gil_scoped_release release;
+      auto zmq = mesh::ZmqTransport::Create(tools::ToTransportOptions(config_));
+      if (!zmq.ok()) {
+        started = Status(zmq.status().code(), "transport: " + zmq.status().message());
+      } else {
+        endpoint_ = (*zmq)->endpoint();
+        mesh::FaultTransport* fault = nullptr;
+        started = tools::StartJob(config_, tools::WithFaults(config_, std::move(zmq).value(), &fault),
+                                  nullptr);
+      }
+    }
+    job_ = ValueOrThrow(std::move(started));
+    epoch_ = job_->first_epoch();
+    schema_ = job_->store().catalog().schema();
+    num_samples_ = job_->store().catalog().num_samples();
+  }
+
+  ~PyMeshJob() {
+    py::gil_scoped_release release;
+    std::lock_guard lock(mu_);
+    job_.reset();  // without a leave announcement: peers see a crash unless leave() was called
+  }
+
+  bool WaitForPlacement(double timeout_s) {
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      status = Alive();
+      if (status.ok()) {
+        status = job_->WaitForPlacement(static_cast<std::size_t>(config_.min_members),
+                                        Seconds(timeout_s));
+      }
+    }
+    if (status.code() == StatusCode::kDeadlineExceeded) return false;
+    ThrowIfError(status);
+    return true;
+  }
+
+  void StartEpoch(std::uint64_t epoch) {
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      status = Alive();
+      if (status.ok()) status = job_->loader().StartEpoch(epoch);
+      if (status.ok()) {
+        epoch_ = epoch;
+        started_ = true;
+      }
+    }
+    ThrowIfError(status);
+  }
+
+  // Up to `batch_size` samples of the current epoch, or None once this worker has nothing
+  // left (every partition of the epoch done, its own and those it took over).
+  py::object NextBatch(std::size_t batch_size, bool with_index) {
+    if (batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
+    std::vector<loader::Sample> samples;
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      status = Alive();
+      if (status.ok() && !started_) {
+        status = Status::FailedPrecondition("start_epoch() has not been called");
+      }
+      while (status.ok() && samples.size() < batch_size) {
+        auto next = job_->loader().Next();
+        if (!next.ok()) {
+          status = next.status();
+          break;
+        }
+        if (!next->has_value()) break;
+        samples.push_back(std::move(**next));
+      }
+    }
+    ThrowIfError(status);
+    if (samples.empty()) return py::none();
+    return BatchToPython(schema_, samples, with_index);
+  }
+
+  void Commit() {
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      status = Alive();
+      if (status.ok()) job_->loader().Commit();
+    }
+    ThrowIfError(status);
+  }
+
+  void Leave(double drain_s) {
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      if (!job_) return;
+      status = job_->Leave(Seconds(drain_s));
+      job_.reset();
+    }
+    ThrowIfError(status);
+  }
+
+  py::dict StateDict() {
+    checkpoint::StreamState state;
+    Status status;
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      status = Alive();
+      if (status.ok()) state = job_->loader().GetCheckpoint();
+    }
+    ThrowIfError(status);
+    py::dict out;
+    out["stream_state"] = py::bytes(checkpoint::EncodeStreamState(state));
+    out["epoch"] = state.epoch;
+    out["position"] = state.position;
+    return out;
+  }
+
+  py::dict Stats() {
+    loader::MeshLoaderStats s;
+    {
+      std::lock_guard lock(mu_);
+      s = Job().loader().stats();
+    }
+    py::dict out;
+    out["samples_delivered"] = s.samples_delivered;
+    out["local_samples"] = s.local_samples;
+    out["remote_samples"] = s.remote_samples;
+    out["local_bytes"] = s.local_bytes;
+    out["remote_bytes"] = s.remote_bytes;
+    out["blocks_healed"] = s.blocks_healed;
+    out["read_retries"] = s.read_retries;
+    out["partitions_owned"] = s.partitions_owned;
+    out["partitions_taken_over"] = s.partitions_taken_over;
+    out["commits"] = s.commits;
+    out["checkpoints_persisted"] = s.checkpoints_persisted;
+    out["epoch"] = s.epoch;
+    out["epoch_remaining"] = s.epoch_remaining;
+    return out;
+  }
+
+  std::uint64_t first_epoch() {
+    std::lock_guard lock(mu_);
+    return Job().first_epoch();
+  }
+  std::string restored_from() {
+    std::lock_guard lock(mu_);
+    return Job().restored_from();
+  }
+  std::uint64_t num_samples() const { return num_samples_; }
+  const std::string& name() const { return config_.name; }
+  const std::string& endpoint() const { return endpoint_; }
+  std::uint64_t epochs() const { return static_cast<std::uint64_t>(config_.epochs); }
+  std::uint64_t epoch() const { return epoch_; }
+  bool alive() const { return job_ != nullptr; }
+
+ private:
+  static Duration Seconds(double s) {
+    return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
+  }
+  // Called with mu_ held.
+  Status Alive() const {
+    return job_ ? Status::OK()
+                : Status::FailedPrecondition("mesh worker " + config_.name + " has left the mesh");
+  }
+  // With the GIL held (throws).
+  loader::MeshJob& Job() {
+    ThrowIfError(Alive());
+    return *job_;
+  }
+
+  tools::WorkerConfig config_;
+  std::string endpoint_;
+  std::mutex mu_;
+  std::unique_ptr<loader::MeshJob> job_;
+  loader::Schema schema_;
+  std::uint64_t num_samples_ = 0;
+  std::uint64_t epoch_ = 0;
+  bool started_ = false;
+};
+
+}  // namespace
+
+void RegisterMesh(py::module_& m) {
+  py::class_<PyMeshJob>(m, "_MeshJob", "A mesh-mode data worker; use shardmesh.MeshLoader.")
+      .def(py::init<const std::string&, const py::dict&>(), py::arg("config_path"),
+           py::arg("overrides"))
+      .def("wait_for_placement",
+           &PyMeshJob::WaitForPlacement,
+           py::arg("timeout_s"),
+           "Waits until this worker holds every shard it owns and min_members are live; False "
+           "after timeout_s (reading works anyway, from peers).")
+      .def("start_epoch", &PyMeshJob::StartEpoch, py::arg("epoch"))
+      .def("next_batch", &PyMeshJob::NextBatch, py::arg("batch_size"), py::arg("with_index"))
+      .def("commit", &PyMeshJob::Commit)
+      .def("leave", &PyMeshJob::Leave, py::arg("drain_s"))
+      .def("state_dict", &PyMeshJob::StateDict)
+      .def("stats", &PyMeshJob::Stats)
+      .def_property_readonly("first_epoch", &PyMeshJob::first_epoch)
+      .def_property_readonly("restored_from", &PyMeshJob::restored_from)
+      .def_property_readonly("num_samples", &PyMeshJob::num_samples)
+      .def_property_readonly("name", &PyMeshJob::name)
+      .def_property_readonly("endpoint", &PyMeshJob::endpoint)
+      .def_property_readonly("epochs", &PyMeshJob::epochs)
+      .def_property_readonly("epoch", &PyMeshJob::epoch)
+      .def_property_readonly("alive", &PyMeshJob::alive);
+}
+
+}  // namespace shardmesh::python

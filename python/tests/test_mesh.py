@@ -1,0 +1,139 @@
+"""Mesh mode from Python: MeshLoader and shardmesh.torch.MeshDataset, two or three mesh workers
+in this process on 127.0.0.1, checked against the static loader for content."""
+import threading
+
+import numpy as np
+import pytest
+import torch
+
+import shardmesh
+import shardmesh.torch as smt
+
+from conftest import GEN_SAMPLES
+
+# Short timings (the Local profile) so an epoch starts within a fraction of a second.
+COMMON = dict(min_members=2, settle="200ms", partitions=16, log_level="warn", batch_size=64,
+              return_index=True)
+
+
+def start_pair(gen_dataset, tmp_path, **extra):
+    a = shardmesh.MeshLoader(name="a", data_dir=str(tmp_path / "a"), dataset=gen_dataset,
+                             **COMMON, **extra)
+    b = shardmesh.MeshLoader(name="b", data_dir=str(tmp_path / "b"), seeds=[a.endpoint],
+                             **COMMON, **extra)
+    return a, b
+
+
+def consume(loader, epoch, out, commit=True, stop_after=None):
+    """Appends (index, features row) of every delivered sample to out[loader.name]."""
+    got = out.setdefault(loader.name, [])
+    for batch in loader.epoch(epoch):
+        for i, row in zip(batch["__index__"].tolist(), batch["features"]):
+            got.append((i, np.array(row)))
+        if commit:
+            loader.commit()
+        if stop_after is not None and len(got) >= stop_after:
+            return
+
+
+def run_threads(*calls):
+    errors = []
+
+    def wrap(fn, args):
+        try:
+            fn(*args)
+        except BaseException as e:  # surfaced below
+            errors.append(e)
+
+    threads = [threading.Thread(target=wrap, args=c) for c in calls]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=120)
+        assert not t.is_alive(), "a mesh worker hangs"
+    if errors:
+        raise errors[0]
+
+
+def reference_features(gen_dataset):
+    ref = {}
+    for batch in shardmesh.Loader(gen_dataset, world_size=1, rank=0, return_index=True):
+        for i, row in zip(batch["__index__"].tolist(), batch["features"]):
+            ref[i] = np.array(row)
+    return ref
+
+
+def test_two_workers_deliver_every_sample_once_with_the_static_loaders_contents(gen_dataset,
+                                                                             tmp_path):
+    a, b = start_pair(gen_dataset, tmp_path)
+    out = {}
+    run_threads((consume, (a, 0, out)), (consume, (b, 0, out)))
+    ids = [i for name in out for i, _ in out[name]]
+    assert len(ids) == GEN_SAMPLES and set(ids) == set(range(GEN_SAMPLES))
+    assert out["a"] and out["b"], "both workers read a share"
+    ref = reference_features(gen_dataset)
+    for name in out:
+        for i, row in out[name]:
+            np.testing.assert_array_equal(row, ref[i])
+    stats = a.stats()
+    assert stats["samples_delivered"] == len(out["a"])
+    assert stats["local_samples"] + stats["remote_samples"] == len(out["a"])
+    assert stats["commits"] > 0
+    # The next epoch: the same samples, another order.
+    out1 = {}
+    run_threads((consume, (a, 1, out1)), (consume, (b, 1, out1)))
+    ids1 = [i for name in out1 for i, _ in out1[name]]
+    assert sorted(ids1) == list(range(GEN_SAMPLES)) and ids1 != ids
+    a.leave()
+    b.leave()
+    with pytest.raises(shardmesh.FailedPreconditionError, match="has left the mesh"):
+        a.next_batch()
+
+
+def test_commit_bounds_what_a_takeover_replays(gen_dataset, tmp_path):
+    a, b = start_pair(gen_dataset, tmp_path, read_deadline="5s")
+    out = {}
+    # b reads part of its share, commits after every batch, then is dropped without leave().
+    run_threads((consume, (b, 0, out, True, 300)),)
+    del b
+    consume(a, 0, out)
+    ids = [i for name in out for i, _ in out[name]]
+    assert set(ids) == set(range(GEN_SAMPLES)), "no sample of the epoch is lost"
+    assert len(ids) == len(set(ids)), "b committed after every batch: nothing is replayed"
+    assert a.stats()["partitions_taken_over"] > 0
+    a.leave()
+
+
+def test_bad_config_raises_clear_errors(tmp_path):
+    with pytest.raises(shardmesh.InvalidArgumentError, match="data_dir"):
+        shardmesh.MeshLoader(name="x")
+    with pytest.raises(shardmesh.InvalidArgumentError, match="no_such_key"):
+        shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), no_such_key=1)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="replication"):
+        shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), replication="two")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("name = \"x\"\nvnodes = \"many\"\n")
+    with pytest.raises(shardmesh.InvalidArgumentError, match="vnodes"):
+        shardmesh.MeshLoader(bad, data_dir=str(tmp_path / "x"))
+    with pytest.raises(shardmesh.NotFoundError):
+        shardmesh.MeshLoader(tmp_path / "missing.toml", name="x", data_dir=str(tmp_path / "x"))
+
+
+def test_config_file_and_torch_dataset(gen_dataset, tmp_path):
+    config = tmp_path / "solo.toml"
+    config.write_text(f'name = "solo"\ndata_dir = "{tmp_path / "solo"}"\n'
+                      f'dataset = "{gen_dataset}"\npartitions = 16\nsettle = "100ms"\n'
+                      'log_level = "warn"\n')
+    ds = smt.MeshDataset(config, batch_size=100, return_index=True)
+    seen = []
+    for batch in torch.utils.data.DataLoader(ds, batch_size=None, num_workers=0):
+        assert isinstance(batch["features"], torch.Tensor)
+        assert batch["features"].shape[1:] == (8,)
+        seen.extend(batch["__index__"].tolist())
+        ds.commit()
+    assert sorted(seen) == list(range(GEN_SAMPLES))
+    state = ds.state_dict()
+    assert state["epoch"] == 0 and isinstance(state["stream_state"], bytes)
+    with pytest.raises(Exception, match="num_workers=0"):
+        next(iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1)))
+    ds.leave()
