@@ -18,10 +18,11 @@
 //
 // Usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024]
 //                          [--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1]
-//                          [--roles raw,push,mesh]
-// Output: one line per (N, size): mesh MB/s and blocks/s, raw MB/s and blocks/s, mesh/raw,
-// stream MB/s and mesh/stream.
-// MB is 10^6 bytes; a block is one blob (samples/s = blocks/s x samples per block).
+//                          [--roles raw,push,mesh] [--sample-bytes 1544]
+// Output: one line per (N, size): mesh MB/s, blocks/s and samples/s, raw MB/s and blocks/s,
+// mesh/raw, stream MB/s and mesh/stream.
+// MB is 10^6 bytes; a block is one blob; samples/s is MB/s over --sample-bytes (default: one
+// sample of `shardmesh gen`'s default schema decompressed, 1544 bytes).
 #include <sys/resource.h>
 #include <unistd.h>
 
@@ -494,25 +495,26 @@ int main(int argc, char** argv) {
   for (const std::string& n : Split(Flag(argc, argv, "--nodes", "2,4"), ',')) {
     node_counts.push_back(std::atoi(n.c_str()));
   }
+  const double sample_bytes = std::atof(Flag(argc, argv, "--sample-bytes", "1544").c_str());
   std::vector<std::size_t> sizes;
   for (const std::string& k : Split(Flag(argc, argv, "--kib", "64,1024"), ',')) {
     sizes.push_back(std::strtoull(k.c_str(), nullptr, 10) << 10);
   }
-  if (set.seconds <= 0 || set.window == 0 || set.consumer_batch == 0 || node_counts.empty() ||
+  if (sample_bytes <= 0 || set.seconds <= 0 || set.window == 0 || set.consumer_batch == 0 || node_counts.empty() ||
       sizes.empty()) {
     std::fprintf(stderr,
                  "usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024] "
                  "[--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1] "
-                 "[--roles raw,push,mesh]\n");
+                 "[--roles raw,push,mesh] [--sample-bytes 1544]\n");
     return 2;
   }
   std::printf(
       "processes on 127.0.0.1; window %zu per peer; consumer batch %zu; medians of %d "
       "alternating runs of %.1f s (ratios: median of per-run ratios); MB = 1e6 bytes; "
-      "block = one blob\n",
-      set.window, set.consumer_batch, runs, set.seconds);
-  std::printf("%-5s %-6s %10s %9s %10s %9s %6s %11s %6s %13s %12s %s\n", "procs", "blob",
-              "mesh MB/s", "blocks/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s", "ratio",
+      "block = one blob; samples/s = bytes/s / %.0f\n",
+      set.window, set.consumer_batch, runs, set.seconds, sample_bytes);
+  std::printf("%-5s %-6s %10s %9s %10s %10s %9s %6s %11s %6s %13s %12s %s\n", "procs", "blob",
+              "mesh MB/s", "blocks/s", "samples/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s", "ratio",
               "mesh cpu s/GB", "raw cpu s/GB", "fetch failures");
   bool all_ok = true;
   for (int nodes : node_counts) {
@@ -556,8 +558,9 @@ int main(int argc, char** argv) {
         std::sort(r.begin(), r.end());
         return r[r.size() / 2];
       };
-      std::printf("%-5d %-6s %10.0f %9.0f %10.0f %9.0f %6.2f %11.0f %6.2f %13.2f %12.2f %llu%s\n",
-                  nodes, blob.c_str(), mesh.mb_per_s, mesh.blobs_per_s, raw.mb_per_s,
+      std::printf("%-5d %-6s %10.0f %9.0f %10.0f %10.0f %9.0f %6.2f %11.0f %6.2f %13.2f %12.2f %llu%s\n",
+                  nodes, blob.c_str(), mesh.mb_per_s, mesh.blobs_per_s,
+                  mesh.mb_per_s * 1e6 / sample_bytes, raw.mb_per_s,
                   raw.blobs_per_s, ratio(raws), stream.mb_per_s, ratio(streams), mesh.cpu_s_per_gb,
                   raw.cpu_s_per_gb, static_cast<unsigned long long>(mesh.failures),
                   ok ? "" : "  (a child failed; see stderr)");
