@@ -22,6 +22,8 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddInt("commit_every", &c->commit_every, "commit the stream position every N delivered samples");
   keys.AddInt("min_members", &c->min_members, "an epoch starts once this many members are live and agree");
   keys.AddDuration("settle", &c->settle, "membership must be unchanged this long before an epoch starts");
+  keys.AddDuration("start_timeout", &c->start_timeout, "an epoch that cannot start within this (too few members, views disagree) fails the worker (0: wait for ever)");
+  keys.AddDuration("placement_timeout", &c->placement_timeout, "before the first epoch, wait this long for the shards this worker owns, then read the missing ones from peers");
   keys.AddDuration("read_deadline", &c->read_deadline, "a block no live holder serves within this fails the read");
   keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout, "longest wait for other workers to finish an epoch");
   keys.AddString("checkpoint_dir", &c->checkpoint_dir, "stream checkpoints of this worker (default <data_dir>/checkpoints); a restart resumes from the newest valid one");

@@ -38,6 +38,8 @@ struct WorkerConfig {
   std::int64_t commit_every = 64;          // commit the stream position every N samples
   std::int64_t min_members = 1;            // an epoch starts once this many members are live
   std::chrono::milliseconds settle{1000};  // ... and the view has been stable this long
+  std::chrono::milliseconds start_timeout{60000};      // give up starting an epoch after this
+  std::chrono::milliseconds placement_timeout{30000};  // wait this long for owned shards first
   std::chrono::milliseconds read_deadline{10000};  // give up on a block with no live holder
   std::chrono::milliseconds epoch_end_timeout{600000};  // wait for other workers' partitions
   std::string checkpoint_dir;              // stream checkpoints (default <data_dir>/checkpoints)

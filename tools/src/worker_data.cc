@@ -88,6 +88,7 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.loader.shuffle_window_blocks = static_cast<std::uint32_t>(c.shuffle_window_blocks);
   o.loader.min_members = static_cast<std::uint32_t>(c.min_members);
   o.loader.settle = c.settle;
+  o.loader.start_timeout = c.start_timeout;
   o.loader.read_deadline = c.read_deadline;
   o.loader.epoch_end_timeout = c.epoch_end_timeout;
   o.loader.checkpoint_dir = c.checkpoint_dir;
@@ -109,7 +110,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   // Placement first: an epoch that starts before this worker holds its shards reads them
   // remotely. Bounded, since a shard with no live holder can never arrive.
   if (Status placed = job.WaitForPlacement(static_cast<std::size_t>(c.min_members),
-                                           std::chrono::seconds(30));
+                                           c.placement_timeout);
       !placed.ok()) {
     spdlog::warn("starting before placement finished ({}); reading from peers meanwhile",
                  placed.message());
