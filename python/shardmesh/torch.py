@@ -43,9 +43,9 @@ n batches (decoding only its own blocks), and worker w resumes stream (w + n) % 
 first batch DataLoader asks for is the one that would have come next: the rest of the epoch
 arrives in the order it would have had.
 
-Worker batches travel to the main process as one shared-memory buffer per batch (every array
-copied into it once, in the worker), which the main process receives as a plain dict of tensors
-viewing that buffer: one file-descriptor handshake per batch instead of one per field.
+Worker batches travel to the main process in named shared-memory buffers that the workers
+recycle (every array copied into one once, in the worker; see _batch_transport.py): a batch
+pickles as a buffer name and its fields' layouts, and arrives as a plain dict of tensors.
 
 commit() does nothing in static mode: a static stream's position is its state_dict(), which
 the trainer saves with its own checkpoint. In mesh mode (MeshDataset below) commit() publishes
@@ -56,7 +56,6 @@ MeshDataset: the same batches of tensors from a mesh-mode data worker running in
 mesh worker is one member per process and reads ahead on its own C++ threads.
 """
 import os
-import threading
 import warnings
 
 import numpy as np
@@ -64,141 +63,20 @@ import torch
 from torch.utils.data import IterableDataset, get_worker_info
 
 import shardmesh
+from shardmesh._batch_transport import shared_batch
 
 # Loaders inherited through fork() whose threads did not survive it: destroying them would
 # join threads that do not exist in this process, so they are kept until exit.
 _ORPHANED_LOADERS = []
 
 
-def _torch_dtype(dtype):
-    """The torch dtype a NumPy array of `dtype` becomes (uint32, which torch 1.13 lacks, is
-    widened to int64)."""
-    return torch.from_numpy(np.empty(0, np.int64 if dtype == np.uint32 else dtype)).dtype
-
-
-def _untyped_storage(tensor):
-    return tensor.untyped_storage() if hasattr(tensor, "untyped_storage") \
-        else tensor.storage().untyped()
-
-
-# Shared-memory buffers a DataLoader worker recycles for its batches, by address. Allocating
-# fresh shared memory for every batch (as torch's collate does) costs the worker a page fault
-# per 4 KiB page, which on the 2-core test machines was its largest cost per batch. A buffer is
-# reused once the main process has copied it out: the first byte of its header is 1 while a
-# batch is in flight and is set back to 0 by the main process (_rebuild_batch).
-_POOL = {}
-# Beyond this many buffers in flight (batches built in a worker but never sent, e.g. dropped
-# by user code, keep theirs forever), batches get fresh unpooled buffers.
-_POOL_LIMIT = 16
-_HEADER_BYTES = 64
-_FENCE = threading.Lock()
-
-
-def _rebuild_batch(keys, buffers, views, others, recycled=None):
-    """The main process's side of _SharedBatch: {field: tensor}. Views of a recycled buffer
-    are copied out (one copy of the bytes in use) and the buffer is handed back to its worker;
-    other buffers are kept and viewed."""
-    recycled = recycled or [False] * len(buffers)
-    used = [0] * len(buffers)
-    for buffer_index, _, _, offset, nbytes in views.values():
-        used[buffer_index] = max(used[buffer_index], offset + nbytes)
-    sources = []
-    for buffer, is_recycled, end in zip(buffers, recycled, used):
-        if is_recycled:
-            # The copy's reads must complete before the worker can see the buffer free. x86's
-            # ordering gives that; on weaker CPUs a lock release followed by an acquire does.
-            with _FENCE:
-                copy = buffer[:end].clone()
-            with _FENCE:
-                buffer[0] = 0
-            sources.append(copy)
-        else:
-            sources.append(buffer)
-    out = {}
-    for name in keys:
-        if name in views:
-            buffer_index, dtype, shape, offset, nbytes = views[name]
-            out[name] = sources[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
-        else:
-            out[name] = others[name]
-    return out
-
-
-class _SharedBatch(dict):
-    """A batch built in a DataLoader worker whose tensors are views into one shared-memory
-    buffer. DataLoader pickles it to the main process, which fetches every shared storage
-    through its own file descriptor and socket handshake (about a millisecond each under load);
-    pickled as one buffer plus the views' layouts, a batch costs one handshake instead of one
-    per field. Unpickles as a plain dict of tensors (see _rebuild_batch)."""
-
-    def __reduce__(self):
-        buffers, buffer_of, recycled, views, others = [], {}, [], {}, {}
-        for name, value in self.items():
-            if isinstance(value, torch.Tensor) and value.is_shared() and value.is_contiguous() \
-                    and value.device.type == "cpu":
-                storage = _untyped_storage(value)
-                key = storage.data_ptr()
-                if key not in buffer_of:
-                    buffer_of[key] = len(buffers)
-                    buffers.append(torch.empty(0, dtype=torch.uint8).set_(storage))
-                    recycled.append(key in _POOL)
-                views[name] = (buffer_of[key], value.dtype, tuple(value.shape),
-                               value.data_ptr() - key, value.numel() * value.element_size())
-            else:
-                others[name] = value
-        return (_rebuild_batch, (list(self.keys()), buffers, views, others, recycled))
-
-
-def _acquire_buffer(nbytes):
-    """A shared uint8 buffer of at least `nbytes` bytes marked in flight: a free one of the
-    pool, else a new one (pooled while the pool is under _POOL_LIMIT)."""
-    for buffer in _POOL.values():
-        if buffer.numel() >= nbytes and int(buffer[0]) == 0:
-            buffer[0] = 1
-            return buffer
-    storage = torch.empty(0, dtype=torch.uint8).storage()._new_shared(nbytes)
-    buffer = torch.empty(0, dtype=torch.uint8).new(storage)
-    buffer[0] = 1
-    if len(_POOL) < _POOL_LIMIT:
-        _POOL[buffer.data_ptr()] = buffer
-    return buffer
-
-
-def _shared_batch(batch):
-    """`batch` with every array copied once into one shared-memory buffer (a recycled one when
-    free). In a DataLoader worker every tensor is moved to shared memory on its way to the main
-    process anyway; copying it there directly makes that the worker's only copy, sized to the
-    values (a strided view into a block would otherwise copy the block span it covers), folds
-    the uint32 widening into it, and lets _SharedBatch send one buffer. The tensors are valid
-    until the batch is sent: the worker must not keep them (the buffer is then reused)."""
-    layout, total = {}, _HEADER_BYTES
-    for name, value in batch.items():
-        if isinstance(value, np.ndarray):
-            dtype = _torch_dtype(value.dtype)
-            nbytes = value.size * torch.empty(0, dtype=dtype).element_size()
-            total = -(-total // 64) * 64  # every view aligned for any dtype
-            layout[name] = (dtype, total, nbytes)
-            total += nbytes
-    buffer = _acquire_buffer(total)
-    out = _SharedBatch()
-    for name, value in batch.items():
-        if name in layout:
-            dtype, offset, nbytes = layout[name]
-            tensor = buffer[offset:offset + nbytes].view(dtype).view(value.shape)
-            np.copyto(tensor.numpy(), value, casting="unsafe")
-            out[name] = tensor
-        else:
-            out[name] = value
-    return out
-
-
 def to_torch(batch, shared=False):
     """{field: tensor} from a shardmesh batch: arrays become tensors without a copy (uint32,
     which torch 1.13 lacks, is widened to int64); lists stay lists. shared=True (for DataLoader
     workers) copies each array once into one shared-memory buffer instead (see
-    _shared_batch)."""
+    _batch_transport.shared_batch)."""
     if shared:
-        return _shared_batch(batch)
+        return shared_batch(batch)
     out = {}
     for name, value in batch.items():
         if not isinstance(value, np.ndarray):

@@ -1,4 +1,6 @@
 """shardmesh.torch.ShardMeshDataset: tensors, DataLoader workers, epochs and resume."""
+import multiprocessing
+import os
 import pickle
 from multiprocessing.reduction import ForkingPickler
 
@@ -9,6 +11,7 @@ from torch.utils.data import DataLoader
 
 import shardmesh
 import shardmesh.torch as smt
+from shardmesh import _batch_transport as bt
 from conftest import GEN_SAMPLES, loader_ids
 
 # 3 workers on a 2-core machine are what the split tests need, not a performance mistake.
@@ -42,31 +45,42 @@ def test_to_torch_for_workers_copies_once_into_one_shared_buffer():
     strided = block[:, 1:3]  # a view at a stride wider than its rows, like a block's field
     batch = {"t": strided, "f": np.ones(3, np.float16), "s": ["a"], "b": np.ones(2, bool)}
     out = smt.to_torch(batch, shared=True)
-    assert out["t"].is_shared() and out["t"].dtype == torch.int64
+    assert out["t"].dtype == torch.int64
     assert out["t"].tolist() == strided.astype(np.int64).tolist()
     assert out["f"].dtype == torch.float16 and out["b"].dtype == torch.bool
     assert out["s"] == ["a"]
-    # One buffer holding a 64-byte header, the values (160 + 6 + 2 bytes) and at most 64 bytes
-    # of alignment per field: not the span of the block the strided view covers (320 bytes
-    # once widened).
-    storages = {smt._untyped_storage(out[k]).data_ptr() for k in ("t", "f", "b")}
-    assert len(storages) == 1
-    assert smt._untyped_storage(out["t"]).nbytes() <= 64 + 160 + 6 + 2 + 2 * 64
+    buffers = {bt.buffer_of(out[k]) for k in ("t", "f", "b")}
+    assert len(buffers) == 1 and None not in buffers
+    name, base, _ = buffers.pop()
+    assert os.path.exists(os.path.join(bt.SHM_DIR, name))
+    # The values span a 64-byte header, the values (160 + 6 + 2 bytes) and at most 64 bytes of
+    # alignment per field: not the span of the block the strided view covers (320 bytes once
+    # widened).
+    end = max(out[k].data_ptr() + out[k].numel() * out[k].element_size() for k in ("t", "f", "b"))
+    assert end - base <= 64 + 160 + 6 + 2 + 2 * 64
 
 
-def test_worker_batches_reach_the_main_process_as_plain_dicts_through_one_descriptor():
-    """What DataLoader's queue does to a worker's batch: ForkingPickler sends shared storages
-    by file descriptor, one per storage; a batch must need only one."""
+def test_worker_batches_reach_the_main_process_by_name_without_descriptors():
+    """What DataLoader's queue does to a worker's batch: ForkingPickler would send a shared
+    storage by file descriptor, fetched through a handshake with the worker; a batch travels
+    as its buffer's name instead, and the name is unlinked once the main process mapped it."""
     out = smt.to_torch({"x": np.arange(12, dtype=np.float32).reshape(3, 4),
                         "y": np.arange(3, dtype=np.uint32), "s": ["a", "b", "c"]}, shared=True)
-    out["extra"] = torch.ones(2)  # a tensor added by user code in the worker, not shared
-    payload = ForkingPickler.dumps(out)
-    assert bytes(payload).count(b"rebuild_storage_fd") == 1
+    name = bt.buffer_of(out["x"])[0]
+    payload = bytes(ForkingPickler.dumps(out))
+    assert b"rebuild_storage_fd" not in payload and name.encode() in payload
+    assert len(payload) < 1024
     got = pickle.loads(payload)
-    assert type(got) is dict and list(got) == ["x", "y", "s", "extra"]
+    assert not os.path.exists(os.path.join(bt.SHM_DIR, name))
+    assert type(got) is dict and list(got) == ["x", "y", "s"]
     assert got["x"].tolist() == np.arange(12, dtype=np.float32).reshape(3, 4).tolist()
     assert got["y"].dtype == torch.int64 and got["y"].tolist() == [0, 1, 2]
-    assert got["s"] == ["a", "b", "c"] and got["extra"].tolist() == [1.0, 1.0]
+    assert got["s"] == ["a", "b", "c"]
+    # A tensor added by user code in the worker travels the usual way.
+    out = smt.to_torch({"x": np.ones(4, np.float32)}, shared=True)
+    out["extra"] = torch.ones(2)
+    got = pickle.loads(ForkingPickler.dumps(out))
+    assert got["x"].tolist() == [1.0] * 4 and got["extra"].tolist() == [1.0, 1.0]
 
 
 def test_worker_buffers_are_recycled_only_after_the_main_process_copied_them():
@@ -75,15 +89,41 @@ def test_worker_buffers_are_recycled_only_after_the_main_process_copied_them():
 
     first = batch(1.0)
     kept = batch(2.0)  # built but never sent: its buffer stays in flight
-    assert smt._untyped_storage(kept["x"]).data_ptr() != smt._untyped_storage(first["x"]).data_ptr()
+    assert bt.buffer_of(kept["x"]) != bt.buffer_of(first["x"])
     received = pickle.loads(ForkingPickler.dumps(first))
     # The main process copied the batch out and freed the buffer: the next batch reuses it,
     # and the received tensors do not change.
     again = batch(3.0)
-    assert smt._untyped_storage(again["x"]).data_ptr() == \
-        smt._untyped_storage(first["x"]).data_ptr()
-    assert received["x"].eq(1.0).all() and kept["x"].eq(2.0).all()
-    assert not received["x"].is_shared()
+    assert bt.buffer_of(again["x"]) == bt.buffer_of(first["x"])
+    second = pickle.loads(ForkingPickler.dumps(again))  # the same buffer, from the cache
+    assert received["x"].eq(1.0).all() and kept["x"].eq(2.0).all() and second["x"].eq(3.0).all()
+
+
+def test_past_the_pool_limit_batches_get_buffers_of_their_own_that_are_not_leaked():
+    held = [smt.to_torch({"x": np.full(8, i, np.int64)}, shared=True)
+            for i in range(bt._POOL_LIMIT + 3)]  # never sent: every pooled buffer in flight
+    extra = held[-1]
+    name = bt.buffer_of(extra["x"])[0]
+    got = pickle.loads(ForkingPickler.dumps(extra))
+    assert got["x"].tolist() == [bt._POOL_LIMIT + 2] * 8
+    assert not os.path.exists(os.path.join(bt.SHM_DIR, name))
+    assert bt.buffer_of(extra["x"]) is None  # sent: the worker no longer tracks it
+
+
+def _build_batches_and_exit(queue):
+    batches = [smt.to_torch({"x": np.ones(16, np.float32)}, shared=True) for _ in range(3)]
+    queue.put([bt.buffer_of(b["x"])[0] for b in batches])
+
+
+def test_a_worker_unlinks_the_buffers_it_never_sent_when_it_exits():
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    process = context.Process(target=_build_batches_and_exit, args=(queue,))
+    process.start()
+    names = queue.get(timeout=30)
+    process.join(timeout=30)
+    assert process.exitcode == 0 and len(names) == 3
+    assert not any(os.path.exists(os.path.join(bt.SHM_DIR, n)) for n in names)
 
 
 def test_worker_batches_carry_the_right_values_when_all_are_kept(gen_dataset):
@@ -334,3 +374,12 @@ def test_workers_forked_from_a_process_with_a_running_loader(gen_dataset):
     in_process = ids_of(ds)
     assert sorted(ids_of(DataLoader(ds, batch_size=None, num_workers=2))) == sorted(in_process)
     assert ids_of(ds) == in_process  # the parent's loader still works afterwards
+
+def test_spawned_workers_deliver_every_sample_once_through_named_buffers(gen_dataset):
+    """Spawned (not forked) workers share nothing with the main process but the buffers'
+    names: the epoch still arrives complete, each sample once, and no buffer is left behind."""
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, seed=5, batch_size=50,
+                              return_index=True)
+    loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="spawn")
+    assert sorted(ids_of(loader)) == list(range(GEN_SAMPLES))
+    assert not [n for n in os.listdir(bt.SHM_DIR) if n.startswith("shardmesh-batch-")]

@@ -1,0 +1,255 @@
+"""How a DataLoader worker's batch reaches the main process: named shared-memory buffers.
+
+A worker copies every array of a batch once into one buffer of its pool: a file in /dev/shm
+mapped into the worker. DataLoader pickles the batch (ForkingPickler) to the main process; a
+_SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
+file descriptor. torch's own path for shared tensors sends a descriptor per storage, and the
+receiver fetches it with a connect/read handshake with the sender's resource-sharer thread: on
+the 2-core test machines that handshake was two thirds of the main process's time per batch.
+
+The main process maps a buffer by name the first time it sees it, then unlinks the name (the
+memory lives while a mapping does), copies the batch out and hands the buffer back to its
+worker by clearing the buffer's first byte; the worker then reuses it for a later batch, which
+the main process finds in its cache of mappings. So after warm-up a batch costs one copy in the
+worker, one copy in the main process, and no system call for memory on either side.
+
+Lifetimes:
+  * a pooled buffer is in flight from _acquire_buffer until the main process copied it out;
+    beyond _POOL_LIMIT buffers in flight (batches built but never sent, e.g. dropped by user
+    code) a worker makes unpooled buffers, which the main process views without copying;
+  * names the main process never mapped are unlinked by the worker when it exits normally (a
+    worker killed by a signal can leave such a file in /dev/shm);
+  * the main process's cache keeps pooled mappings; past _CACHE_LIMIT it drops those of workers
+    that have exited (they will never send them again).
+"""
+import itertools
+import mmap
+import os
+import threading
+from collections import OrderedDict
+from multiprocessing import util as mp_util
+
+import numpy as np
+import torch
+
+SHM_DIR = "/dev/shm"
+_HEADER_BYTES = 64
+_POOL_LIMIT = 16
+_CACHE_LIMIT = 64
+# The main process's copy must complete before the worker can see the buffer free. x86's
+# ordering gives that; on weaker CPUs a lock release followed by an acquire does.
+_FENCE = threading.Lock()
+
+
+def torch_dtype(dtype):
+    """The torch dtype a NumPy array of `dtype` becomes (uint32, which torch 1.13 lacks, is
+    widened to int64)."""
+    return torch.from_numpy(np.empty(0, np.int64 if dtype == np.uint32 else dtype)).dtype
+
+
+def _map(path, nbytes, create):
+    flags = os.O_RDWR | (os.O_CREAT | os.O_EXCL if create else 0)
+    fd = os.open(path, flags, 0o600)
+    try:
+        if create:
+            os.ftruncate(fd, nbytes)
+        return mmap.mmap(fd, nbytes)
+    finally:
+        os.close(fd)
+
+
+class _Buffer:
+    """A named shared-memory buffer mapped in this process, as a uint8 tensor."""
+
+    __slots__ = ("name", "nbytes", "pooled", "tensor")
+
+    def __init__(self, name, nbytes, pooled, tensor):
+        self.name, self.nbytes, self.pooled, self.tensor = name, nbytes, pooled, tensor
+
+
+class _WorkerPool:
+    """This process's buffers, by name and by address. Reset in a forked child."""
+
+    def __init__(self):
+        self.pid = os.getpid()
+        self.by_address = {}  # data_ptr -> _Buffer (pooled and unpooled alike)
+        self.pooled = []
+        self.names = set()    # every name this process created (unlinked at exit if still there)
+        self.counter = itertools.count()
+        mp_util.Finalize(self, _unlink_all, args=(self.names,), exitpriority=10)
+
+
+def _unlink_all(names):
+    for name in list(names):
+        try:
+            os.unlink(os.path.join(SHM_DIR, name))
+        except OSError:
+            pass
+
+
+_POOL = None
+
+
+def _pool():
+    global _POOL
+    if _POOL is None or _POOL.pid != os.getpid():
+        _POOL = _WorkerPool()
+    return _POOL
+
+
+def acquire_buffer(nbytes):
+    """A shared uint8 buffer of at least `nbytes` bytes marked in flight (first byte 1): a free
+    one of the pool, else a new one (pooled while the pool holds under _POOL_LIMIT)."""
+    pool = _pool()
+    for buffer in pool.pooled:
+        if buffer.nbytes >= nbytes and int(buffer.tensor[0]) == 0:
+            buffer.tensor[0] = 1
+            return buffer.tensor
+    pooled = len(pool.pooled) < _POOL_LIMIT
+    # Pooled buffers get headroom so that a later, slightly larger batch still fits.
+    size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
+    name = f"shardmesh-batch-{os.getpid()}-{next(pool.counter)}-{os.urandom(4).hex()}"
+    path = os.path.join(SHM_DIR, name)
+    pool.names.add(name)
+    tensor = torch.frombuffer(_map(path, size, create=True), dtype=torch.uint8)
+    tensor[0] = 1
+    buffer = _Buffer(name, size, pooled, tensor)
+    pool.by_address[tensor.data_ptr()] = buffer
+    if pooled:
+        pool.pooled.append(buffer)
+    return tensor
+
+
+def _storage_address(tensor):
+    storage = tensor.untyped_storage() if hasattr(tensor, "untyped_storage") \
+        else tensor.storage()
+    return storage.data_ptr()
+
+
+def buffer_of(tensor):
+    """(name, base address, size in bytes) of the shared buffer `tensor` views in this
+    process, or None."""
+    address = _storage_address(tensor)
+    buffer = _pool().by_address.get(address)
+    return (buffer.name, address, buffer.nbytes) if buffer else None
+
+
+# Main process: pooled buffers mapped so far, by name, oldest first.
+_ATTACHED = OrderedDict()
+
+
+def _pid_of(name):
+    return int(name.split("-")[2])
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
+def _attach(name, nbytes, pooled):
+    tensor = _ATTACHED.get(name)
+    if tensor is not None:
+        _ATTACHED.move_to_end(name)
+        return tensor
+    path = os.path.join(SHM_DIR, name)
+    tensor = torch.frombuffer(_map(path, nbytes, create=False), dtype=torch.uint8)
+    os.unlink(path)  # mapped on both sides now; nothing else will open it by name
+    if pooled:
+        _ATTACHED[name] = tensor
+        if len(_ATTACHED) > _CACHE_LIMIT:
+            for stale in [n for n in _ATTACHED if not _alive(_pid_of(n))]:
+                del _ATTACHED[stale]
+    return tensor
+
+
+def _rebuild_batch(keys, buffers, views, others):
+    """The main process's side of _SharedBatch: {field: tensor}. Views of a pooled buffer are
+    copied out (one copy of the bytes in use) and the buffer is handed back to its worker;
+    unpooled buffers are kept and viewed."""
+    used = [0] * len(buffers)
+    for buffer_index, _, _, offset, nbytes in views.values():
+        used[buffer_index] = max(used[buffer_index], offset + nbytes)
+    sources = []
+    for (name, nbytes, pooled), end in zip(buffers, used):
+        buffer = _attach(name, nbytes, pooled)
+        if pooled:
+            with _FENCE:
+                copy = buffer[:end].clone()
+            with _FENCE:
+                buffer[0] = 0
+            sources.append(copy)
+        else:
+            sources.append(buffer)
+    out = {}
+    for name in keys:
+        if name in views:
+            buffer_index, dtype, shape, offset, nbytes = views[name]
+            out[name] = sources[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
+        else:
+            out[name] = others[name]
+    return out
+
+
+class SharedBatch(dict):
+    """A batch built in a DataLoader worker whose tensors are views into one named buffer.
+    Pickles as the buffer's name and the views' layouts (see the module docstring); unpickles
+    as a plain dict of tensors. Values that are not views of such a buffer (strings, tensors
+    added by user code) pickle as usual."""
+
+    def __reduce__(self):
+        pool = _pool()
+        buffers, index_of, views, others = [], {}, {}, {}
+        for name, value in self.items():
+            buffer = None
+            if isinstance(value, torch.Tensor) and value.is_contiguous() \
+                    and value.device.type == "cpu":
+                buffer = pool.by_address.get(_storage_address(value))
+            if buffer is None:
+                others[name] = value
+                continue
+            if buffer.name not in index_of:
+                index_of[buffer.name] = len(buffers)
+                buffers.append((buffer.name, buffer.nbytes, buffer.pooled))
+            base = buffer.tensor.data_ptr()
+            views[name] = (index_of[buffer.name], value.dtype, tuple(value.shape),
+                           value.data_ptr() - base, value.numel() * value.element_size())
+        for name, _, pooled in buffers:
+            if not pooled:  # sent: the main process unlinks it and owns its only use
+                pool.names.discard(name)
+                for address, buffer in list(pool.by_address.items()):
+                    if buffer.name == name:
+                        del pool.by_address[address]
+        return (_rebuild_batch, (list(self.keys()), buffers, views, others))
+
+
+def shared_batch(batch):
+    """`batch` with every array copied once into one shared buffer (a recycled one when free).
+    Copying there directly makes that the worker's only copy, sized to the values (a strided
+    view into a block would otherwise copy the block span it covers), and folds the uint32
+    widening into it. The tensors are valid until the batch is sent: the worker must not keep
+    them (the buffer is then reused)."""
+    layout, total = {}, _HEADER_BYTES
+    for name, value in batch.items():
+        if isinstance(value, np.ndarray):
+            dtype = torch_dtype(value.dtype)
+            nbytes = value.size * torch.empty(0, dtype=dtype).element_size()
+            total = -(-total // 64) * 64  # every view aligned for any dtype
+            layout[name] = (dtype, total, nbytes)
+            total += nbytes
+    buffer = acquire_buffer(total)
+    out = SharedBatch()
+    for name, value in batch.items():
+        if name in layout:
+            dtype, offset, nbytes = layout[name]
+            tensor = buffer[offset:offset + nbytes].view(dtype).view(value.shape)
+            np.copyto(tensor.numpy(), value, casting="unsafe")
+            out[name] = tensor
+        else:
+            out[name] = value
+    return out
