@@ -186,9 +186,12 @@ struct MeshLoader::Impl {
   void ControlLoop() {
     auto next_broadcast = SteadyClock::now();
     auto next_persist = SteadyClock::now();
+    auto next_commit_broadcast = SteadyClock::now();  // commits coalesce until then
     std::unique_lock lock(mu);
     while (!stop) {
-      control_cv.wait_for(lock, std::chrono::milliseconds(50));
+      auto wake = SteadyClock::now() + std::chrono::milliseconds(50);
+      if (dirty) wake = std::min(wake, next_commit_broadcast);
+      control_cv.wait_until(lock, wake);
       if (stop) break;
       const auto tick = SteadyClock::now();
       if (tick - last_tick > options.stall_threshold && started) {
@@ -258,11 +261,12 @@ struct MeshLoader::Impl {
         next_persist = now + options.persist_interval;
         checkpoints->Submit(StateLocked());
       }
-      if (dirty || now >= next_broadcast) {
+      if ((dirty && now >= next_commit_broadcast) || now >= next_broadcast) {
         std::vector<ProgressMessage> messages{MessageOf(table)};
         if (previous) messages.push_back(MessageOf(*previous));
         dirty = false;
         next_broadcast = now + options.progress_interval;
+        next_commit_broadcast = now + options.commit_broadcast_gap;
         lock.unlock();
         Broadcast(messages);
         lock.lock();
@@ -530,9 +534,12 @@ struct MeshLoader::Impl {
     finished.clear();
     since_commit = 0;
     ++commits;
+    // Only the first commit since the last broadcast wakes the control thread; the later ones
+    // ride with it (see commit_broadcast_gap).
+    const bool wake = !dirty;
     dirty = true;
     persist_pending = true;
-    control_cv.notify_all();
+    if (wake) control_cv.notify_all();
   }
 };
 

@@ -84,6 +84,10 @@ struct MeshLoaderOptions {
   Duration stall_threshold = std::chrono::milliseconds(500);
   // Commit every this many delivered samples (0: only explicit Commit calls).
   std::uint64_t commit_every = 0;
+  // Commits are sent to the peers at most once per this gap (the latest cursors, so nothing is
+  // lost by coalescing): a trainer committing thousands of times a second costs a few
+  // broadcasts, and a sample is replicated at most this much later than it is committed.
+  Duration commit_broadcast_gap = std::chrono::milliseconds(5);
   // Per-holder timeout of a remote block read, and the whole read's bound across retries
   // (holders re-listed from the current membership at each retry).
   Duration fetch_try_timeout = std::chrono::milliseconds(1000);
