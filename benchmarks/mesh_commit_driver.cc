@@ -1,7 +1,7 @@
 // Commit costs of the mesh loader (issue 5 benchmarks), two in-process mesh nodes on
 // 127.0.0.1 reading a generated dataset:
-//   1. throughput of the two loaders with no commits, with a commit every 32 samples (one
-//      training step of a batch of 32) and with a commit after every sample, run alternately
+//   1. throughput of the two loaders with no commits, with a commit every 256 and every 32
+//      samples (one training step of a batch of 256 or 32) and after every sample, run alternately
 //      `--rounds` times each; the ratio to the no-commit run of the same round is the overhead;
 //   2. commit latency: what Commit() costs the caller, how long until the commit is visible in
 //      the peer's table (replicated), and how long until it is persisted on local disk, for
@@ -214,7 +214,10 @@ int main(int argc, char** argv) {
 
   std::printf("mesh loader commit overhead: 2 in-process nodes, %llu samples, 64 partitions\n",
               static_cast<unsigned long long>(samples));
-  std::vector<double> step_ratio, sample_ratio, calls, step_cost_us, sample_cost_us;
+  // Commit intervals in samples: one step of a batch of 256 and of 32, and every sample.
+  const std::vector<std::uint64_t> intervals{256, 32, 1};
+  std::vector<std::vector<double>> ratio(intervals.size()), cost_us(intervals.size());
+  std::vector<double> calls;
   // The consumer time a commit adds, from the two nodes' throughputs: each node's time per
   // sample is 2 / (samples/s of both), and a commit covers commit_every samples.
   auto added_us = [](double none, double with, double commit_every) {
@@ -223,23 +226,24 @@ int main(int argc, char** argv) {
   std::uint64_t epoch = 0;
   for (int r = 0; r < rounds; ++r) {
     const double none = RunEpoch(nodes, epoch++, 0, dir.path(), nullptr);
-    const double per_step = RunEpoch(nodes, epoch++, 32, dir.path(), nullptr);
-    const double per_sample = RunEpoch(nodes, epoch++, 1, dir.path(), &calls);
-    step_ratio.push_back(per_step / none);
-    sample_ratio.push_back(per_sample / none);
-    step_cost_us.push_back(added_us(none, per_step, 32));
-    sample_cost_us.push_back(added_us(none, per_sample, 1));
-    std::printf("round %d: no commits %.0f samples/s | commit every 32 samples %.0f (%.3f) | "
-                "commit every sample %.0f (%.3f)\n",
-                r, none, per_step, per_step / none, per_sample, per_sample / none);
+    std::printf("round %d: no commits %.0f samples/s", r, none);
+    for (std::size_t k = 0; k < intervals.size(); ++k) {
+      const double with = RunEpoch(nodes, epoch++, intervals[k], dir.path(),
+                                   intervals[k] == 1 ? &calls : nullptr);
+      ratio[k].push_back(with / none);
+      cost_us[k].push_back(added_us(none, with, static_cast<double>(intervals[k])));
+      std::printf(" | commit every %llu: %.0f (%.3f)",
+                  static_cast<unsigned long long>(intervals[k]), with, with / none);
+    }
+    std::printf("\n");
   }
-  std::printf("median ratio to no commits: every 32 samples %.3f (overhead %.1f%%), every sample "
-              "%.3f (overhead %.1f%%)\n",
-              Percentile(step_ratio, 0.5), 100 * (1 - Percentile(step_ratio, 0.5)),
-              Percentile(sample_ratio, 0.5), 100 * (1 - Percentile(sample_ratio, 0.5)));
-  std::printf("consumer time added per commit (median): every 32 samples %.2f us, every sample "
-              "%.2f us\n",
-              Percentile(step_cost_us, 0.5), Percentile(sample_cost_us, 0.5));
+  for (std::size_t k = 0; k < intervals.size(); ++k) {
+    const double median = Percentile(ratio[k], 0.5);
+    std::printf("commit every %llu samples: median ratio to no commits %.3f (overhead %.1f%%), "
+                "consumer time added per commit %.2f us\n",
+                static_cast<unsigned long long>(intervals[k]), median, 100 * (1 - median),
+                Percentile(cost_us[k], 0.5));
+  }
   std::printf("Commit() call (caller's cost):           p50 %.2f us  p99 %.2f us  (n=%zu)\n",
               Percentile(calls, 0.5), Percentile(calls, 0.99), calls.size());
   CommitLatency(nodes, dir.path());

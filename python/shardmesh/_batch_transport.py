@@ -2,7 +2,7 @@
 
 A worker copies every array of a batch once into one buffer of its pool: a file in /dev/shm
 mapped into the worker. DataLoader pickles the batch (ForkingPickler) to the main process; a
-_SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
+SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
 file descriptor. torch's own path for shared tensors sends a descriptor per storage, and the
 receiver fetches it with a connect/read handshake with the sender's resource-sharer thread: on
 the 2-core test machines that handshake was two thirds of the main process's time per batch.
@@ -14,7 +14,7 @@ the main process finds in its cache of mappings. So after warm-up a batch costs 
 worker, one copy in the main process, and no system call for memory on either side.
 
 Lifetimes:
-  * a pooled buffer is in flight from _acquire_buffer until the main process copied it out;
+  * a pooled buffer is in flight from acquire_buffer until the main process copied it out;
     beyond _POOL_LIMIT buffers in flight (batches built but never sent, e.g. dropped by user
     code) a worker makes unpooled buffers, which the main process views without copying;
   * names the main process never mapped are unlinked by the worker when it exits normally (a
@@ -169,7 +169,7 @@ def _attach(name, nbytes, pooled):
 
 
 def _rebuild_batch(keys, buffers, views, others):
-    """The main process's side of _SharedBatch: {field: tensor}. Views of a pooled buffer are
+    """The main process's side of SharedBatch: {field: tensor}. Views of a pooled buffer are
     copied out (one copy of the bytes in use) and the buffer is handed back to its worker;
     unpooled buffers are kept and viewed."""
     used = [0] * len(buffers)
