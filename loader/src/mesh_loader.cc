@@ -272,6 +272,13 @@ struct MeshLoader::Impl {
         lock.lock();
       }
     }
+    // Commits still waiting for their gap leave with the loader (a clean stop replays nothing).
+    if (started && dirty) {
+      std::vector<ProgressMessage> messages{MessageOf(table)};
+      dirty = false;
+      lock.unlock();
+      Broadcast(messages);
+    }
   }
 
   // ---------------------------------------------------------------- epoch start

@@ -179,6 +179,9 @@ class MeshNode::Impl {
       }
       DeliverEvents();
     }
+    // Tasks posted before Stop() still run (a loader's last commits, a leave's messages); the
+    // transport's linger then lets their messages out.
+    RunTasks();
   }
 
   void RunTasks() {
