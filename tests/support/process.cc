@@ -9,11 +9,13 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <random>
 #include <sstream>
 #include <thread>
 
@@ -100,18 +102,48 @@ TempDir::~TempDir() {
   if (std::getenv("SHARDMESH_KEEP_TEST_DIRS") == nullptr) std::filesystem::remove_all(path_, ec);
 }
 
-int FreeLoopbackPort() {
+namespace {
+
+// Binds 127.0.0.1:port (0: any) and returns the port bound, or -1.
+int BindLoopback(int port) {
   const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
   sockaddr_in addr{};
   addr.sin_family = AF_INET;
   addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  addr.sin_port = 0;
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
-  socklen_t len = sizeof(addr);
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  const int port = ntohs(addr.sin_port);
+  addr.sin_port = htons(static_cast<std::uint16_t>(port));
+  int bound = -1;
+  if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) == 0) {
+    socklen_t len = sizeof(addr);
+    if (::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len) == 0) bound = ntohs(addr.sin_port);
+  }
   ::close(fd);
-  return port;
+  return bound;
+}
+
+// The lowest port of the kernel's ephemeral range (outgoing connections and port-0 binds).
+int EphemeralLow() {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  int low = 0;
+  return in >> low && low > 11000 ? low : 0;
+}
+
+}  // namespace
+
+int FreeLoopbackPort() {
+  // A port below the ephemeral range: between this check and the worker's bind, the many
+  // loopback connections of tests running in parallel take their local ports from the
+  // ephemeral range and cannot steal it (a port-0 pick there was lost to one now and then,
+  // and the worker then failed to bind).
+  thread_local std::mt19937 rng(std::random_device{}());
+  if (const int low = EphemeralLow(); low > 0) {
+    std::uniform_int_distribution<int> pick(10000, low - 1);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      const int port = pick(rng);
+      if (BindLoopback(port) == port) return port;
+    }
+  }
+  return BindLoopback(0);
 }
 
 void WriteTextFile(const std::string& path, const std::string& text) {

@@ -51,7 +51,8 @@ class TempDir {
   std::string path_;
 };
 
-// A TCP port on 127.0.0.1 that was free a moment ago (bound to port 0, then released).
+// A TCP port on 127.0.0.1 that was free a moment ago, below the kernel's ephemeral range when
+// it can (so outgoing connections cannot take it before the process that is given it binds).
 int FreeLoopbackPort();
 
 void WriteTextFile(const std::string& path, const std::string& text);
