@@ -22,6 +22,8 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "process.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
@@ -226,16 +228,16 @@ int main(int argc, char** argv) {
   std::uint64_t epoch = 0;
   for (int r = 0; r < rounds; ++r) {
     const double none = RunEpoch(nodes, epoch++, 0, dir.path(), nullptr);
-    std::printf("round %d: no commits %.0f samples/s", r, none);
+    std::string line = fmt::format("round {}: no commits {:.0f} samples/s", r, none);
     for (std::size_t k = 0; k < intervals.size(); ++k) {
       const double with = RunEpoch(nodes, epoch++, intervals[k], dir.path(),
                                    intervals[k] == 1 ? &calls : nullptr);
       ratio[k].push_back(with / none);
       cost_us[k].push_back(added_us(none, with, static_cast<double>(intervals[k])));
-      std::printf(" | commit every %llu: %.0f (%.3f)",
-                  static_cast<unsigned long long>(intervals[k]), with, with / none);
+      line += fmt::format(" | commit every {}: {:.0f} ({:.3f})", intervals[k], with, with / none);
     }
-    std::printf("\n");
+    std::printf("%s\n", line.c_str());
+    std::fflush(stdout);
   }
   for (std::size_t k = 0; k < intervals.size(); ++k) {
     const double median = Percentile(ratio[k], 0.5);

@@ -55,6 +55,9 @@ struct MeshLoader::Impl {
   bool stop = false;
   bool started = false;  // an epoch is running
   bool dirty = false;    // entries to send now
+  // table.terms_version() when SyncLocked last checked the active partitions' owners.
+  static constexpr std::uint64_t kNeverChecked = ~std::uint64_t{0};
+  std::uint64_t owners_checked = kNeverChecked;
   PartitionTable table;
   std::optional<PartitionTable> previous;  // the last epoch, still sent for stragglers
   std::set<std::string> dead;              // of table.members(), declared dead this epoch
@@ -347,6 +350,7 @@ struct MeshLoader::Impl {
     std::lock_guard lock(mu);
     if (started) previous = std::move(table);
     table = std::move(fresh);
+    owners_checked = kNeverChecked;
     if (auto it = stash.find(epoch); it != stash.end()) {
       if (it->second.members == table.members())
         for (const auto& e : it->second.entries) table.Merge(e);
@@ -404,16 +408,21 @@ struct MeshLoader::Impl {
 
   // ---------------------------------------------------------------- consumer
   // mu held. Adopts takeovers whose grace passed and drops partitions given to a higher term.
+  // Per delivered sample: cheap unless a takeover is pending or some owner changed.
   void SyncLocked() {
-    const auto now = SteadyClock::now();
-    for (auto it = pending_takeovers.begin(); it != pending_takeovers.end();) {
-      if (it->second <= now) {
-        if (table.Owner(it->first) == node->name() && !table.done(it->first)) Activate(it->first);
-        it = pending_takeovers.erase(it);
-      } else {
-        ++it;
+    if (!pending_takeovers.empty()) {
+      const auto now = SteadyClock::now();
+      for (auto it = pending_takeovers.begin(); it != pending_takeovers.end();) {
+        if (it->second <= now) {
+          if (table.Owner(it->first) == node->name() && !table.done(it->first)) Activate(it->first);
+          it = pending_takeovers.erase(it);
+        } else {
+          ++it;
+        }
       }
     }
+    if (table.terms_version() == owners_checked) return;
+    owners_checked = table.terms_version();
     for (std::size_t i = 0; i < active.size();) {
       const std::uint32_t p = active[i].partition;
       if (table.Owner(p) != node->name()) {

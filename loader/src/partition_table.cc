@@ -73,11 +73,15 @@ bool PartitionTable::Merge(const PartitionEntry& e) {
   // Done is absorbing whatever the term: whoever finished the partition delivered all of it.
   if (cursor == sizes_[e.partition] && cur.cursor < cursor) {
     cur.cursor = cursor;
-    cur.term = std::max(cur.term, e.term);
+    if (e.term > cur.term) {
+      cur.term = e.term;
+      ++terms_version_;
+    }
     return true;
   }
   if (e.term > cur.term) {
     cur.term = e.term;
+    ++terms_version_;
     cur.cursor = std::max(cur.cursor, cursor);
     started_[e.partition] = 0;
     return true;
@@ -107,6 +111,7 @@ std::vector<std::uint32_t> PartitionTable::TakeOver(const std::set<std::string>&
       if (dead.count(candidate)) continue;
       if (candidate == self) {
         entries_[p].term = term;
+        ++terms_version_;
         started_[p] = 0;
         mine.push_back(p);
       }

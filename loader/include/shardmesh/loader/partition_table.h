@@ -76,6 +76,10 @@ class PartitionTable {
   // the others); partitions whose next owner is someone else are left to that member.
   std::vector<std::uint32_t> TakeOver(const std::set<std::string>& dead, std::string_view self);
 
+  // Grows whenever some partition's term, hence its owner, changes (Merge, TakeOver): a reader
+  // that saw the same value has nothing to re-check.
+  std::uint64_t terms_version() const { return terms_version_; }
+
   // Partitions `member` owns now and has not finished.
   std::vector<std::uint32_t> OwnedBy(std::string_view member) const;
   // Every entry (for anti-entropy) or only those of the given partitions.
@@ -89,6 +93,7 @@ class PartitionTable {
   std::vector<std::uint64_t> sizes_;
   std::vector<PartitionEntry> entries_;
   std::vector<std::uint8_t> started_;
+  std::uint64_t terms_version_ = 0;
 };
 
 // The progress message: epoch, plan digest, the epoch's member set M0 (so a worker that joins
