@@ -265,23 +265,23 @@ struct MeshLoader::Impl {
         checkpoints->Submit(StateLocked());
       }
       if ((dirty && now >= next_commit_broadcast) || now >= next_broadcast) {
-        std::vector<ProgressMessage> messages{MessageOf(table)};
-        if (previous) messages.push_back(MessageOf(*previous));
-        dirty = false;
         next_broadcast = now + options.progress_interval;
         next_commit_broadcast = now + options.commit_broadcast_gap;
-        lock.unlock();
-        Broadcast(messages);
-        lock.lock();
+        SendProgress(lock);
       }
     }
     // Commits still waiting for their gap leave with the loader (a clean stop replays nothing).
-    if (started && dirty) {
-      std::vector<ProgressMessage> messages{MessageOf(table)};
-      dirty = false;
-      lock.unlock();
-      Broadcast(messages);
-    }
+    if (started && dirty) SendProgress(lock);
+  }
+
+  // mu held through `lock`, released while sending: the table (and the last epoch's) to peers.
+  void SendProgress(std::unique_lock<std::mutex>& lock) {
+    std::vector<ProgressMessage> messages{MessageOf(table)};
+    if (previous) messages.push_back(MessageOf(*previous));
+    dirty = false;
+    lock.unlock();
+    Broadcast(messages);
+    lock.lock();
   }
 
   // ---------------------------------------------------------------- epoch start

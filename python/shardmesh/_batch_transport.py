@@ -26,7 +26,6 @@ import itertools
 import mmap
 import os
 import threading
-from collections import OrderedDict
 from multiprocessing import util as mp_util
 
 import numpy as np
@@ -134,8 +133,8 @@ def buffer_of(tensor):
     return (buffer.name, address, buffer.nbytes) if buffer else None
 
 
-# Main process: pooled buffers mapped so far, by name, oldest first.
-_ATTACHED = OrderedDict()
+# Main process: pooled buffers mapped so far, by name.
+_ATTACHED = {}
 
 
 def _pid_of(name):
@@ -155,7 +154,6 @@ def _alive(pid):
 def _attach(name, nbytes, pooled):
     tensor = _ATTACHED.get(name)
     if tensor is not None:
-        _ATTACHED.move_to_end(name)
         return tensor
     path = os.path.join(SHM_DIR, name)
     tensor = torch.frombuffer(_map(path, nbytes, create=False), dtype=torch.uint8)
@@ -204,7 +202,7 @@ class SharedBatch(dict):
 
     def __reduce__(self):
         pool = _pool()
-        buffers, index_of, views, others = [], {}, {}, {}
+        buffers, index_of, views, others, sent = [], {}, {}, {}, []
         for name, value in self.items():
             buffer = None
             if isinstance(value, torch.Tensor) and value.is_contiguous() \
@@ -213,18 +211,17 @@ class SharedBatch(dict):
             if buffer is None:
                 others[name] = value
                 continue
+            base = buffer.tensor.data_ptr()
             if buffer.name not in index_of:
                 index_of[buffer.name] = len(buffers)
                 buffers.append((buffer.name, buffer.nbytes, buffer.pooled))
-            base = buffer.tensor.data_ptr()
+                if not buffer.pooled:  # sent: the main process unlinks it and owns its only use
+                    pool.names.discard(buffer.name)
+                    sent.append(base)
             views[name] = (index_of[buffer.name], value.dtype, tuple(value.shape),
                            value.data_ptr() - base, value.numel() * value.element_size())
-        for name, _, pooled in buffers:
-            if not pooled:  # sent: the main process unlinks it and owns its only use
-                pool.names.discard(name)
-                for address, buffer in list(pool.by_address.items()):
-                    if buffer.name == name:
-                        del pool.by_address[address]
+        for base in sent:
+            del pool.by_address[base]
         return (_rebuild_batch, (list(self.keys()), buffers, views, others))
 
 

@@ -70,10 +70,11 @@ class MeshLoader:
         background (returns at once)."""
         self._job.commit()
 
-    def wait_for_placement(self, timeout=30.0):
+    def wait_for_placement(self, timeout=None):
         """True once this worker holds every shard it owns and min_members are live; False
-        after `timeout` seconds (reading works anyway, from peers)."""
-        return self._job.wait_for_placement(float(timeout))
+        after `timeout` seconds (default: the placement_timeout key; reading works anyway,
+        from peers)."""
+        return self._job.wait_for_placement(None if timeout is None else float(timeout))
 
     def leave(self, drain=0.2):
         """Leaves the mesh gracefully (peers see a leave, not a death). The loader is unusable

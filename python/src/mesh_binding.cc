@@ -94,7 +94,7 @@ class PyMeshJob {
     job_.reset();  // without a leave announcement: peers see a crash unless leave() was called
   }
 
-  bool WaitForPlacement(double timeout_s) {
+  bool WaitForPlacement(std::optional<double> timeout_s) {
     Status status;
     {
       py::gil_scoped_release release;
@@ -102,7 +102,8 @@ class PyMeshJob {
       status = Alive();
       if (status.ok()) {
         status = job_->WaitForPlacement(static_cast<std::size_t>(config_.min_members),
-                                        Seconds(timeout_s));
+                                        timeout_s ? Seconds(*timeout_s)
+                                                  : Duration(config_.placement_timeout));
       }
     }
     if (status.code() == StatusCode::kDeadlineExceeded) return false;
@@ -264,9 +265,9 @@ void RegisterMesh(py::module_& m) {
            py::arg("overrides"))
       .def("wait_for_placement",
            &PyMeshJob::WaitForPlacement,
-           py::arg("timeout_s"),
+           py::arg("timeout_s") = py::none(),
            "Waits until this worker holds every shard it owns and min_members are live; False "
-           "after timeout_s (reading works anyway, from peers).")
+           "after timeout_s (None: the placement_timeout key; reading works anyway, from peers).")
       .def("start_epoch", &PyMeshJob::StartEpoch, py::arg("epoch"))
       .def("next_batch", &PyMeshJob::NextBatch, py::arg("batch_size"), py::arg("with_index"))
       .def("commit", &PyMeshJob::Commit)
