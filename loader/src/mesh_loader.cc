@@ -61,6 +61,7 @@ struct MeshLoader::Impl {
   PartitionTable table;
   std::optional<PartitionTable> previous;  // the last epoch, still sent for stragglers
   std::set<std::string> dead;              // of table.members(), declared dead this epoch
+  std::map<std::string, SteadyClock::time_point> heard_from;  // last progress message, by sender
   std::set<std::string> done_reporters;    // members whose table says the epoch is done
   std::set<std::string> live;              // live member names, refreshed by the control loop
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
@@ -105,6 +106,7 @@ struct MeshLoader::Impl {
       return;
     }
     std::lock_guard lock(mu);
+    heard_from[envelope.header.sender] = SteadyClock::now();
     if (m->plan_digest != plan_digest) {
       ++shared_stats.progress_conflicts;
       return;
@@ -235,10 +237,16 @@ struct MeshLoader::Impl {
       // A worker that sees fewer than half of the epoch's members alive is more likely cut
       // off than surrounded by corpses: it keeps its own partitions and takes none, so a
       // network partition does not make a lone worker deliver everyone's data.
-      // Suspects do not count: cut off, a worker suspects everyone at once.
+      // Suspects do not count: cut off, a worker suspects everyone at once. Nor do members
+      // whose progress has not arrived within quorum_window: SWIM may not have probed them
+      // since the cut (CI saw a lone worker take 16 partitions, still counting as alive a peer
+      // it had not heard from for 2 s).
       std::size_t alive_members = 0;
       for (const auto& m : members) {
-        alive_members += m.state == mesh::MemberState::kAlive && !dead.count(m.name) &&
+        const auto heard = heard_from.find(m.name);
+        const bool recent = m.name == node->name() ||
+                            (heard != heard_from.end() && tick - heard->second <= options.quorum_window);
+        alive_members += recent && m.state == mesh::MemberState::kAlive && !dead.count(m.name) &&
                          std::binary_search(table.members().begin(), table.members().end(), m.name);
       }
       const bool quorum = 2 * alive_members >= table.members().size();

@@ -74,6 +74,9 @@ struct MeshLoaderOptions {
   Duration start_timeout = std::chrono::seconds(60);
   // How often every worker re-sends its whole partition table (repairs lost commits).
   Duration progress_interval = std::chrono::milliseconds(250);
+  // Takeovers need at least half of the epoch's members alive, counting only those whose
+  // progress arrived within this window (a few progress intervals).
+  Duration quorum_window = std::chrono::milliseconds(1000);
   // After a takeover, how long the new owner waits for late commits of the dead owner before
   // it resumes. About two progress intervals.
   Duration takeover_grace = std::chrono::milliseconds(600);
