@@ -157,12 +157,12 @@ std::pair<double, double> MovedRatios(std::size_t members, std::uint32_t partiti
   return {join_total / ideal_total, leave_total / ideal_total};
 }
 
-// One member joining or leaving should move about P/N partitions; the bounded-load pass adds
-// spill chains on top. Averaged over 8 seeds. The brief's target is 1.25 x P/N; it holds with
-// 10 members. With 100 members and eps = 0.1 the cap is close to the mean (11 for 10.24;
-// 110 for 100 while a member's ring share varies by ~9% at 128 vnodes), many members sit at
-// the cap and the chains are longer: measured 1.44/1.59 (P=1024) and 1.28/1.15 (P=10000)
-// for join/leave, so those cases check looser bounds that still catch a regression.
+// One member joining or leaving should move about P/N partitions; the cap adds spill chains
+// on top. Averaged over 8 seeds. The brief's target is 1.25 x P/N; it holds with 10 members
+// and with 100 members at P=10000 (measured 1.20/1.10 for join/leave). With 100 members and
+// P=1024 the cap is 11 against a mean of 10.24 while each member's share before the cap is
+// Poisson-like (sd ~3.2), so ~70% of members sit at the cap and chains are longer: measured
+// 1.43/1.58, checked against a looser bound that still catches a regression.
 TEST_F(PartitionAssignmentTest, JoinOrLeaveMovesAboutOneNth) {
   struct Case {
     std::size_t members;
@@ -170,7 +170,7 @@ TEST_F(PartitionAssignmentTest, JoinOrLeaveMovesAboutOneNth) {
     double bound;
   };
   for (const Case& c : {Case{10, 1024, 1.25}, Case{10, 10000, 1.25}, Case{100, 1024, 1.75},
-                        Case{100, 10000, 1.35}}) {
+                        Case{100, 10000, 1.25}}) {
     auto [join, leave] = MovedRatios(c.members, c.partitions);
     EXPECT_LE(join, c.bound) << c.members << " members, " << c.partitions << " partitions, join";
     EXPECT_LE(leave, c.bound) << c.members << " members, " << c.partitions << " partitions, leave";

@@ -96,12 +96,16 @@ class PartitionAssignment {
   std::uint32_t cap_ = 0;
 };
 
-// Bounded-load consistent hashing (after Mirrokni, Thorup, Zadimoghaddam 2018): partition p
-// sits at HashU64(p, ring seed ^ salt) and goes to the first member clockwise that is below
-// the cap max(ceil(P / N), floor((1 + eps) * P / N)); when more partitions reach a member than
-// it has room for, it keeps those nearest to it (see ring.cc). The floor (rather than the
-// paper's ceil) is what keeps max/mean <= 1 + eps whenever P / N is large enough for that to
-// be possible. Deterministic in (ring, partitions, eps). With no members, no owners.
+// Bounded-load consistent hashing (after Mirrokni, Thorup, Zadimoghaddam 2018). The partitions
+// sit on an evenly spaced grid (in a seeded order) on an assignment ring of the same members
+// with 128 vnodes each (256 when P >= 4096: a function of P only, so a join or leave cannot
+// change it); each member holds at most the cap max(ceil(P / N), floor((1 + eps) * P / N)).
+// The result is the unique stable matching in which partitions rank members clockwise from
+// their grid point and members rank partitions by clockwise distance to their points, so it
+// depends on (members, ring seed, partitions, eps) only, never on the order of evaluation.
+// The floor (rather than the paper's ceil) is what keeps max/mean <= 1 + eps whenever P / N is
+// large enough for that to be possible. Movement on a join or leave, and why it exceeds P/N at
+// about 10 partitions per member: benchmarks/RESULTS.md (ring). With no members, no owners.
 PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partitions,
                                      double eps = 0.1);
 
