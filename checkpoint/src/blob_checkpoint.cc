@@ -8,6 +8,8 @@
 #include <mutex>
 #include <thread>
 
+#include "shardmesh/common/thread_name.h"
+
 namespace shardmesh::checkpoint {
 namespace {
 
@@ -87,7 +89,10 @@ Result<std::unique_ptr<BlobCheckpointer>> BlobCheckpointer::Create(
   SHARDMESH_ASSIGN_OR_RETURN(CheckpointStore store,
                              CheckpointStore::Create(std::move(dir), store_options));
   auto impl = std::make_unique<Impl>(std::move(store), std::move(options));
-  impl->writer = std::thread([p = impl.get()] { p->Run(); });
+  impl->writer = std::thread([p = impl.get()] {
+    SetCurrentThreadName("sm-blob-write");
+    p->Run();
+  });
   return std::unique_ptr<BlobCheckpointer>(new BlobCheckpointer(std::move(impl)));
 }
 

@@ -1,5 +1,9 @@
 #include "shardmesh/loader/mesh_loader.h"
 
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
@@ -9,16 +13,13 @@
 #include <thread>
 #include <utility>
 
-#include <fmt/format.h>
-#include <fmt/ranges.h>
-#include <spdlog/spdlog.h>
-
 #include "mesh_block_reader.h"
-#include "stream_checkpoint_writer.h"
 #include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/hash.h"
+#include "shardmesh/common/thread_name.h"
 #include "shardmesh/loader/partition_table.h"
 #include "shardmesh/mesh/ring.h"
+#include "stream_checkpoint_writer.h"
 
 namespace shardmesh::loader {
 namespace {
@@ -28,9 +29,9 @@ using SteadyClock = std::chrono::steady_clock;
 // Consumer-side state of one partition this worker delivers.
 struct ActivePartition {
   std::uint32_t partition = 0;
-  std::uint64_t delivered = 0;  // next position in the partition's own order
+  std::uint64_t delivered = 0;            // next position in the partition's own order
   std::vector<std::uint64_t> window_end;  // cumulative sample count at the end of each window
-  std::uint32_t window = UINT32_MAX;       // decoded window
+  std::uint32_t window = UINT32_MAX;      // decoded window
   std::map<std::uint32_t, std::shared_ptr<const DecodedBlock>> blocks;  // of `window`
   std::map<std::uint32_t, std::vector<internal::PendingBlock>> ahead;   // window -> reads
   std::set<std::uint32_t> remote_blocks;  // blocks of `window` that came from peers
@@ -55,6 +56,13 @@ struct MeshLoader::Impl {
   bool stop = false;
   bool started = false;  // an epoch is running
   bool dirty = false;    // entries to send now
+  // Entries that end something (a partition finished, this worker's table complete) go out at
+  // once instead of waiting for commit_broadcast_gap: peers wait on them at the epoch's end.
+  bool urgent = false;
+  // The control thread sleeps past the commit gap with nothing to send: only then does a
+  // commit need to wake it (a futex call on the consumer's path); within the gap it naps until
+  // the gap ends anyway and finds the commit then.
+  bool control_idle = false;
   // table.terms_version() when SyncLocked last checked the active partitions' owners.
   static constexpr std::uint64_t kNeverChecked = ~std::uint64_t{0};
   std::uint64_t owners_checked = kNeverChecked;
@@ -62,11 +70,18 @@ struct MeshLoader::Impl {
   std::optional<PartitionTable> previous;  // the last epoch, still sent for stragglers
   std::set<std::string> dead;              // of table.members(), declared dead this epoch
   std::map<std::string, SteadyClock::time_point> heard_from;  // last progress message, by sender
-  std::set<std::string> done_reporters;    // members whose table says the epoch is done
-  std::set<std::string> live;              // live member names, refreshed by the control loop
+  std::set<std::string> done_reporters;  // members whose table says the epoch is done
+  std::set<std::string> live;            // live member names, refreshed by the control loop
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
-  MeshLoaderStats shared_stats;                     // takeovers, conflicts
+  MeshLoaderStats shared_stats;                    // takeovers, conflicts
+  // Bumped, with mu held, by every thread but the consumer each time it takes mu (and may
+  // have changed what Next() checks). Next() takes mu only when this moved since its last
+  // locked check, or every kRecheckEvery samples for the checks that depend on time (a stall,
+  // a takeover's grace period): an uncontended per-sample lock still lost the consumer its
+  // core whenever a background thread holding mu was preempted.
+  std::atomic<std::uint64_t> changes{0};
+  void NoteChangeLocked() { changes.fetch_add(1, std::memory_order_release); }
 
   // ---- Consumer thread only. ----
   EpochOrder order;
@@ -75,17 +90,21 @@ struct MeshLoader::Impl {
   std::function<void()> before_commit;
   std::size_t rr = 0;
   std::uint64_t since_commit = 0;
+  static constexpr std::uint64_t kForceCheck = ~std::uint64_t{0};
+  static constexpr std::uint32_t kRecheckEvery = 64;
+  std::uint64_t changes_seen = kForceCheck;  // `changes` at the last locked check
+  std::uint32_t unchecked = 0;               // samples since the last locked check
   // Read by stats() from any thread.
   std::atomic<std::uint64_t> samples{0}, local_samples{0}, remote_samples{0}, lost{0}, commits{0};
   SteadyClock::time_point waiting_since{};
 
   std::thread control;
   std::unique_ptr<internal::StreamCheckpointWriter> checkpoints;  // null: not persisted
-  bool persist_pending = false;  // guarded by mu
-  bool evicted = false;          // guarded by mu: this worker lost partitions to a higher term
-  SteadyClock::time_point last_tick = SteadyClock::now();  // guarded by mu: control loop's
-  SteadyClock::time_point resync_until{};                  // guarded by mu
-  std::vector<std::string> view;                           // guarded by mu: live, sorted
+  bool persist_pending = false;                                   // guarded by mu
+  bool evicted = false;  // guarded by mu: this worker lost partitions to a higher term
+  SteadyClock::time_point last_tick = SteadyClock::now();   // guarded by mu: control loop's
+  SteadyClock::time_point resync_until{};                   // guarded by mu
+  std::vector<std::string> view;                            // guarded by mu: live, sorted
   SteadyClock::time_point view_since = SteadyClock::now();  // guarded by mu: unchanged since
 
   // ---------------------------------------------------------------- messages
@@ -106,6 +125,7 @@ struct MeshLoader::Impl {
       return;
     }
     std::lock_guard lock(mu);
+    NoteChangeLocked();
     heard_from[envelope.header.sender] = SteadyClock::now();
     if (m->plan_digest != plan_digest) {
       ++shared_stats.progress_conflicts;
@@ -127,9 +147,9 @@ struct MeshLoader::Impl {
       if (!fresh && it->second.members == m->members) {
         for (const auto& e : m->entries) {
           auto& cur = it->second.entries;
-          if (e.partition < cur.size() && (e.term > cur[e.partition].term ||
-                                          (e.term == cur[e.partition].term &&
-                                           e.cursor > cur[e.partition].cursor))) {
+          if (e.partition < cur.size() &&
+              (e.term > cur[e.partition].term ||
+               (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
             cur[e.partition] = e;
           }
         }
@@ -194,19 +214,29 @@ struct MeshLoader::Impl {
     auto next_commit_broadcast = SteadyClock::now();  // commits coalesce until then
     std::unique_lock lock(mu);
     while (!stop) {
-      auto wake = SteadyClock::now() + std::chrono::milliseconds(50);
-      if (dirty) wake = std::min(wake, next_commit_broadcast);
+      const auto before = SteadyClock::now();
+      auto wake = before + std::chrono::milliseconds(50);
+      if (dirty) {
+        wake = urgent ? before : std::min(wake, next_commit_broadcast);
+      } else if (before < next_commit_broadcast) {
+        wake = next_commit_broadcast;
+      }
+      control_idle = !dirty && before >= next_commit_broadcast;
       control_cv.wait_until(lock, wake);
+      control_idle = false;
+      NoteChangeLocked();
       if (stop) break;
       const auto tick = SteadyClock::now();
       if (tick - last_tick > options.stall_threshold && started) {
         // This process was frozen (SIGSTOP, swap, a debugger): peers may have declared it dead
         // and taken its partitions. Hold delivery until their progress has had time to arrive.
         resync_until = tick + options.takeover_grace;
-        spdlog::warn("epoch {}: this process stalled for {} ms; pausing delivery {} ms to catch "
-                     "up with the mesh", table.epoch(),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(tick - last_tick).count(),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
+        spdlog::warn(
+            "epoch {}: this process stalled for {} ms; pausing delivery {} ms to catch "
+            "up with the mesh",
+            table.epoch(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(tick - last_tick).count(),
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
       }
       last_tick = tick;
       consumer_cv.notify_all();
@@ -214,6 +244,7 @@ struct MeshLoader::Impl {
       auto live_view = node->LiveMembers();
       std::sort(live_view.begin(), live_view.end());
       lock.lock();
+      NoteChangeLocked();
       if (live_view != view) {
         view = std::move(live_view);
         view_since = tick;
@@ -222,6 +253,7 @@ struct MeshLoader::Impl {
       lock.unlock();
       const auto members = node->Members();
       lock.lock();
+      NoteChangeLocked();
       if (!started) continue;
       live.clear();
       for (const auto& m : members)
@@ -244,27 +276,30 @@ struct MeshLoader::Impl {
       std::size_t alive_members = 0;
       for (const auto& m : members) {
         const auto heard = heard_from.find(m.name);
-        const bool recent = m.name == node->name() ||
-                            (heard != heard_from.end() && tick - heard->second <= options.quorum_window);
+        const bool recent =
+            m.name == node->name() ||
+            (heard != heard_from.end() && tick - heard->second <= options.quorum_window);
         alive_members += recent && m.state == mesh::MemberState::kAlive && !dead.count(m.name) &&
                          std::binary_search(table.members().begin(), table.members().end(), m.name);
       }
       const bool quorum = 2 * alive_members >= table.members().size();
-      const auto mine = evicted || !quorum ? std::vector<std::uint32_t>{}
-                                           : table.TakeOver(dead, node->name());
+      const auto mine =
+          evicted || !quorum ? std::vector<std::uint32_t>{} : table.TakeOver(dead, node->name());
       if (!mine.empty()) {
         const auto ready = SteadyClock::now() + options.takeover_grace;
         for (std::uint32_t p : mine) pending_takeovers.emplace_back(p, ready);
         shared_stats.partitions_taken_over += mine.size();
-        spdlog::info("epoch {}: taking over partitions {} (resuming in {} ms)", table.epoch(),
-                     fmt::join(mine, ","),
-                     std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
+        spdlog::info(
+            "epoch {}: taking over partitions {} (resuming in {} ms)", table.epoch(),
+            fmt::join(mine, ","),
+            std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
         dirty = true;
       }
       const auto now = SteadyClock::now();
       if (table.AllDone() && !all_done_sent) {
         all_done_sent = true;
         dirty = true;
+        urgent = true;
       }
       if (checkpoints && persist_pending && now >= next_persist) {
         // Handed to the writer thread: a slow fsync must not delay the broadcast below.
@@ -272,24 +307,29 @@ struct MeshLoader::Impl {
         next_persist = now + options.persist_interval;
         checkpoints->Submit(StateLocked());
       }
-      if ((dirty && now >= next_commit_broadcast) || now >= next_broadcast) {
+      const bool periodic = now >= next_broadcast;
+      if ((dirty && (now >= next_commit_broadcast || urgent)) || periodic) {
+        urgent = false;
         next_broadcast = now + options.progress_interval;
         next_commit_broadcast = now + options.commit_broadcast_gap;
-        SendProgress(lock);
+        // The previous epoch's table no longer changes: it rides with the periodic broadcast
+        // only (for peers still finishing it), not with every coalesced commit.
+        SendProgress(lock, /*with_previous=*/periodic);
       }
     }
     // Commits still waiting for their gap leave with the loader (a clean stop replays nothing).
-    if (started && dirty) SendProgress(lock);
+    if (started && dirty) SendProgress(lock, /*with_previous=*/true);
   }
 
   // mu held through `lock`, released while sending: the table (and the last epoch's) to peers.
-  void SendProgress(std::unique_lock<std::mutex>& lock) {
+  void SendProgress(std::unique_lock<std::mutex>& lock, bool with_previous) {
     std::vector<ProgressMessage> messages{MessageOf(table)};
-    if (previous) messages.push_back(MessageOf(*previous));
+    if (previous && with_previous) messages.push_back(MessageOf(*previous));
     dirty = false;
     lock.unlock();
     Broadcast(messages);
     lock.lock();
+    NoteChangeLocked();
   }
 
   // ---------------------------------------------------------------- epoch start
@@ -356,6 +396,8 @@ struct MeshLoader::Impl {
     }
     const auto live_now = node->LiveMembers();  // before mu: the node has its own lock
     std::lock_guard lock(mu);
+    NoteChangeLocked();
+    changes_seen = kForceCheck;
     if (started) previous = std::move(table);
     table = std::move(fresh);
     owners_checked = kNeverChecked;
@@ -385,8 +427,8 @@ struct MeshLoader::Impl {
       }
     }
     const bool member = std::binary_search(members.begin(), members.end(), node->name());
-    spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch,
-                 members.size(), fmt::join(members, ","), table.partitions(),
+    spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch, members.size(),
+                 fmt::join(members, ","), table.partitions(),
                  active.size() + pending_takeovers.size(),
                  member ? "" : " (joined mid-epoch: serving data only until the next epoch)");
     control_cv.notify_all();
@@ -406,8 +448,9 @@ struct MeshLoader::Impl {
       if ((i + 1) % w == 0 || i + 1 == blocks.size()) a.window_end.push_back(total);
     }
     table.MarkStarted(p);
-    auto pos = std::lower_bound(active.begin(), active.end(), p,
-                                [](const ActivePartition& x, std::uint32_t v) { return x.partition < v; });
+    auto pos =
+        std::lower_bound(active.begin(), active.end(), p,
+                         [](const ActivePartition& x, std::uint32_t v) { return x.partition < v; });
     if (pos != active.end() && pos->partition == p) return;
     const std::size_t index = static_cast<std::size_t>(pos - active.begin());
     active.insert(pos, std::move(a));
@@ -434,8 +477,10 @@ struct MeshLoader::Impl {
     for (std::size_t i = 0; i < active.size();) {
       const std::uint32_t p = active[i].partition;
       if (table.Owner(p) != node->name()) {
-        spdlog::warn("epoch {}: partition {} now belongs to {} (this worker was declared dead); "
-                     "stopping it", table.epoch(), p, table.Owner(p));
+        spdlog::warn(
+            "epoch {}: partition {} now belongs to {} (this worker was declared dead); "
+            "stopping it",
+            table.epoch(), p, table.Owner(p));
         ++lost;
         evicted = true;  // declared dead once: take nothing more this epoch
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
@@ -448,7 +493,8 @@ struct MeshLoader::Impl {
 
   std::uint32_t WindowOf(const ActivePartition& a, std::uint64_t position) const {
     return static_cast<std::uint32_t>(
-        std::upper_bound(a.window_end.begin(), a.window_end.end(), position) - a.window_end.begin());
+        std::upper_bound(a.window_end.begin(), a.window_end.end(), position) -
+        a.window_end.begin());
   }
 
   void StartWindow(ActivePartition& a, std::uint32_t w) {
@@ -456,7 +502,8 @@ struct MeshLoader::Impl {
     const auto blocks = order.PartitionBlocks(a.partition);
     const std::uint32_t per = options.shuffle_window_blocks;
     auto& reads = a.ahead[w];
-    for (std::size_t i = static_cast<std::size_t>(w) * per; i < blocks.size() && i < (w + 1ull) * per; ++i) {
+    for (std::size_t i = static_cast<std::size_t>(w) * per;
+         i < blocks.size() && i < (w + 1ull) * per; ++i) {
       reads.push_back(reader->Start(blocks[i]));
     }
   }
@@ -471,22 +518,27 @@ struct MeshLoader::Impl {
     for (auto& r : reads) {
       SHARDMESH_ASSIGN_OR_RETURN(SharedBytes bytes, reader->Finish(r));
       const BlockInfo& info = catalog->blocks()[r.block];
-      const std::string where = fmt::format(
-          "{} block {}{}", catalog->manifest().shards[info.shard].file, info.index_in_shard,
-          r.remote ? " (from a peer)" : "");
-      SHARDMESH_ASSIGN_OR_RETURN(auto decoded,
-                                 Dataset::DecodeBlock(catalog->schema(), info, std::move(bytes), where));
+      const std::string where =
+          fmt::format("{} block {}{}", catalog->manifest().shards[info.shard].file,
+                      info.index_in_shard, r.remote ? " (from a peer)" : "");
+      SHARDMESH_ASSIGN_OR_RETURN(
+          auto decoded, Dataset::DecodeBlock(catalog->schema(), info, std::move(bytes), where));
       a.blocks[r.block] = std::move(decoded);
       if (r.remote) a.remote_blocks.insert(r.block);
     }
-    for (std::uint32_t ahead = 1; ahead <= options.windows_ahead; ++ahead) StartWindow(a, w + ahead);
+    for (std::uint32_t ahead = 1; ahead <= options.windows_ahead; ++ahead)
+      StartWindow(a, w + ahead);
     return Status::OK();
   }
 
   Result<std::optional<Sample>> Next() {
     for (;;) {
-      {
+      if (NeedsLockedCheck()) {
         std::unique_lock lock(mu);
+        unchecked = 0;
+        // Every bump happens with mu held, so this value covers all that is visible now; a
+        // pass that waits or loops instead of delivering checks again next time.
+        changes_seen = kForceCheck;
         if (!started) return Status::FailedPrecondition("mesh loader: StartEpoch was not called");
         // A control loop that has not ticked for a while means this process was frozen:
         // wait for it to notice (and to pause delivery) before handing out more.
@@ -522,6 +574,7 @@ struct MeshLoader::Impl {
           consumer_cv.wait_for(lock, std::chrono::milliseconds(50));
           continue;
         }
+        changes_seen = changes.load(std::memory_order_relaxed);
       }
       waiting_since = {};
       if (rr >= active.size()) rr = 0;
@@ -532,7 +585,8 @@ struct MeshLoader::Impl {
       if (w != a.window) SHARDMESH_RETURN_IF_ERROR(LoadWindow(a, w));
       const std::uint32_t block = catalog->layout().BlockOfSample(sample);
       const auto& decoded = a.blocks.at(block);
-      Sample out{decoded, decoded->sample(static_cast<std::size_t>(sample - decoded->first_sample()))};
+      Sample out{decoded,
+                 decoded->sample(static_cast<std::size_t>(sample - decoded->first_sample()))};
       ++(a.remote_blocks.count(block) ? remote_samples : local_samples);
       ++a.delivered;
       ++samples;
@@ -549,18 +603,27 @@ struct MeshLoader::Impl {
     }
   }
 
+  // Consumer thread: whether Next() must take mu before delivering (see `changes`).
+  bool NeedsLockedCheck() {
+    return changes.load(std::memory_order_acquire) != changes_seen ||
+           ++unchecked >= kRecheckEvery || active.empty();
+  }
+
   void Commit() {
     if (before_commit) before_commit();
     std::lock_guard lock(mu);
     if (!started) return;
     for (const auto& a : active) table.Advance(a.partition, a.delivered);
     for (const auto& [p, cursor] : finished) table.Advance(p, cursor);
+    // A finished partition is news peers wait for at the epoch's end: it skips the gap.
+    const bool ends_partition = !finished.empty();
     finished.clear();
     since_commit = 0;
     ++commits;
-    // Only the first commit since the last broadcast wakes the control thread; the later ones
-    // ride with it (see commit_broadcast_gap).
-    const bool wake = !dirty;
+    // Only a commit that finds the control thread idle past the gap wakes it; the others ride
+    // with the next broadcast (see commit_broadcast_gap and control_idle).
+    const bool wake = (!dirty && control_idle) || (ends_partition && !urgent);
+    urgent |= ends_partition;
     dirty = true;
     persist_pending = true;
     if (wake) control_cv.notify_all();
@@ -580,6 +643,7 @@ MeshLoader::~MeshLoader() {
   {
     std::lock_guard lock(impl_->mu);
     impl_->stop = true;
+    impl_->NoteChangeLocked();
   }
   impl_->control_cv.notify_all();
   impl_->control.join();
@@ -598,12 +662,15 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
                                                        mesh::MeshNode& node,
                                                        mesh::BlockExchange& exchange,
                                                        ShardStore& store) {
-  if (options.partitions == 0) return Status::InvalidArgument("mesh loader: partitions must be > 0");
+  if (options.partitions == 0)
+    return Status::InvalidArgument("mesh loader: partitions must be > 0");
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("mesh loader: shuffle_window_blocks must be > 0");
   }
-  if (options.replication == 0) return Status::InvalidArgument("mesh loader: replication must be >= 1");
-  if (options.min_members == 0) return Status::InvalidArgument("mesh loader: min_members must be >= 1");
+  if (options.replication == 0)
+    return Status::InvalidArgument("mesh loader: replication must be >= 1");
+  if (options.min_members == 0)
+    return Status::InvalidArgument("mesh loader: min_members must be >= 1");
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->node = &node;
@@ -617,8 +684,8 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   ro.ring = o.ring;
   ro.try_timeout = o.fetch_try_timeout;
   ro.deadline = o.read_deadline;
-  impl->reader = std::make_unique<internal::MeshBlockReader>(ro, node, exchange, store,
-                                                             &impl->read_counters);
+  impl->reader =
+      std::make_unique<internal::MeshBlockReader>(ro, node, exchange, store, &impl->read_counters);
   if (!o.checkpoint_dir.empty()) {
     SHARDMESH_ASSIGN_OR_RETURN(impl->checkpoints, internal::StreamCheckpointWriter::Open(
                                                       o.checkpoint_dir, o.keep_checkpoints));
@@ -626,14 +693,19 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
                          [raw](const mesh::Envelope& e, mesh::Transport&) { raw->OnProgress(e); });
-  impl->control = std::thread([raw] { raw->ControlLoop(); });
+  impl->control = std::thread([raw] {
+    SetCurrentThreadName("sm-loader-ctl");
+    raw->ControlLoop();
+  });
   return std::unique_ptr<MeshLoader>(new MeshLoader(std::move(impl)));
 }
 
 Status MeshLoader::StartEpoch(std::uint64_t epoch) { return impl_->StartEpoch(epoch); }
 Result<std::optional<Sample>> MeshLoader::Next() { return impl_->Next(); }
 void MeshLoader::Commit() { impl_->Commit(); }
-void MeshLoader::SetBeforeCommit(std::function<void()> hook) { impl_->before_commit = std::move(hook); }
+void MeshLoader::SetBeforeCommit(std::function<void()> hook) {
+  impl_->before_commit = std::move(hook);
+}
 
 checkpoint::StreamState MeshLoader::GetCheckpoint() const {
   std::lock_guard lock(impl_->mu);

@@ -1,6 +1,8 @@
 #include "shardmesh/loader/mesh_placement.h"
 
 #include <fcntl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,10 +15,8 @@
 #include <thread>
 #include <utility>
 
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
-
 #include "shardmesh/common/hash.h"
+#include "shardmesh/common/thread_name.h"
 
 namespace shardmesh::loader {
 
@@ -70,8 +70,10 @@ Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(mesh::MeshNo
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
-  return Status::Unavailable("no peer served the dataset catalog (is a worker with `dataset` "
-                             "running?): " + last_error);
+  return Status::Unavailable(
+      "no peer served the dataset catalog (is a worker with `dataset` "
+      "running?): " +
+      last_error);
 }
 
 struct Placement::Impl {
@@ -82,8 +84,8 @@ struct Placement::Impl {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  bool stop = false;   // guarded by mu
-  bool woken = false;  // guarded by mu
+  bool stop = false;       // guarded by mu
+  bool woken = false;      // guarded by mu
   PlacementStatus status;  // guarded by mu
   std::thread thread;
 
@@ -123,10 +125,9 @@ struct Placement::Impl {
     for (std::uint32_t s : missing) {
       if (Stopping()) return;
       const std::string& file = catalog.manifest().shards[s].file;
-      Status st = store->has_source()
-                      ? store->InstallFromSource(s)
-                      : Pull(s, ShardHolderEndpoints(ring, members, catalog.id(), s,
-                                                     options.replication, self));
+      Status st = store->has_source() ? store->InstallFromSource(s)
+                                      : Pull(s, ShardHolderEndpoints(ring, members, catalog.id(), s,
+                                                                     options.replication, self));
       std::lock_guard lock(mu);
       if (st.ok()) {
         ++status.shards_pulled;
@@ -154,16 +155,19 @@ struct Placement::Impl {
     const std::uint64_t chunks = (bytes + ShardStore::kChunkBytes - 1) / ShardStore::kChunkBytes;
     const std::string part = store->PartPath(shard);
     const int fd = ::open(part.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-    if (fd < 0) return Status::IOError(fmt::format("cannot create {}: {}", part, std::strerror(errno)));
+    if (fd < 0)
+      return Status::IOError(fmt::format("cannot create {}: {}", part, std::strerror(errno)));
     Status status_out;
     std::uint64_t pulled = 0;
-    for (std::uint64_t first = 0; first < chunks && status_out.ok(); first += options.parallel_chunks) {
+    for (std::uint64_t first = 0; first < chunks && status_out.ok();
+         first += options.parallel_chunks) {
       if (Stopping()) {
         status_out = Status::Aborted("placement stopping");
         break;
       }
       std::vector<mesh::BlockExchange::FetchRequest> requests;
-      for (std::uint64_t c = first; c < std::min<std::uint64_t>(chunks, first + options.parallel_chunks); ++c) {
+      for (std::uint64_t c = first;
+           c < std::min<std::uint64_t>(chunks, first + options.parallel_chunks); ++c) {
         requests.push_back({ShardStore::ChunkBlobName(catalog.id(), shard, c), holders});
       }
       mesh::FetchOptions fo;
@@ -182,7 +186,8 @@ struct Placement::Impl {
                                      static_cast<off_t>(offset + done));
           if (w < 0 && errno == EINTR) continue;
           if (w < 0) {
-            status_out = Status::IOError(fmt::format("cannot write {}: {}", part, std::strerror(errno)));
+            status_out =
+                Status::IOError(fmt::format("cannot write {}: {}", part, std::strerror(errno)));
             break;
           }
           done += static_cast<std::size_t>(w);
@@ -211,7 +216,8 @@ Placement::Placement(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Result<std::unique_ptr<Placement>> Placement::Start(PlacementOptions options, mesh::MeshNode& node,
                                                     mesh::BlockExchange& exchange,
                                                     ShardStore& store) {
-  if (options.replication == 0) return Status::InvalidArgument("placement: replication must be >= 1");
+  if (options.replication == 0)
+    return Status::InvalidArgument("placement: replication must be >= 1");
   if (options.parallel_chunks == 0) {
     return Status::InvalidArgument("placement: parallel_chunks must be >= 1");
   }
@@ -221,7 +227,10 @@ Result<std::unique_ptr<Placement>> Placement::Start(PlacementOptions options, me
   impl->exchange = &exchange;
   impl->store = &store;
   Impl* raw = impl.get();
-  impl->thread = std::thread([raw] { raw->Run(); });
+  impl->thread = std::thread([raw] {
+    SetCurrentThreadName("sm-placement");
+    raw->Run();
+  });
   return std::unique_ptr<Placement>(new Placement(std::move(impl)));
 }
 

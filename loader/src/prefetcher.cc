@@ -5,6 +5,8 @@
 #include <string>
 #include <utility>
 
+#include "shardmesh/common/thread_name.h"
+
 namespace shardmesh::loader::internal {
 
 Prefetcher::Prefetcher(std::shared_ptr<const Dataset> dataset,
@@ -17,7 +19,11 @@ Prefetcher::Prefetcher(std::shared_ptr<const Dataset> dataset,
       slots_(slot_blocks_.size()) {
   const std::uint32_t threads = std::max<std::uint32_t>(1, options_.threads);
   workers_.reserve(threads);
-  for (std::uint32_t i = 0; i < threads; ++i) workers_.emplace_back([this] { Work(); });
+  for (std::uint32_t i = 0; i < threads; ++i)
+    workers_.emplace_back([this] {
+      SetCurrentThreadName("sm-prefetch");
+      Work();
+    });
 }
 
 Prefetcher::~Prefetcher() {

@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "shardmesh/checkpoint/stream_checkpoint.h"
+#include "shardmesh/common/thread_name.h"
 
 namespace shardmesh::loader::internal {
 
@@ -17,7 +18,10 @@ Result<std::unique_ptr<StreamCheckpointWriter>> StreamCheckpointWriter::Open(con
   if (auto files = writer->store_.List(); files.ok() && !files->empty()) {
     writer->sequence_ = files->back().sequence;
   }
-  writer->thread_ = std::thread([w = writer.get()] { w->Run(); });
+  writer->thread_ = std::thread([w = writer.get()] {
+    SetCurrentThreadName("sm-ckpt-write");
+    w->Run();
+  });
   return writer;
 }
 

@@ -19,6 +19,7 @@
 #include "exchange_codec.h"
 #include "rate_limited_log.h"
 #include "serve_pool.h"
+#include "shardmesh/common/thread_name.h"
 #include "shardmesh/mesh/mesh_node.h"
 
 namespace shardmesh::mesh {
@@ -76,6 +77,7 @@ class BlockExchange::Impl {
     node.SetMessageHandler(MessageType::kBlockResponse, handler);
     // Real time on purpose: the ticker paces a real loop thread.
     ticker_ = std::thread([this] {
+      SetCurrentThreadName("sm-exch-tick");
       std::unique_lock lock(ticker_mu_);
       while (!stopping_) {
         ticker_cv_.wait_for(lock, options_.tick_interval);

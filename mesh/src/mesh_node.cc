@@ -10,6 +10,7 @@
 #include <thread>
 #include <vector>
 
+#include "shardmesh/common/thread_name.h"
 #include "shardmesh/mesh/membership.h"
 #include "shardmesh/mesh/ring.h"
 
@@ -61,7 +62,10 @@ class MeshNode::Impl {
     // A seed list that fails entirely is still retried from Tick(), so this is not fatal.
     (void)membership_->Join(std::move(seeds));
     stop_ = false;
-    thread_ = std::thread([this] { Loop(); });
+    thread_ = std::thread([this] {
+      SetCurrentThreadName("sm-node");
+      Loop();
+    });
     return Status::OK();
   }
 

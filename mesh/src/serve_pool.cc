@@ -1,11 +1,17 @@
 #include "serve_pool.h"
 
+#include "shardmesh/common/thread_name.h"
+
 namespace shardmesh::mesh {
 
 ServePool::ServePool(BlobProvider& provider, std::size_t threads, std::size_t max_pending,
                      std::function<void()> on_done)
     : provider_(provider), max_pending_(max_pending), on_done_(std::move(on_done)) {
-  for (std::size_t i = 0; i < threads; ++i) threads_.emplace_back([this] { Run(); });
+  for (std::size_t i = 0; i < threads; ++i)
+    threads_.emplace_back([this] {
+      SetCurrentThreadName("sm-serve");
+      Run();
+    });
 }
 
 ServePool::~ServePool() {

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "shardmesh/common/thread_name.h"
 #include "shardmesh/mesh/curve_keys.h"
 
 namespace shardmesh::mesh {
@@ -33,7 +34,10 @@ Result<std::unique_ptr<ZapHandler>> ZapHandler::Start(
                                                        std::move(allowed_keys)));
     // Sockets created here move to the thread; starting a thread is a full memory barrier,
     // which is what ZeroMQ requires for handing a socket over.
-    handler->thread_ = std::thread([h = handler.get()] { h->Run(); });
+    handler->thread_ = std::thread([h = handler.get()] {
+      SetCurrentThreadName("sm-zap");
+      h->Run();
+    });
     return handler;
   } catch (const zmq::error_t& e) {
     return Status::IOError(std::string("cannot start the ZAP handler on ") + kZapEndpoint + ": " +
