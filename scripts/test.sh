@@ -43,7 +43,8 @@ ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
   ctest_run build/asan 'unit|integration'
 
 step "ThreadSanitizer build: the concurrency tests"
-tsan_tests=(streaming_loader_test mesh_node_test dataset_test stream_checkpoint_writer_test)
+tsan_tests=(streaming_loader_test mesh_node_test dataset_test stream_checkpoint_writer_test
+            integration_mesh_loader_threads_test)
 cmake -S . -B build/tsan -G Ninja "${launcher[@]}" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_CXX_FLAGS="-O1" \
   -DSHARDMESH_SANITIZE=thread -DSHARDMESH_BUILD_BENCHMARKS=OFF -DSHARDMESH_BUILD_EXAMPLES=OFF >/dev/null
 cmake --build build/tsan -j "$jobs" --target "${tsan_tests[@]}"

@@ -1,0 +1,200 @@
+// MeshLoader inside one process: two mesh nodes on 127.0.0.1 (real ZeroMQ sockets, real time),
+// one loader each, read by their own consumer threads while the loaders' control threads, the
+// nodes' loops and the checkpoint writers run beside them. Checks the consumer/background
+// hand-offs (the lock-free fast path of Next(), commits coalesced per gap, the wake-up of an
+// idle control thread) by their results; CI also runs it under ThreadSanitizer.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "process.h"
+#include "shardmesh/loader/dataset.h"
+#include "shardmesh/loader/dataset_catalog.h"
+#include "shardmesh/loader/mesh_loader.h"
+#include "shardmesh/loader/shard_store.h"
+#include "shardmesh/loader/synthetic.h"
+#include "shardmesh/mesh/block_exchange.h"
+#include "shardmesh/mesh/mesh_node.h"
+#include "shardmesh/mesh/zmq_transport.h"
+
+namespace shardmesh::testing {
+namespace {
+
+using Steady = std::chrono::steady_clock;
+
+constexpr std::uint64_t kSamples = 20000;
+
+struct Node {
+  std::unique_ptr<mesh::MeshNode> node;
+  std::unique_ptr<mesh::BlockExchange> exchange;
+  std::unique_ptr<loader::ShardStore> store;
+};
+
+class MeshLoaderThreadsTest : public ::testing::Test {
+ protected:
+  MeshLoaderThreadsTest() : dir_("mesh_loader_threads_") {}
+
+  void SetUp() override {
+    loader::SyntheticOptions so;
+    so.out_dir = dir_.path() + "/source";
+    so.samples = kSamples;
+    so.shards = 8;
+    so.feature_dim = 16;
+    so.seq_len = 8;
+    so.block_bytes = 16 * 1024;
+    ASSERT_TRUE(loader::GenerateSyntheticDataset(so).ok());
+    auto dataset = loader::Dataset::Open(so.out_dir);
+    ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
+    auto catalog = loader::DatasetCatalog::FromDataset(**dataset);
+    ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+    for (const char* name : {"a", "b"}) {
+      Node n;
+      loader::ShardStoreOptions store_options;
+      store_options.data_dir = dir_.path() + "/" + name;
+      store_options.source_dir = so.out_dir;
+      auto store = loader::ShardStore::Open(store_options, *catalog);
+      ASSERT_TRUE(store.ok()) << store.status().ToString();
+      n.store = std::move(*store);
+      mesh::ZmqTransportOptions transport_options;
+      transport_options.bind = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+      auto transport = mesh::ZmqTransport::Create(transport_options);
+      ASSERT_TRUE(transport.ok()) << transport.status().ToString();
+      mesh::MeshOptions mesh_options = mesh::MeshOptions::Local();
+      mesh_options.name = name;
+      auto node = mesh::MeshNode::Create(mesh_options, std::move(*transport));
+      ASSERT_TRUE(node.ok()) << node.status().ToString();
+      n.node = std::move(*node);
+      auto exchange = mesh::BlockExchange::Create({}, n.store.get());
+      ASSERT_TRUE(exchange.ok()) << exchange.status().ToString();
+      n.exchange = std::move(*exchange);
+      ASSERT_TRUE(n.exchange->Attach(*n.node).ok());
+      nodes_.push_back(std::move(n));
+    }
+    ASSERT_TRUE(nodes_[0].node->Start({}).ok());
+    ASSERT_TRUE(nodes_[1].node->Start({nodes_[0].node->endpoint()}).ok());
+  }
+
+  void TearDown() override {
+    for (auto& n : nodes_) n.node->Stop();
+  }
+
+  std::vector<std::unique_ptr<loader::MeshLoader>> MakeLoaders(
+      std::uint64_t commit_every, const std::string& tag,
+      std::chrono::milliseconds progress_interval = std::chrono::milliseconds(250)) {
+    std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
+    for (auto& n : nodes_) {
+      loader::MeshLoaderOptions o;
+      o.partitions = 16;
+      o.min_members = 2;
+      o.settle = std::chrono::milliseconds(200);
+      o.start_timeout = std::chrono::seconds(30);
+      o.epoch_end_timeout = std::chrono::seconds(60);
+      o.commit_every = commit_every;
+      o.progress_interval = progress_interval;
+      o.checkpoint_dir = dir_.path() + "/ckpt-" + tag + "-" + n.node->name();
+      auto l = loader::MeshLoader::Create(o, *n.node, *n.exchange, *n.store);
+      EXPECT_TRUE(l.ok()) << l.status().ToString();
+      if (l.ok()) loaders.push_back(std::move(*l));
+    }
+    return loaders;
+  }
+
+  TempDir dir_;
+  std::vector<Node> nodes_;
+};
+
+std::uint64_t CursorSum(const checkpoint::StreamState& s) {
+  std::uint64_t sum = 0;
+  for (const auto& c : s.cursors) sum += c.consumed;
+  return sum;
+}
+
+// Both consumers read flat out, committing every 7 samples: each sample of the epoch arrives
+// exactly once across the two, both see the epoch end, and each ends knowing every cursor.
+TEST_F(MeshLoaderThreadsTest, TwoConsumersCommittingOftenDeliverEverySampleOnce) {
+  auto loaders = MakeLoaders(7, "often");
+  ASSERT_EQ(loaders.size(), 2u);
+  std::vector<std::vector<std::uint64_t>> ids(2);
+  std::vector<std::string> errors(2);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      if (Status s = loaders[i]->StartEpoch(0); !s.ok()) {
+        errors[i] = s.ToString();
+        return;
+      }
+      for (;;) {
+        auto next = loaders[i]->Next();
+        if (!next.ok()) {
+          errors[i] = next.status().ToString();
+          return;
+        }
+        if (!next->has_value()) return;
+        ids[i].push_back((*next)->global_index());
+        if (ids[i].size() % 100 == 0) loaders[i]->Commit();  // beside commit_every
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  EXPECT_GT(ids[0].size(), 0u);
+  EXPECT_GT(ids[1].size(), 0u);
+  std::vector<std::uint64_t> all = ids[0];
+  all.insert(all.end(), ids[1].begin(), ids[1].end());
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), kSamples);
+  for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
+  for (auto& l : loaders) {
+    EXPECT_EQ(CursorSum(l->GetCheckpoint()), kSamples);
+    EXPECT_GT(l->stats().commits, 0u);
+  }
+}
+
+// A lone commit made while the loader is quiet reaches the peer's table with no other commit
+// after it, and so does the last of commits bunched faster than the gap. The periodic re-send
+// of the whole table is set to 20 s, beyond the 3 s the test waits, so only the commit path
+// (the control thread's coalesced broadcast) can have carried them.
+TEST_F(MeshLoaderThreadsTest, CommitsReachThePeerWhetherSpacedOrBunched) {
+  auto loaders = MakeLoaders(0, "spaced", std::chrono::seconds(20));
+  ASSERT_EQ(loaders.size(), 2u);
+  std::thread other([&] { ASSERT_TRUE(loaders[1]->StartEpoch(3).ok()); });
+  ASSERT_TRUE(loaders[0]->StartEpoch(3).ok());
+  other.join();
+  auto wait_for_peer = [&](std::uint64_t want) {
+    const auto deadline = Steady::now() + std::chrono::seconds(3);
+    while (Steady::now() < deadline) {
+      if (CursorSum(loaders[1]->GetCheckpoint()) >= want) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return false;
+  };
+  for (int round = 0; round < 5; ++round) {
+    // Bunched: many commits inside one gap; only the last cursors matter.
+    for (int k = 0; k < 20; ++k) {
+      for (int s = 0; s < 3; ++s) {
+        auto next = loaders[0]->Next();
+        ASSERT_TRUE(next.ok() && next->has_value());
+      }
+      loaders[0]->Commit();
+    }
+    const std::uint64_t want = CursorSum(loaders[0]->GetCheckpoint());
+    ASSERT_TRUE(wait_for_peer(want)) << "round " << round << ": peer never saw cursor sum "
+                                     << want;
+    // Spaced: past the gap, one commit alone.
+    std::this_thread::sleep_for(std::chrono::milliseconds(30));
+    auto next = loaders[0]->Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    loaders[0]->Commit();
+    ASSERT_TRUE(wait_for_peer(want + 1)) << "round " << round << ": lone commit not replicated";
+  }
+}
+
+}  // namespace
+}  // namespace shardmesh::testing
