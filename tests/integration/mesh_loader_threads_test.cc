@@ -4,6 +4,7 @@
 // hand-offs (the lock-free fast path of Next(), commits coalesced per gap, the wake-up of an
 // idle control thread) by their results; CI also runs it under ThreadSanitizer.
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
@@ -41,6 +42,10 @@ class MeshLoaderThreadsTest : public ::testing::Test {
   MeshLoaderThreadsTest() : dir_("mesh_loader_threads_") {}
 
   void SetUp() override {
+    // Sets up spdlog's registry on this thread, as a program would at start: otherwise the
+    // two consumers' first log lines construct it concurrently inside libspdlog, whose
+    // (thread-safe) static initialisation TSan cannot see, being uninstrumented.
+    spdlog::set_level(spdlog::level::warn);
     loader::SyntheticOptions so;
     so.out_dir = dir_.path() + "/source";
     so.samples = kSamples;
