@@ -15,7 +15,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <random>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -135,13 +137,26 @@ int FreeLoopbackPort() {
   // loopback connections of tests running in parallel take their local ports from the
   // ephemeral range and cannot steal it (a port-0 pick there was lost to one now and then,
   // and the worker then failed to bind).
+  // Ports are picked before any worker binds them, so a cluster's picks must not repeat: a
+  // scripts/test.sh run saw two workers of one cluster handed the same port (the second then
+  // failed to bind). Each port is handed out at most once per process.
+  static std::mutex mu;
+  static std::set<int> handed_out;
+  std::lock_guard lock(mu);
   thread_local std::mt19937 rng(std::random_device{}());
   if (const int low = EphemeralLow(); low > 0) {
     std::uniform_int_distribution<int> pick(10000, low - 1);
     for (int attempt = 0; attempt < 64; ++attempt) {
       const int port = pick(rng);
-      if (BindLoopback(port) == port) return port;
+      if (!handed_out.count(port) && BindLoopback(port) == port) {
+        handed_out.insert(port);
+        return port;
+      }
     }
+  }
+  for (int attempt = 0; attempt < 64; ++attempt) {
+    const int port = BindLoopback(0);
+    if (port > 0 && handed_out.insert(port).second) return port;
   }
   return BindLoopback(0);
 }
