@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <atomic>
 #include <condition_variable>
+#include <ctime>
 #include <map>
 #include <mutex>
 #include <set>
@@ -25,6 +26,18 @@ namespace shardmesh::loader {
 namespace {
 
 using SteadyClock = std::chrono::steady_clock;
+
+std::int64_t ToNanos(SteadyClock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+// CLOCK_MONOTONIC (steady_clock's clock on Linux) at jiffy resolution: a few ns per read, as
+// it only reads what the kernel last stored, where the precise clock costs ~10x that here.
+std::int64_t CoarseNowNanos() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
 
 // Consumer-side state of one partition this worker delivers.
 struct ActivePartition {
@@ -75,13 +88,29 @@ struct MeshLoader::Impl {
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
   MeshLoaderStats shared_stats;                    // takeovers, conflicts
-  // Bumped, with mu held, by every thread but the consumer each time it takes mu (and may
-  // have changed what Next() checks). Next() takes mu only when this moved since its last
-  // locked check, or every kRecheckEvery samples for the checks that depend on time (a stall,
-  // a takeover's grace period): an uncontended per-sample lock still lost the consumer its
-  // core whenever a background thread holding mu was preempted.
+  // Bumped, with mu held, by every thread but the consumer at the end of each section in
+  // which it held mu (and may have changed what Next() checks). Next() takes mu only when this
+  // moved since its last locked check, when the control loop's last tick (last_tick_ns, read
+  // against the coarse clock) is older than stall_threshold, or every kRecheckEvery samples;
+  // an uncontended per-sample lock still lost the consumer its core whenever a background
+  // thread holding mu was preempted. Bumping last, just before unlocking, means a consumer
+  // that sees the bump finds mu free, and one that misses it is ordered before the section.
   std::atomic<std::uint64_t> changes{0};
   void NoteChangeLocked() { changes.fetch_add(1, std::memory_order_release); }
+  // Bumps `changes` when a locked section ends (declare it after the lock guard).
+  struct BumpOnExit {
+    explicit BumpOnExit(Impl& impl) : impl(impl) {}
+    ~BumpOnExit() { impl.NoteChangeLocked(); }
+    BumpOnExit(const BumpOnExit&) = delete;
+    BumpOnExit& operator=(const BumpOnExit&) = delete;
+    Impl& impl;
+  };
+  std::int64_t stall_threshold_ns = 0;  // options.stall_threshold, set by Create
+  // last_tick in nanoseconds of the steady clock, for the consumer's lock-free stall check.
+  std::atomic<std::int64_t> last_tick_ns{ToNanos(SteadyClock::now())};
+  // The previous epoch's table goes with the first broadcast after StartEpoch too: its
+  // "all done" may not have left yet, and peers still finishing it wait on it.
+  bool previous_pending = false;  // guarded by mu
 
   // ---- Consumer thread only. ----
   EpochOrder order;
@@ -125,7 +154,7 @@ struct MeshLoader::Impl {
       return;
     }
     std::lock_guard lock(mu);
-    NoteChangeLocked();
+    const BumpOnExit bump(*this);  // destroyed before `lock`: the bump precedes the unlock
     heard_from[envelope.header.sender] = SteadyClock::now();
     if (m->plan_digest != plan_digest) {
       ++shared_stats.progress_conflicts;
@@ -140,6 +169,8 @@ struct MeshLoader::Impl {
       for (const auto& e : m->entries) changed |= table.Merge(e);
       if (m->all_done) changed |= done_reporters.insert(envelope.header.sender).second;
       if (changed) consumer_cv.notify_all();
+      // This worker's table just became complete: its "all done" is news for the peers.
+      if (changed && !all_done_sent && table.AllDone()) control_cv.notify_all();
       return;
     }
     if (!started || m->epoch > table.epoch()) {
@@ -219,12 +250,12 @@ struct MeshLoader::Impl {
       if (dirty) {
         wake = urgent ? before : std::min(wake, next_commit_broadcast);
       } else if (before < next_commit_broadcast) {
-        wake = next_commit_broadcast;
+        wake = std::min(wake, next_commit_broadcast);
       }
       control_idle = !dirty && before >= next_commit_broadcast;
+      NoteChangeLocked();
       control_cv.wait_until(lock, wake);
       control_idle = false;
-      NoteChangeLocked();
       if (stop) break;
       const auto tick = SteadyClock::now();
       if (tick - last_tick > options.stall_threshold && started) {
@@ -239,21 +270,22 @@ struct MeshLoader::Impl {
             std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
       }
       last_tick = tick;
+      last_tick_ns.store(ToNanos(tick), std::memory_order_relaxed);
       consumer_cv.notify_all();
+      NoteChangeLocked();
       lock.unlock();
       auto live_view = node->LiveMembers();
       std::sort(live_view.begin(), live_view.end());
       lock.lock();
-      NoteChangeLocked();
       if (live_view != view) {
         view = std::move(live_view);
         view_since = tick;
       }
       if (!started) continue;
+      NoteChangeLocked();
       lock.unlock();
       const auto members = node->Members();
       lock.lock();
-      NoteChangeLocked();
       if (!started) continue;
       live.clear();
       for (const auto& m : members)
@@ -324,12 +356,15 @@ struct MeshLoader::Impl {
   // mu held through `lock`, released while sending: the table (and the last epoch's) to peers.
   void SendProgress(std::unique_lock<std::mutex>& lock, bool with_previous) {
     std::vector<ProgressMessage> messages{MessageOf(table)};
-    if (previous && with_previous) messages.push_back(MessageOf(*previous));
+    if (previous && (with_previous || previous_pending)) {
+      messages.push_back(MessageOf(*previous));
+      previous_pending = false;
+    }
     dirty = false;
+    NoteChangeLocked();
     lock.unlock();
     Broadcast(messages);
     lock.lock();
-    NoteChangeLocked();
   }
 
   // ---------------------------------------------------------------- epoch start
@@ -396,9 +431,12 @@ struct MeshLoader::Impl {
     }
     const auto live_now = node->LiveMembers();  // before mu: the node has its own lock
     std::lock_guard lock(mu);
-    NoteChangeLocked();
+    const BumpOnExit bump(*this);
     changes_seen = kForceCheck;
-    if (started) previous = std::move(table);
+    if (started) {
+      previous = std::move(table);
+      previous_pending = true;
+    }
     table = std::move(fresh);
     owners_checked = kNeverChecked;
     if (auto it = stash.find(epoch); it != stash.end()) {
@@ -606,7 +644,8 @@ struct MeshLoader::Impl {
   // Consumer thread: whether Next() must take mu before delivering (see `changes`).
   bool NeedsLockedCheck() {
     return changes.load(std::memory_order_acquire) != changes_seen ||
-           ++unchecked >= kRecheckEvery || active.empty();
+           ++unchecked >= kRecheckEvery || active.empty() ||
+           CoarseNowNanos() - last_tick_ns.load(std::memory_order_relaxed) > stall_threshold_ns;
   }
 
   void Commit() {
@@ -690,6 +729,8 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
     SHARDMESH_ASSIGN_OR_RETURN(impl->checkpoints, internal::StreamCheckpointWriter::Open(
                                                       o.checkpoint_dir, o.keep_checkpoints));
   }
+  impl->stall_threshold_ns =
+      std::chrono::duration_cast<std::chrono::nanoseconds>(impl->options.stall_threshold).count();
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
                          [raw](const mesh::Envelope& e, mesh::Transport&) { raw->OnProgress(e); });
