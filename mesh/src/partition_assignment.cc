@@ -62,35 +62,6 @@ std::uint32_t LoadCap(std::uint32_t partitions, std::size_t n, double eps) {
 // (40 seeds); P=1024 unchanged within noise.
 std::uint32_t AssignmentVnodes(std::uint32_t partitions) { return partitions >= 4096 ? 256 : 128; }
 
-struct AssignPoint {
-  std::uint64_t pos;
-  std::uint32_t owner;
-};
-
-// Points of `members` (sorted, distinct) at HashU64(v, Hash64(name, seed)) for v < vnodes,
-// sorted by (pos, owner): the same points HashRing::Build makes, without its lookup table.
-// LSD radix sort on 16-bit digits: a std::sort of 256k points costs ~15 ms.
-std::vector<AssignPoint> AssignmentPoints(const std::vector<std::string>& members,
-                                          std::uint32_t vnodes, std::uint64_t seed) {
-  const std::size_t count = members.size() * vnodes;
-  std::vector<AssignPoint> a(count), b(count);
-  std::size_t k = 0;
-  for (std::uint32_t m = 0; m < members.size(); ++m) {
-    const std::uint64_t name_hash = Hash64(members[m], seed);
-    for (std::uint32_t v = 0; v < vnodes; ++v) a[k++] = {HashU64(v, name_hash), m};
-  }
-  // Stable passes, owner ascending to start with, so equal positions stay in owner order.
-  std::vector<std::size_t> hist(65537);
-  for (int shift = 0; shift < 64; shift += 16) {
-    std::fill(hist.begin(), hist.end(), 0);
-    for (const AssignPoint& p : a) ++hist[((p.pos >> shift) & 0xffff) + 1];
-    for (std::size_t i = 1; i < hist.size(); ++i) hist[i] += hist[i - 1];
-    for (const AssignPoint& p : a) b[hist[(p.pos >> shift) & 0xffff]++] = p;
-    a.swap(b);
-  }
-  return a;
-}
-
 }  // namespace
 
 PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partitions, double eps) {
@@ -98,9 +69,14 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
   if (n == 0) return PartitionAssignment({}, std::vector<std::uint32_t>(partitions, 0), 0);
   const std::uint32_t cap = LoadCap(partitions, n, eps);
   const std::uint64_t seed = ring.options().seed ^ kPartitionSalt;
-  const std::vector<AssignPoint> points =
-      AssignmentPoints(ring.members(), AssignmentVnodes(partitions), ring.options().seed);
-  const std::size_t point_count = points.size();
+  // The assignment ring: the lookup ring itself when it has the vnode count wanted here.
+  const std::uint32_t vnodes = AssignmentVnodes(partitions);
+  HashRing own;
+  if (ring.options().vnodes != vnodes) {
+    own = HashRing::Build(ring.members(), {.vnodes = vnodes, .seed = ring.options().seed});
+  }
+  const HashRing& points = ring.options().vnodes == vnodes ? ring : own;
+  const std::size_t point_count = points.point_count();
 
   // Partitions sit on an evenly spaced grid (in a seeded random order) rather than at random
   // points: random points add Poisson noise (std sqrt(P/N)) to each member's load, pushing more
@@ -118,7 +94,7 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
     for (std::uint32_t r = 0; r < partitions; ++r) {
       const std::uint32_t p = order[r].second;
       hash[p] = offset + spacing * r;
-      while (i < point_count && points[i].pos < hash[p]) ++i;
+      while (i < point_count && points.point_position(i) < hash[p]) ++i;
       cursor[p] = i == point_count ? 0 : i;
     }
   }
@@ -138,24 +114,22 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
   std::vector<std::vector<Held>> held(n);  // max-heaps: front() is the worst held proposal
   std::vector<std::vector<std::uint32_t>> tried(partitions);  // members already proposed to
   std::vector<std::uint32_t> owner(partitions, 0);
-  std::vector<std::uint32_t> stack(partitions);
-  for (std::uint32_t p = 0; p < partitions; ++p) stack[p] = partitions - 1 - p;
-  while (!stack.empty()) {
-    std::uint32_t p = stack.back();
-    stack.pop_back();
+  for (std::uint32_t next = 0; next < partitions; ++next) {
+    std::uint32_t p = next;
     // Every member has a point and cap x N >= P, so some member always accepts.
     for (;;) {
-      const AssignPoint& pt = points[cursor[p]];
+      const std::size_t at = cursor[p];
       if (++cursor[p] == point_count) cursor[p] = 0;
+      const std::uint32_t m = points.point_owner(at);
       std::vector<std::uint32_t>& seen = tried[p];
-      if (std::find(seen.begin(), seen.end(), pt.owner) != seen.end()) continue;
-      seen.push_back(pt.owner);
-      const Held offer{pt.pos - hash[p], p};
-      std::vector<Held>& h = held[pt.owner];
+      if (std::find(seen.begin(), seen.end(), m) != seen.end()) continue;
+      seen.push_back(m);
+      const Held offer{points.point_position(at) - hash[p], p};
+      std::vector<Held>& h = held[m];
       if (h.size() < cap) {
         h.push_back(offer);
         std::push_heap(h.begin(), h.end());
-        owner[p] = pt.owner;
+        owner[p] = m;
         break;
       }
       if (offer < h.front()) {
@@ -163,9 +137,8 @@ PartitionAssignment AssignPartitions(const HashRing& ring, std::uint32_t partiti
         const std::uint32_t bumped = h.back().partition;
         h.back() = offer;
         std::push_heap(h.begin(), h.end());
-        owner[p] = pt.owner;
+        owner[p] = m;
         p = bumped;  // continue with the rejected partition
-        continue;
       }
     }
   }

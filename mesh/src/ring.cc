@@ -39,10 +39,20 @@ HashRing HashRing::Build(std::vector<std::string> members, RingOptions options) 
       points.push_back({HashU64(v, name_hash), m});
     }
   }
-  // Ties (vanishingly rare) are broken by member index, i.e. by name: still deterministic.
-  std::sort(points.begin(), points.end(), [](const Point& a, const Point& b) {
-    return a.pos != b.pos ? a.pos < b.pos : a.owner < b.owner;
-  });
+  // Sorted by position; ties (vanishingly rare) keep member order, i.e. name order: still
+  // deterministic. LSD radix sort on 16-bit digits, stable: std::sort of the 256k points of
+  // 1,000 members x 256 vnodes took ~15 ms.
+  {
+    std::vector<Point> spare(points.size());
+    std::vector<std::size_t> hist(65537);
+    for (int shift = 0; shift < 64; shift += 16) {
+      std::fill(hist.begin(), hist.end(), 0);
+      for (const Point& pt : points) ++hist[((pt.pos >> shift) & 0xffff) + 1];
+      for (std::size_t i = 1; i < hist.size(); ++i) hist[i] += hist[i - 1];
+      for (const Point& pt : points) spare[hist[(pt.pos >> shift) & 0xffff]++] = pt;
+      points.swap(spare);
+    }
+  }
   ring.points_.resize(points.size());
   ring.point_owner_.resize(points.size());
   for (std::size_t i = 0; i < points.size(); ++i) {
