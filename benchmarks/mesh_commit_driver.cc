@@ -10,6 +10,9 @@
 //   mesh_commit_driver [--samples N] [--rounds R] [--intervals 256,32,1] [--commit-gap-us U]
 //                      [--persist-ms M] [--verbose]
 // (U: the loaders' commit_broadcast_gap; 0 sends every commit at once, as before 2026-12-04)
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <atomic>
 #include <chrono>
@@ -21,25 +24,20 @@
 #include <fstream>
 #include <iterator>
 #include <map>
-#include <sstream>
 #include <memory>
 #include <optional>
+#include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
-#include <fmt/format.h>
-#include <unistd.h>
-
+#include "inprocess_mesh.h"
 #include "process.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/loader/mesh_loader.h"
-#include "shardmesh/loader/shard_store.h"
 #include "shardmesh/loader/synthetic.h"
-#include "shardmesh/mesh/block_exchange.h"
 #include "shardmesh/mesh/mesh_node.h"
-#include "shardmesh/mesh/zmq_transport.h"
 
 using namespace shardmesh;
 using Steady = std::chrono::steady_clock;
@@ -63,27 +61,7 @@ T Must(Result<T> r, const std::string& what) {
   return std::move(r).value();
 }
 
-struct Node {
-  std::unique_ptr<mesh::MeshNode> node;
-  std::unique_ptr<mesh::BlockExchange> exchange;
-  std::unique_ptr<loader::ShardStore> store;
-};
-
-Node MakeNode(const std::string& name, const std::string& dir,
-              std::shared_ptr<const loader::DatasetCatalog> catalog, const std::string& source) {
-  Node n;
-  loader::ShardStoreOptions so;
-  so.data_dir = dir + "/" + name;
-  so.source_dir = source;
-  n.store = Must(loader::ShardStore::Open(so, catalog), "store");
-  auto transport = Must(mesh::ZmqTransport::Create({}), "transport");
-  mesh::MeshOptions mo = mesh::MeshOptions::Local();
-  mo.name = name;
-  n.node = Must(mesh::MeshNode::Create(mo, std::move(transport)), "node");
-  n.exchange = Must(mesh::BlockExchange::Create({}, n.store.get()), "exchange");
-  if (Status s = n.exchange->Attach(*n.node); !s.ok()) Die("attach", s);
-  return n;
-}
+using Node = testing::InProcessNode;
 
 // CPU seconds used so far by this process's threads, summed by thread name (the library names
 // its threads "sm-..."; the driver's reader threads keep the program's name).
@@ -125,7 +103,7 @@ double Percentile(std::vector<double> v, double q) {
 // no commits but the loader's own at the end of its partitions.
 struct EpochRun {
   double samples_per_second = 0;
-  double cpu_ns_per_sample = 0;  // every thread of the process, readers and background
+  double cpu_ns_per_sample = 0;         // every thread of the process, readers and background
   double background_ns_per_sample = 0;  // every thread but the readers
 };
 
@@ -145,13 +123,15 @@ EpochRun RunEpoch(std::vector<Node>& nodes, std::uint64_t epoch, std::uint64_t c
     lo.settle = std::chrono::milliseconds(200);
     lo.checkpoint_dir = checkpoint_root + "/" + nodes[i].node->name() + "-" + std::to_string(epoch);
     if (g_persist_ms) {
-      if (*g_persist_ms == 0) lo.checkpoint_dir.clear();
-      else lo.persist_interval = std::chrono::milliseconds(*g_persist_ms);
+      if (*g_persist_ms == 0)
+        lo.checkpoint_dir.clear();
+      else
+        lo.persist_interval = std::chrono::milliseconds(*g_persist_ms);
     }
     if (g_commit_gap) lo.commit_broadcast_gap = *g_commit_gap;
-    loaders.push_back(Must(loader::MeshLoader::Create(lo, *nodes[i].node, *nodes[i].exchange,
-                                                      *nodes[i].store),
-                           "loader"));
+    loaders.push_back(
+        Must(loader::MeshLoader::Create(lo, *nodes[i].node, *nodes[i].exchange, *nodes[i].store),
+             "loader"));
   }
   std::vector<std::thread> threads;
   std::atomic<std::uint64_t> delivered{0};
@@ -213,9 +193,9 @@ void CommitLatency(std::vector<Node>& nodes, const std::string& root) {
     lo.checkpoint_dir = root + "/latency-" + nodes[i].node->name();
     lo.persist_interval = std::chrono::milliseconds(0);
     if (g_commit_gap) lo.commit_broadcast_gap = *g_commit_gap;
-    loaders.push_back(Must(loader::MeshLoader::Create(lo, *nodes[i].node, *nodes[i].exchange,
-                                                      *nodes[i].store),
-                           "loader"));
+    loaders.push_back(
+        Must(loader::MeshLoader::Create(lo, *nodes[i].node, *nodes[i].exchange, *nodes[i].store),
+             "loader"));
   }
   std::thread other([&] { (void)loaders[1]->StartEpoch(1000); });
   if (Status s = loaders[0]->StartEpoch(1000); !s.ok()) Die("start", s);
@@ -253,7 +233,8 @@ void CommitLatency(std::vector<Node>& nodes, const std::string& root) {
     }
   }
   std::printf("commit visible at the peer (replicated): p50 %.0f us  p99 %.0f us  (n=%zu)\n",
-              Percentile(replicated_us, 0.5), Percentile(replicated_us, 0.99), replicated_us.size());
+              Percentile(replicated_us, 0.5), Percentile(replicated_us, 0.99),
+              replicated_us.size());
   std::printf("commit persisted locally (fsync'd):      p50 %.0f us  p99 %.0f us  (n=%zu)\n",
               Percentile(persisted_us, 0.5), Percentile(persisted_us, 0.99), persisted_us.size());
 }
@@ -296,8 +277,9 @@ int main(int argc, char** argv) {
   auto dataset = Must(loader::Dataset::Open(so.out_dir), "open");
   auto catalog = Must(loader::DatasetCatalog::FromDataset(*dataset), "catalog");
   std::vector<Node> nodes;
-  nodes.push_back(MakeNode("a", dir.path(), catalog, so.out_dir));
-  nodes.push_back(MakeNode("b", dir.path(), catalog, so.out_dir));
+  for (const char* name : {"a", "b"}) {
+    nodes.push_back(Must(testing::MakeInProcessNode(name, dir.path(), catalog, so.out_dir), name));
+  }
   if (Status s = nodes[0].node->Start({}); !s.ok()) Die("start", s);
   if (Status s = nodes[1].node->Start({nodes[0].node->endpoint()}); !s.ok()) Die("start", s);
 
@@ -326,9 +308,9 @@ int main(int argc, char** argv) {
                       : RunEpoch(nodes, epoch++, intervals[c - 1], dir.path(), &calls[c - 1]);
     }
     const double none = run[0].samples_per_second;
-    std::string line =
-        fmt::format("round {}: no commits {:.0f} samples/s, {:.0f} CPU ns/sample ({:.1f} background)",
-                    r, none, run[0].cpu_ns_per_sample, run[0].background_ns_per_sample);
+    std::string line = fmt::format(
+        "round {}: no commits {:.0f} samples/s, {:.0f} CPU ns/sample ({:.1f} background)", r, none,
+        run[0].cpu_ns_per_sample, run[0].background_ns_per_sample);
     for (std::size_t k = 0; k < intervals.size(); ++k) {
       const double with = run[k + 1].samples_per_second;
       ratio[k].push_back(with / none);
@@ -345,17 +327,19 @@ int main(int argc, char** argv) {
   for (std::size_t k = 0; k < intervals.size(); ++k) {
     const double median = Percentile(ratio[k], 0.5);
     const double cpu_median = Percentile(cpu_ratio[k], 0.5);
-    std::printf("commit every %llu samples: median ratio to no commits %.3f (overhead %.1f%%), "
-                "consumer time added per commit %.2f us; CPU per sample: median ratio %.3f "
-                "(overhead %.1f%%)\n",
-                static_cast<unsigned long long>(intervals[k]), median, 100 * (1 - median),
-                Percentile(cost_us[k], 0.5), cpu_median, 100 * (1 - cpu_median));
+    std::printf(
+        "commit every %llu samples: median ratio to no commits %.3f (overhead %.1f%%), "
+        "consumer time added per commit %.2f us; CPU per sample: median ratio %.3f "
+        "(overhead %.1f%%)\n",
+        static_cast<unsigned long long>(intervals[k]), median, 100 * (1 - median),
+        Percentile(cost_us[k], 0.5), cpu_median, 100 * (1 - cpu_median));
   }
   for (std::size_t k = 0; k < intervals.size(); ++k) {
     double total_us = 0;
     for (double us : calls[k]) total_us += us;
     std::printf(
-        "Commit() call every %llu samples (caller's cost): p50 %.2f us  p99 %.2f us  p99.9 %.2f us  "
+        "Commit() call every %llu samples (caller's cost): p50 %.2f us  p99 %.2f us  p99.9 %.2f us "
+        " "
         "max %.0f us  total %.1f ms over %d epochs (n=%zu)\n",
         static_cast<unsigned long long>(intervals[k]), Percentile(calls[k], 0.5),
         Percentile(calls[k], 0.99), Percentile(calls[k], 0.999), Percentile(calls[k], 1.0),

@@ -105,9 +105,16 @@ struct MeshLoader::Impl {
     BumpOnExit& operator=(const BumpOnExit&) = delete;
     Impl& impl;
   };
-  std::int64_t stall_threshold_ns = 0;  // options.stall_threshold, set by Create
-  // last_tick in nanoseconds of the steady clock, for the consumer's lock-free stall check.
+  // The control loop's last tick, in nanoseconds of the steady clock. Written by the control
+  // thread with mu held; an atomic so that the consumer's lock-free path can check it too.
   std::atomic<std::int64_t> last_tick_ns{ToNanos(SteadyClock::now())};
+  // Nanoseconds since the control loop's last tick, by `now_ns` of the same clock.
+  std::int64_t SinceLastTick(std::int64_t now_ns) const {
+    return now_ns - last_tick_ns.load(std::memory_order_relaxed);
+  }
+  std::int64_t StallThresholdNanos() const {
+    return std::chrono::nanoseconds(options.stall_threshold).count();
+  }
   // The previous epoch's table goes with the first broadcast after StartEpoch too: its
   // "all done" may not have left yet, and peers still finishing it wait on it.
   bool previous_pending = false;  // guarded by mu
@@ -131,7 +138,6 @@ struct MeshLoader::Impl {
   std::unique_ptr<internal::StreamCheckpointWriter> checkpoints;  // null: not persisted
   bool persist_pending = false;                                   // guarded by mu
   bool evicted = false;  // guarded by mu: this worker lost partitions to a higher term
-  SteadyClock::time_point last_tick = SteadyClock::now();   // guarded by mu: control loop's
   SteadyClock::time_point resync_until{};                   // guarded by mu
   std::vector<std::string> view;                            // guarded by mu: live, sorted
   SteadyClock::time_point view_since = SteadyClock::now();  // guarded by mu: unchanged since
@@ -258,18 +264,17 @@ struct MeshLoader::Impl {
       control_idle = false;
       if (stop) break;
       const auto tick = SteadyClock::now();
-      if (tick - last_tick > options.stall_threshold && started) {
+      const std::int64_t stalled_ns = SinceLastTick(ToNanos(tick));
+      if (stalled_ns > StallThresholdNanos() && started) {
         // This process was frozen (SIGSTOP, swap, a debugger): peers may have declared it dead
         // and taken its partitions. Hold delivery until their progress has had time to arrive.
         resync_until = tick + options.takeover_grace;
         spdlog::warn(
             "epoch {}: this process stalled for {} ms; pausing delivery {} ms to catch "
             "up with the mesh",
-            table.epoch(),
-            std::chrono::duration_cast<std::chrono::milliseconds>(tick - last_tick).count(),
+            table.epoch(), stalled_ns / 1'000'000,
             std::chrono::duration_cast<std::chrono::milliseconds>(options.takeover_grace).count());
       }
-      last_tick = tick;
       last_tick_ns.store(ToNanos(tick), std::memory_order_relaxed);
       consumer_cv.notify_all();
       NoteChangeLocked();
@@ -581,7 +586,7 @@ struct MeshLoader::Impl {
         // A control loop that has not ticked for a while means this process was frozen:
         // wait for it to notice (and to pause delivery) before handing out more.
         const auto now = SteadyClock::now();
-        if (now - last_tick > options.stall_threshold || now < resync_until) {
+        if (SinceLastTick(ToNanos(now)) > StallThresholdNanos() || now < resync_until) {
           consumer_cv.wait_for(lock, std::chrono::milliseconds(20));
           continue;
         }
@@ -645,7 +650,7 @@ struct MeshLoader::Impl {
   bool NeedsLockedCheck() {
     return changes.load(std::memory_order_acquire) != changes_seen ||
            ++unchecked >= kRecheckEvery || active.empty() ||
-           CoarseNowNanos() - last_tick_ns.load(std::memory_order_relaxed) > stall_threshold_ns;
+           SinceLastTick(CoarseNowNanos()) > StallThresholdNanos();
   }
 
   void Commit() {
@@ -729,8 +734,6 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
     SHARDMESH_ASSIGN_OR_RETURN(impl->checkpoints, internal::StreamCheckpointWriter::Open(
                                                       o.checkpoint_dir, o.keep_checkpoints));
   }
-  impl->stall_threshold_ns =
-      std::chrono::duration_cast<std::chrono::nanoseconds>(impl->options.stall_threshold).count();
   Impl* raw = impl.get();
   node.SetMessageHandler(mesh::MessageType::kPartitionProgress,
                          [raw](const mesh::Envelope& e, mesh::Transport&) { raw->OnProgress(e); });

@@ -14,15 +14,12 @@
 #include <thread>
 #include <vector>
 
+#include "inprocess_mesh.h"
 #include "process.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/loader/mesh_loader.h"
-#include "shardmesh/loader/shard_store.h"
 #include "shardmesh/loader/synthetic.h"
-#include "shardmesh/mesh/block_exchange.h"
-#include "shardmesh/mesh/mesh_node.h"
-#include "shardmesh/mesh/zmq_transport.h"
 
 namespace shardmesh::testing {
 namespace {
@@ -30,12 +27,6 @@ namespace {
 using Steady = std::chrono::steady_clock;
 
 constexpr std::uint64_t kSamples = 20000;
-
-struct Node {
-  std::unique_ptr<mesh::MeshNode> node;
-  std::unique_ptr<mesh::BlockExchange> exchange;
-  std::unique_ptr<loader::ShardStore> store;
-};
 
 class MeshLoaderThreadsTest : public ::testing::Test {
  protected:
@@ -59,27 +50,9 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     auto catalog = loader::DatasetCatalog::FromDataset(**dataset);
     ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
     for (const char* name : {"a", "b"}) {
-      Node n;
-      loader::ShardStoreOptions store_options;
-      store_options.data_dir = dir_.path() + "/" + name;
-      store_options.source_dir = so.out_dir;
-      auto store = loader::ShardStore::Open(store_options, *catalog);
-      ASSERT_TRUE(store.ok()) << store.status().ToString();
-      n.store = std::move(*store);
-      mesh::ZmqTransportOptions transport_options;
-      transport_options.bind = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
-      auto transport = mesh::ZmqTransport::Create(transport_options);
-      ASSERT_TRUE(transport.ok()) << transport.status().ToString();
-      mesh::MeshOptions mesh_options = mesh::MeshOptions::Local();
-      mesh_options.name = name;
-      auto node = mesh::MeshNode::Create(mesh_options, std::move(*transport));
+      auto node = MakeInProcessNode(name, dir_.path(), *catalog, so.out_dir);
       ASSERT_TRUE(node.ok()) << node.status().ToString();
-      n.node = std::move(*node);
-      auto exchange = mesh::BlockExchange::Create({}, n.store.get());
-      ASSERT_TRUE(exchange.ok()) << exchange.status().ToString();
-      n.exchange = std::move(*exchange);
-      ASSERT_TRUE(n.exchange->Attach(*n.node).ok());
-      nodes_.push_back(std::move(n));
+      nodes_.push_back(std::move(*node));
     }
     ASSERT_TRUE(nodes_[0].node->Start({}).ok());
     ASSERT_TRUE(nodes_[1].node->Start({nodes_[0].node->endpoint()}).ok());
@@ -111,7 +84,7 @@ class MeshLoaderThreadsTest : public ::testing::Test {
   }
 
   TempDir dir_;
-  std::vector<Node> nodes_;
+  std::vector<InProcessNode> nodes_;
 };
 
 std::uint64_t CursorSum(const checkpoint::StreamState& s) {
@@ -190,8 +163,7 @@ TEST_F(MeshLoaderThreadsTest, CommitsReachThePeerWhetherSpacedOrBunched) {
       loaders[0]->Commit();
     }
     const std::uint64_t want = CursorSum(loaders[0]->GetCheckpoint());
-    ASSERT_TRUE(wait_for_peer(want)) << "round " << round << ": peer never saw cursor sum "
-                                     << want;
+    ASSERT_TRUE(wait_for_peer(want)) << "round " << round << ": peer never saw cursor sum " << want;
     // Spaced: past the gap, one commit alone.
     std::this_thread::sleep_for(std::chrono::milliseconds(30));
     auto next = loaders[0]->Next();
