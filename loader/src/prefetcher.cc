@@ -80,10 +80,23 @@ void Prefetcher::LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lo
   ready_cv_.notify_all();
 }
 
+bool Prefetcher::ShouldWakeWorkerLocked() const {
+  if (idle_workers_ == 0 || !CanClaimLocked()) return false;
+  // Hysteresis: an idle worker is woken only once the lead has fallen to half its maximum,
+  // and then fills it back up in one go. Waking it for every released block costs two context
+  // switches per block when the consumer and the worker share a core.
+  const std::uint32_t lead = next_claim_ > requested_ ? next_claim_ - requested_ : 0;
+  return lead <= options_.max_ahead_blocks / 2;
+}
+
 void Prefetcher::Work() {
   std::unique_lock<std::mutex> lock(mu_);
   while (true) {
-    work_cv_.wait(lock, [this] { return stop_ || CanClaimLocked(); });
+    if (!stop_ && !CanClaimLocked()) {
+      ++idle_workers_;
+      work_cv_.wait(lock, [this] { return stop_ || CanClaimLocked(); });
+      --idle_workers_;
+    }
     if (stop_) return;
     LoadLocked(next_claim_++, lock);
   }
@@ -93,7 +106,7 @@ Result<std::shared_ptr<const DecodedBlock>> Prefetcher::Acquire(std::uint32_t sl
   std::unique_lock<std::mutex> lock(mu_);
   if (slot + 1 > requested_) {
     requested_ = slot + 1;
-    work_cv_.notify_all();
+    if (ShouldWakeWorkerLocked()) work_cv_.notify_all();
   }
   Slot& s = slots_[slot];
   *hit = s.state == SlotState::kReady || s.state == SlotState::kFailed;
@@ -114,11 +127,13 @@ Result<std::shared_ptr<const DecodedBlock>> Prefetcher::Acquire(std::uint32_t sl
 }
 
 void Prefetcher::Release(std::uint32_t slot) {
+  bool wake = false;
   {
     std::lock_guard<std::mutex> lock(mu_);
     bytes_held_ -= dataset_->blocks()[slot_blocks_[slot]].raw_size;
+    wake = ShouldWakeWorkerLocked();
   }
-  work_cv_.notify_all();
+  if (wake) work_cv_.notify_all();
 }
 
 }  // namespace shardmesh::loader::internal

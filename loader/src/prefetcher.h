@@ -69,6 +69,8 @@ class Prefetcher {
   };
 
   bool CanClaimLocked() const;
+  // Whether the consumer should wake an idle worker now (see the hysteresis in the .cc).
+  bool ShouldWakeWorkerLocked() const;
   // Reads and decodes `slot` (already claimed by the caller) with `lock` released meanwhile.
   void LoadLocked(std::uint32_t slot, std::unique_lock<std::mutex>& lock);
   void Work();
@@ -85,6 +87,7 @@ class Prefetcher {
   std::uint32_t next_claim_ = 0;      // guarded by mu_: next slot a worker will load
   std::uint32_t requested_ = 0;       // guarded by mu_: slots the consumer has asked for
   std::uint64_t bytes_held_ = 0;      // guarded by mu_: raw bytes claimed and not released
+  std::uint32_t idle_workers_ = 0;    // guarded by mu_: workers waiting on work_cv_
   bool stop_ = false;                 // guarded by mu_
   std::vector<std::thread> workers_;
 };
