@@ -48,6 +48,7 @@ struct ActivePartition {
   std::map<std::uint32_t, std::shared_ptr<const DecodedBlock>> blocks;  // of `window`
   std::map<std::uint32_t, std::vector<internal::PendingBlock>> ahead;   // window -> reads
   std::set<std::uint32_t> remote_blocks;  // blocks of `window` that came from peers
+  std::string handover_to;  // a member that joined mid-epoch takes it at the next commit
 };
 
 }  // namespace
@@ -85,6 +86,12 @@ struct MeshLoader::Impl {
   std::map<std::string, SteadyClock::time_point> heard_from;  // last progress message, by sender
   std::set<std::string> done_reporters;  // members whose table says the epoch is done
   std::set<std::string> live;            // live member names, refreshed by the control loop
+  // Members outside the epoch's M0 that sent progress of this epoch (they joined mid-epoch),
+  // and those of them live and not dead now (sorted; the control loop refreshes it and bumps
+  // guests_version when it changes).
+  std::set<std::string> guests_heard;
+  std::vector<std::string> guests;
+  std::uint64_t guests_version = 0;
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
   MeshLoaderStats shared_stats;                    // takeovers, conflicts
@@ -129,6 +136,8 @@ struct MeshLoader::Impl {
   static constexpr std::uint64_t kForceCheck = ~std::uint64_t{0};
   static constexpr std::uint32_t kRecheckEvery = 64;
   std::uint64_t changes_seen = kForceCheck;  // `changes` at the last locked check
+  std::uint64_t guests_planned = 0;          // guests_version the handover plan is for
+  std::size_t handovers_planned = 0;         // active partitions with a handover_to
   std::uint32_t unchecked = 0;               // samples since the last locked check
   // Read by stats() from any thread.
   std::atomic<std::uint64_t> samples{0}, local_samples{0}, remote_samples{0}, lost{0}, commits{0};
@@ -150,6 +159,7 @@ struct MeshLoader::Impl {
     m.members = t.members();
     m.all_done = t.AllDone();
     m.entries = t.Entries();
+    m.handovers = t.Handovers();
     return m;
   }
 
@@ -171,7 +181,11 @@ struct MeshLoader::Impl {
         ++shared_stats.progress_conflicts;
         return;
       }
+      const auto& sender = envelope.header.sender;
+      if (!std::binary_search(table.members().begin(), table.members().end(), sender))
+        guests_heard.insert(sender);
       bool changed = false;
+      for (const auto& h : m->handovers) changed |= table.MergeHandover(h);
       for (const auto& e : m->entries) changed |= table.Merge(e);
       if (m->all_done) changed |= done_reporters.insert(envelope.header.sender).second;
       if (changed) consumer_cv.notify_all();
@@ -188,6 +202,13 @@ struct MeshLoader::Impl {
               (e.term > cur[e.partition].term ||
                (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
             cur[e.partition] = e;
+          }
+        }
+        for (const auto& h : m->handovers) {
+          auto& known = it->second.handovers;
+          if (known.size() < 4 * it->second.entries.size() &&
+              std::find(known.begin(), known.end(), h) == known.end()) {
+            known.push_back(h);
           }
         }
       }
@@ -297,10 +318,20 @@ struct MeshLoader::Impl {
         if (mesh::IsLive(m.state)) live.insert(m.name);
       for (const auto& m : members) {
         if (!mesh::IsLive(m.state) && m.name != node->name() &&
-            std::binary_search(table.members().begin(), table.members().end(), m.name) &&
+            (std::binary_search(table.members().begin(), table.members().end(), m.name) ||
+             table.IsGuest(m.name)) &&
             dead.insert(m.name).second) {
           spdlog::info("epoch {}: {} is dead; its unfinished partitions move to their next owners",
                        table.epoch(), m.name);
+        }
+      }
+      {
+        std::vector<std::string> now_guests;
+        for (const auto& g : guests_heard)
+          if (live.count(g) && !dead.count(g)) now_guests.push_back(g);
+        if (now_guests != guests) {
+          guests = std::move(now_guests);
+          ++guests_version;
         }
       }
       // A worker that sees fewer than half of the epoch's members alive is more likely cut
@@ -420,14 +451,7 @@ struct MeshLoader::Impl {
     eo.partitions = options.partitions;
     eo.shuffle_window_blocks = options.shuffle_window_blocks;
     SHARDMESH_ASSIGN_OR_RETURN(order, EpochOrder::Build(catalog->layout(), eo));
-    MeshEpochInputs in;
-    in.strategy = options.strategy;
-    in.replication = options.replication;
-    in.ring = options.ring;
-    in.seed = options.seed;
-    in.epoch = epoch;
-    in.eps = options.load_eps;
-    auto pref = BuildPreferences(*catalog, order, members, in);
+    auto pref = BuildPreferences(*catalog, order, members, EpochInputs(epoch));
     std::vector<std::uint64_t> sizes(order.num_partitions());
     for (std::uint32_t p = 0; p < sizes.size(); ++p) sizes[p] = order.PartitionSamples(p).size();
     PartitionTable fresh(epoch, members, std::move(pref), std::move(sizes));
@@ -445,12 +469,19 @@ struct MeshLoader::Impl {
     table = std::move(fresh);
     owners_checked = kNeverChecked;
     if (auto it = stash.find(epoch); it != stash.end()) {
-      if (it->second.members == table.members())
+      if (it->second.members == table.members()) {
+        for (const auto& h : it->second.handovers) table.MergeHandover(h);
         for (const auto& e : it->second.entries) table.Merge(e);
+      }
     }
     stash.erase(stash.begin(), stash.upper_bound(epoch));
     dead.clear();
     done_reporters.clear();
+    guests_heard.clear();
+    guests.clear();
+    ++guests_version;
+    guests_planned = guests_version;
+    handovers_planned = 0;
     all_done_sent = false;
     live = std::set<std::string>(live_now.begin(), live_now.end());
     pending_takeovers.clear();
@@ -473,9 +504,22 @@ struct MeshLoader::Impl {
     spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch, members.size(),
                  fmt::join(members, ","), table.partitions(),
                  active.size() + pending_takeovers.size(),
-                 member ? "" : " (joined mid-epoch: serving data only until the next epoch)");
+                 member ? ""
+                        : " (joined mid-epoch: serving data, and delivering the partitions "
+                          "their owners hand over at their commits)");
     control_cv.notify_all();
     return Status::OK();
+  }
+
+  MeshEpochInputs EpochInputs(std::uint64_t epoch) const {
+    MeshEpochInputs in;
+    in.strategy = options.strategy;
+    in.replication = options.replication;
+    in.ring = options.ring;
+    in.seed = options.seed;
+    in.epoch = epoch;
+    in.eps = options.load_eps;
+    return in;
   }
 
   // mu held.
@@ -515,8 +559,20 @@ struct MeshLoader::Impl {
         }
       }
     }
+    if (guests_version != guests_planned) PlanHandoversLocked();
     if (table.terms_version() == owners_checked) return;
     owners_checked = table.terms_version();
+    if (!evicted) {
+      // Partitions an owner handed over to this worker (it joined mid-epoch): they resume at
+      // the owner's commit, so there is no late commit to wait for.
+      for (std::uint32_t p : table.OwnedBy(node->name())) {
+        if (!table.HandedOver(p) || IsActive(p)) continue;
+        spdlog::info("epoch {}: partition {} handed over to this worker at sample {} of {}",
+                     table.epoch(), p, table.entry(p).cursor, table.size(p));
+        ++shared_stats.partitions_received;
+        Activate(p);
+      }
+    }
     for (std::size_t i = 0; i < active.size();) {
       const std::uint32_t p = active[i].partition;
       if (table.Owner(p) != node->name()) {
@@ -532,6 +588,71 @@ struct MeshLoader::Impl {
         ++i;
       }
     }
+  }
+
+  bool IsActive(std::uint32_t p) const {
+    return std::any_of(active.begin(), active.end(),
+                       [p](const ActivePartition& a) { return a.partition == p; });
+  }
+
+  // mu held, consumer thread. Members joined mid-epoch (guests) get the partitions the
+  // assignment over the live members and the guests would give them: each owner marks those
+  // of its partitions, and Commit hands them over (so they resume exactly at a commit).
+  void PlanHandoversLocked() {
+    guests_planned = guests_version;
+    handovers_planned = 0;
+    for (auto& a : active) a.handover_to.clear();
+    if (guests.empty() || evicted || active.empty()) return;
+    std::vector<std::string> now;
+    for (const auto& m : table.members())
+      if ((live.count(m) || m == node->name()) && !dead.count(m)) now.push_back(m);
+    now.insert(now.end(), guests.begin(), guests.end());
+    now.push_back(node->name());
+    std::sort(now.begin(), now.end());
+    now.erase(std::unique(now.begin(), now.end()), now.end());
+    if (now.size() > UINT16_MAX) return;
+    const auto pref = BuildPreferences(*catalog, order, now, EpochInputs(table.epoch()));
+    for (auto& a : active) {
+      const std::string& owner = now[pref[a.partition].front()];
+      if (owner == node->name() ||
+          std::binary_search(table.members().begin(), table.members().end(), owner)) {
+        continue;
+      }
+      a.handover_to = owner;
+      ++handovers_planned;
+    }
+    if (handovers_planned > 0) {
+      spdlog::info(
+          "epoch {}: {} of this worker's partitions go to members that joined "
+          "mid-epoch ({}) at the next commit",
+          table.epoch(), handovers_planned, fmt::join(guests, ","));
+    }
+  }
+
+  // mu held, consumer thread, inside Commit (after the cursors were recorded): hands the
+  // planned partitions over at the cursors just committed. Returns whether any was.
+  bool HandOverLocked() {
+    bool any = false;
+    for (std::size_t i = 0; i < active.size();) {
+      ActivePartition& a = active[i];
+      if (a.handover_to.empty()) {
+        ++i;
+        continue;
+      }
+      --handovers_planned;
+      if (table.Owner(a.partition) != node->name() || !table.HandOver(a.partition, a.handover_to)) {
+        a.handover_to.clear();
+        ++i;
+        continue;
+      }
+      spdlog::info("epoch {}: partition {} handed over to {} at sample {} of {}", table.epoch(),
+                   a.partition, a.handover_to, a.delivered, table.size(a.partition));
+      ++shared_stats.partitions_handed_over;
+      any = true;
+      active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+      if (i < rr) --rr;
+    }
+    return any;
   }
 
   std::uint32_t WindowOf(const ActivePartition& a, std::uint64_t position) const {
@@ -659,8 +780,9 @@ struct MeshLoader::Impl {
     if (!started) return;
     for (const auto& a : active) table.Advance(a.partition, a.delivered);
     for (const auto& [p, cursor] : finished) table.Advance(p, cursor);
-    // A finished partition is news peers wait for at the epoch's end: it skips the gap.
-    const bool ends_partition = !finished.empty();
+    // A finished partition is news peers wait for at the epoch's end: it skips the gap. So is
+    // a handover: the guest waits for it.
+    const bool ends_partition = !finished.empty() | (handovers_planned > 0 && HandOverLocked());
     finished.clear();
     since_commit = 0;
     ++commits;

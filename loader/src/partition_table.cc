@@ -1,9 +1,10 @@
 #include "shardmesh/loader/partition_table.h"
 
+#include <fmt/format.h>
+
+#include <algorithm>
 #include <cstring>
 #include <utility>
-
-#include <fmt/format.h>
 
 #include "shardmesh/mesh/ring.h"
 
@@ -11,14 +12,15 @@ namespace shardmesh::loader {
 namespace {
 
 constexpr std::string_view kProgressMagic = "SMPP";
-constexpr std::uint8_t kProgressVersion = 1;
+constexpr std::uint8_t kProgressVersion = 2;  // 1: no handover records
 constexpr std::size_t kEntryBytes = 16;
 constexpr std::size_t kFixedBytes = 4 + 1 + 8 + 8 + 1 + 2 + 4;
 constexpr std::size_t kMaxNameBytes = 1024;
 
 template <typename T>
 void Put(std::string& out, T v) {
-  for (std::size_t i = 0; i < sizeof(T); ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
+  for (std::size_t i = 0; i < sizeof(T); ++i)
+    out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
 }
 
 template <typename T>
@@ -47,6 +49,10 @@ PartitionTable::PartitionTable(std::uint64_t epoch, std::vector<std::string> mem
 }
 
 const std::string& PartitionTable::Owner(std::uint32_t p) const {
+  if (!handovers_.empty()) {
+    const auto it = handovers_.find({p, entries_[p].term});
+    if (it != handovers_.end()) return it->second;
+  }
   const auto& list = pref_[p];
   return members_[list[entries_[p].term % list.size()]];
 }
@@ -66,9 +72,15 @@ std::uint64_t PartitionTable::Remaining() const {
 
 bool PartitionTable::Merge(const PartitionEntry& e) {
   if (e.partition >= entries_.size()) return false;
-  // A term more than one full round of pref beyond ours cannot come from a sane peer.
-  if (e.term >= 2 * pref_[e.partition].size() + entries_[e.partition].term + 1) return false;
   PartitionEntry& cur = entries_[e.partition];
+  // A term more than one full round of pref beyond ours, or beyond the last handover up to
+  // it, cannot come from a sane peer.
+  std::uint64_t base = cur.term;
+  if (auto it = handovers_.upper_bound({e.partition, e.term}); it != handovers_.begin()) {
+    --it;
+    if (it->first.first == e.partition) base = std::max<std::uint64_t>(base, it->first.second);
+  }
+  if (e.term >= 2 * pref_[e.partition].size() + base + 1) return false;
   const std::uint64_t cursor = std::min(e.cursor, sizes_[e.partition]);
   // Done is absorbing whatever the term: whoever finished the partition delivered all of it.
   if (cursor == sizes_[e.partition] && cur.cursor < cursor) {
@@ -99,6 +111,47 @@ void PartitionTable::Advance(std::uint32_t p, std::uint64_t cursor) {
   entries_[p].cursor = std::max(entries_[p].cursor, std::min(cursor, sizes_[p]));
 }
 
+bool PartitionTable::MergeHandover(const Handover& h) {
+  if (h.partition >= entries_.size() || h.to.empty() || h.term < kHandoverStride ||
+      std::binary_search(members_.begin(), members_.end(), h.to) ||
+      handovers_.size() >= 4 * entries_.size()) {
+    return false;
+  }
+  const auto [it, fresh] = handovers_.try_emplace({h.partition, h.term}, h.to);
+  if (fresh && h.term == entries_[h.partition].term) ++terms_version_;
+  return fresh;
+}
+
+bool PartitionTable::HandOver(std::uint32_t p, std::string_view guest) {
+  if (p >= entries_.size() || done(p) || guest.empty() ||
+      entries_[p].term > UINT32_MAX - kHandoverStride) {
+    return false;
+  }
+  const std::uint32_t term = entries_[p].term + kHandoverStride;
+  if (!MergeHandover({p, term, std::string(guest)})) return false;
+  entries_[p].term = term;
+  started_[p] = 0;
+  ++terms_version_;
+  return true;
+}
+
+std::vector<Handover> PartitionTable::Handovers() const {
+  std::vector<Handover> out;
+  out.reserve(handovers_.size());
+  for (const auto& [key, to] : handovers_) out.push_back({key.first, key.second, to});
+  return out;
+}
+
+bool PartitionTable::IsGuest(std::string_view name) const {
+  for (const auto& [key, to] : handovers_)
+    if (to == name) return true;
+  return false;
+}
+
+bool PartitionTable::HandedOver(std::uint32_t p) const {
+  return handovers_.count({p, entries_[p].term}) > 0;
+}
+
 std::vector<std::uint32_t> PartitionTable::TakeOver(const std::set<std::string>& dead,
                                                     std::string_view self) {
   std::vector<std::uint32_t> mine;
@@ -107,6 +160,7 @@ std::vector<std::uint32_t> PartitionTable::TakeOver(const std::set<std::string>&
     const auto& list = pref_[p];
     for (std::uint32_t step = 1; step <= list.size(); ++step) {
       const std::uint32_t term = entries_[p].term + step;
+      if (handovers_.count({p, term})) continue;  // a guest's term, not pref's
       const std::string& candidate = members_[list[term % list.size()]];
       if (dead.count(candidate)) continue;
       if (candidate == self) {
@@ -147,16 +201,24 @@ std::string EncodeProgress(const ProgressMessage& m) {
     Put(out, e.term);
     Put(out, e.cursor);
   }
+  Put(out, static_cast<std::uint32_t>(m.handovers.size()));
+  for (const auto& h : m.handovers) {
+    Put(out, h.partition);
+    Put(out, h.term);
+    Put(out, static_cast<std::uint16_t>(h.to.size()));
+    out += h.to;
+  }
   return out;
 }
 
 Result<ProgressMessage> DecodeProgress(std::string_view in) {
   if (in.size() < kFixedBytes) {
-    return Status::Corruption(fmt::format("progress message: {} bytes, need at least {}",
-                                          in.size(), kFixedBytes));
+    return Status::Corruption(
+        fmt::format("progress message: {} bytes, need at least {}", in.size(), kFixedBytes));
   }
   if (in.substr(0, 4) != kProgressMagic) return Status::Corruption("progress message: bad magic");
-  if (static_cast<std::uint8_t>(in[4]) != kProgressVersion) {
+  const auto version = static_cast<std::uint8_t>(in[4]);
+  if (version != 1 && version != kProgressVersion) {
     return Status::Corruption(
         fmt::format("progress message: unknown version {}", static_cast<int>(in[4])));
   }
@@ -165,30 +227,58 @@ Result<ProgressMessage> DecodeProgress(std::string_view in) {
   m.epoch = Get<std::uint64_t>(in, pos);
   m.plan_digest = Get<std::uint64_t>(in, pos);
   const auto flags = Get<std::uint8_t>(in, pos);
-  if (flags > 1) return Status::Corruption(fmt::format("progress message: unknown flags {}", flags));
+  if (flags > 1)
+    return Status::Corruption(fmt::format("progress message: unknown flags {}", flags));
   m.all_done = flags == 1;
   const auto names = Get<std::uint16_t>(in, pos);
   for (std::uint32_t i = 0; i < names; ++i) {
-    if (in.size() - pos < 2 + 4) return Status::Corruption("progress message: truncated member list");
+    if (in.size() - pos < 2 + 4)
+      return Status::Corruption("progress message: truncated member list");
     const auto len = Get<std::uint16_t>(in, pos);
     if (len == 0 || len > kMaxNameBytes || in.size() - pos < len + 4u) {
-      return Status::Corruption(fmt::format("progress message: member {} has a bad length {}", i, len));
+      return Status::Corruption(
+          fmt::format("progress message: member {} has a bad length {}", i, len));
     }
     m.members.emplace_back(in.substr(pos, len));
     pos += len;
   }
   if (in.size() - pos < 4) return Status::Corruption("progress message: truncated entry count");
   const auto count = Get<std::uint32_t>(in, pos);
-  if ((in.size() - pos) / kEntryBytes < count || (in.size() - pos) % kEntryBytes != 0 ||
-      (in.size() - pos) / kEntryBytes != count) {
-    return Status::Corruption(fmt::format("progress message: {} entries announced, {} bytes follow",
-                                          count, in.size() - pos));
+  // Version 1 ends with the entries; version 2 has at least the handover count after them.
+  const std::size_t tail = version == 1 ? 0 : 4;
+  const std::size_t left = in.size() - pos;
+  if (left < tail || (left - tail) / kEntryBytes < count ||
+      (version == 1 && left != count * kEntryBytes)) {
+    return Status::Corruption(
+        fmt::format("progress message: {} entries announced, {} bytes follow", count, left));
   }
   m.entries.resize(count);
   for (auto& e : m.entries) {
     e.partition = Get<std::uint32_t>(in, pos);
     e.term = Get<std::uint32_t>(in, pos);
     e.cursor = Get<std::uint64_t>(in, pos);
+  }
+  if (version == 1) return m;
+  const auto handovers = Get<std::uint32_t>(in, pos);
+  for (std::uint32_t i = 0; i < handovers; ++i) {
+    if (in.size() - pos < 4 + 4 + 2) {
+      return Status::Corruption(
+          fmt::format("progress message: handover {} of {} truncated", i, handovers));
+    }
+    Handover h;
+    h.partition = Get<std::uint32_t>(in, pos);
+    h.term = Get<std::uint32_t>(in, pos);
+    const auto len = Get<std::uint16_t>(in, pos);
+    if (len == 0 || len > kMaxNameBytes || in.size() - pos < len) {
+      return Status::Corruption(
+          fmt::format("progress message: handover {} has a bad name length {}", i, len));
+    }
+    h.to.assign(in.substr(pos, len));
+    pos += len;
+    m.handovers.push_back(std::move(h));
+  }
+  if (pos != in.size()) {
+    return Status::Corruption(fmt::format("progress message: {} trailing bytes", in.size() - pos));
   }
   return m;
 }

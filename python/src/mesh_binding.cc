@@ -5,6 +5,7 @@
 // Every call that may wait (start, epoch start, reading, leaving) releases the GIL. Calls are
 // serialised by a mutex taken after the GIL is released (never the other way round).
 #include <pybind11/stl.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <memory>
@@ -12,8 +13,6 @@
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <spdlog/spdlog.h>
 
 #include "bindings.h"
 #include "config_keys.h"
@@ -58,8 +57,8 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
   }
   Status valid = tools::ValidateWorkerConfig(config);
   if (!valid.ok()) {
-    ThrowStatus(Status(valid.code(),
-                       (config_path.empty() ? "" : config_path + ": ") + valid.message()));
+    ThrowStatus(
+        Status(valid.code(), (config_path.empty() ? "" : config_path + ": ") + valid.message()));
   }
   return config;
 }
@@ -78,8 +77,8 @@ class PyMeshJob {
       } else {
         endpoint_ = (*zmq)->endpoint();
         mesh::FaultTransport* fault = nullptr;
-        started = tools::StartJob(config_, tools::WithFaults(config_, std::move(zmq).value(), &fault),
-                                  nullptr);
+        started = tools::StartJob(
+            config_, tools::WithFaults(config_, std::move(zmq).value(), &fault), nullptr);
       }
     }
     job_ = ValueOrThrow(std::move(started));
@@ -101,9 +100,9 @@ class PyMeshJob {
       std::lock_guard lock(mu_);
       status = Alive();
       if (status.ok()) {
-        status = job_->WaitForPlacement(static_cast<std::size_t>(config_.min_members),
-                                        timeout_s ? Seconds(*timeout_s)
-                                                  : Duration(config_.placement_timeout));
+        status = job_->WaitForPlacement(
+            static_cast<std::size_t>(config_.min_members),
+            timeout_s ? Seconds(*timeout_s) : Duration(config_.placement_timeout));
       }
     }
     if (status.code() == StatusCode::kDeadlineExceeded) return false;
@@ -210,6 +209,8 @@ class PyMeshJob {
     out["read_retries"] = s.read_retries;
     out["partitions_owned"] = s.partitions_owned;
     out["partitions_taken_over"] = s.partitions_taken_over;
+    out["partitions_handed_over"] = s.partitions_handed_over;
+    out["partitions_received"] = s.partitions_received;
     out["commits"] = s.commits;
     out["checkpoints_persisted"] = s.checkpoints_persisted;
     out["epoch"] = s.epoch;
@@ -263,9 +264,7 @@ void RegisterMesh(py::module_& m) {
   py::class_<PyMeshJob>(m, "_MeshJob", "A mesh-mode data worker; use shardmesh.MeshLoader.")
       .def(py::init<const std::string&, const py::dict&>(), py::arg("config_path"),
            py::arg("overrides"))
-      .def("wait_for_placement",
-           &PyMeshJob::WaitForPlacement,
-           py::arg("timeout_s") = py::none(),
+      .def("wait_for_placement", &PyMeshJob::WaitForPlacement, py::arg("timeout_s") = py::none(),
            "Waits until this worker holds every shard it owns and min_members are live; False "
            "after timeout_s (None: the placement_timeout key; reading works anyway, from peers).")
       .def("start_epoch", &PyMeshJob::StartEpoch, py::arg("epoch"))

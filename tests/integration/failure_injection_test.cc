@@ -5,9 +5,8 @@
 //
 // The kill -9 scenario runs kTrials seeded trials; SHARDMESH_FAILURE_TRIALS=<n> runs more
 // (the long mode).
-#include <signal.h>
-
 #include <gtest/gtest.h>
+#include <signal.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -37,8 +36,7 @@ std::uint64_t Bound(int failed_workers) {
   // A worker's ids_out holds only committed ids, so in most runs nothing repeats. What may:
   // samples a worker delivered and committed locally while its commit did not reach anyone
   // (it died in between), at most one commit interval plus the persist interval of pacing.
-  return static_cast<std::uint64_t>(failed_workers) *
-         (DataCluster::kCommitEvery + kRate / 4);
+  return static_cast<std::uint64_t>(failed_workers) * (DataCluster::kCommitEvery + kRate / 4);
 }
 
 class FailureInjectionTest : public ::testing::Test {
@@ -87,14 +85,15 @@ TEST_F(FailureInjectionTest, Kill9OfARandomWorkerAtARandomMomentLosesNothing) {
     for (int i = 0; i < 4; ++i)
       if (i != victim) data.ExpectExit(i, 0, seconds(60));
     const auto d = data.ReadDelivery();
-    EXPECT_EQ(d.lost, 0u) << "victim w" << victim << " at " << delay_ms << " ms\n" << data.AllLogs();
+    EXPECT_EQ(d.lost, 0u) << "victim w" << victim << " at " << delay_ms << " ms\n"
+                          << data.AllLogs();
     EXPECT_LE(d.duplicates, Bound(1)) << "victim w" << victim << " at " << delay_ms << " ms";
     std::printf("trial %d: w%d killed at %d ms: lost %llu, duplicates %llu\n", trial, victim,
                 delay_ms, static_cast<unsigned long long>(d.lost),
                 static_cast<unsigned long long>(d.duplicates));
-    RecordProperty("trial" + std::to_string(trial),
-                   "w" + std::to_string(victim) + "@" + std::to_string(delay_ms) + "ms dup=" +
-                       std::to_string(d.duplicates));
+    RecordProperty("trial" + std::to_string(trial), "w" + std::to_string(victim) + "@" +
+                                                        std::to_string(delay_ms) +
+                                                        "ms dup=" + std::to_string(d.duplicates));
   }
 }
 
@@ -125,8 +124,9 @@ TEST_F(FailureInjectionTest, NetworkPartitionThenHeal) {
   // keep serving after the epoch, so the cut-off side can learn the outcome after the heal.
   const std::string base = kBase + "serve_after = true\n";
   data_.Start(3, base);
-  data_.Add(base + "fault_partition_from = [\"w0\", \"w1\", \"w2\"]\n"
-                   "fault_partition_after = \"2500ms\"\nfault_partition_for = \"3s\"\n");
+  data_.Add(base +
+            "fault_partition_from = [\"w0\", \"w1\", \"w2\"]\n"
+            "fault_partition_after = \"2500ms\"\nfault_partition_for = \"3s\"\n");
   ASSERT_TRUE(data_.WaitForEpochDone({0, 1, 2, 3}, 0, milliseconds(60000))) << data_.AllLogs();
   EXPECT_TRUE(data_.LogHas(3, "partition healed")) << data_.AllLogs();
   for (int i = 0; i < 4; ++i) data_.mesh().worker(i).Signal(SIGTERM);
@@ -135,12 +135,17 @@ TEST_F(FailureInjectionTest, NetworkPartitionThenHeal) {
   ExpectNothingLost(Bound(1) + 4 * kRate);
 }
 
-TEST_F(FailureInjectionTest, WorkerJoiningMidEpochServesAndTakesNothingBeforeTheNextEpoch) {
+// A fifth worker joins about 3 s before the epoch would end: the owners hand it partitions at
+// their commits, it delivers them from there, and nothing repeats (nobody died).
+TEST_F(FailureInjectionTest, WorkerJoiningMidEpochTakesHandedOverPartitions) {
   data_.Start(4, kBase);
   ASSERT_TRUE(data_.WaitForReading(0, milliseconds(30000))) << data_.AllLogs();
   const int joiner = data_.Add(kBase);
   ExpectSurvivorsFinish({0, 1, 2, 3, joiner}, seconds(60));
   EXPECT_TRUE(data_.LogHas(joiner, "joined mid-epoch")) << data_.AllLogs();
+  EXPECT_TRUE(data_.LogHas(joiner, "handed over to this worker")) << data_.AllLogs();
+  std::error_code ec;
+  EXPECT_GT(fs::file_size(data_.IdsPath(joiner), ec), 0u) << "the joiner delivered nothing";
   const auto d = data_.ReadDelivery();
   EXPECT_EQ(d.lost, 0u);
   EXPECT_EQ(d.duplicates, 0u);
@@ -165,8 +170,9 @@ void KillAllThenRestartOnThree(DataCluster& data, bool corrupt_newest) {
       file.put('\x7f');
     }
   }
-  const std::string restart = "replication = 2\nepochs = 1\nmin_members = 3\nconsume_rate = " +
-                              std::to_string(kRate) + "\n";
+  const std::string restart =
+      "replication = 2\nepochs = 1\nmin_members = 3\nconsume_rate = " + std::to_string(kRate) +
+      "\n";
   for (int i = 0; i < 3; ++i) data.Restart(i, restart);
   for (int i = 0; i < 3; ++i) data.ExpectExit(i, 0, seconds(90));
   for (int i = 0; i < 3; ++i) EXPECT_TRUE(data.LogHas(i, "resuming from the checkpoint"));

@@ -49,8 +49,10 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     ASSERT_TRUE(dataset.ok()) << dataset.status().ToString();
     auto catalog = loader::DatasetCatalog::FromDataset(**dataset);
     ASSERT_TRUE(catalog.ok()) << catalog.status().ToString();
+    catalog_ = *catalog;
+    source_ = so.out_dir;
     for (const char* name : {"a", "b"}) {
-      auto node = MakeInProcessNode(name, dir_.path(), *catalog, so.out_dir);
+      auto node = MakeInProcessNode(name, dir_.path(), catalog_, source_);
       ASSERT_TRUE(node.ok()) << node.status().ToString();
       nodes_.push_back(std::move(*node));
     }
@@ -62,27 +64,38 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     for (auto& n : nodes_) n.node->Stop();
   }
 
+  std::unique_ptr<loader::MeshLoader> MakeLoader(
+      InProcessNode& n, std::uint64_t commit_every, const std::string& tag,
+      std::chrono::milliseconds progress_interval = std::chrono::milliseconds(250),
+      std::chrono::milliseconds settle = std::chrono::milliseconds(200)) {
+    loader::MeshLoaderOptions o;
+    o.partitions = 16;
+    o.min_members = 2;
+    o.settle = settle;
+    o.start_timeout = std::chrono::seconds(30);
+    o.epoch_end_timeout = std::chrono::seconds(60);
+    o.commit_every = commit_every;
+    o.progress_interval = progress_interval;
+    o.checkpoint_dir = dir_.path() + "/ckpt-" + tag + "-" + n.node->name();
+    auto l = loader::MeshLoader::Create(o, *n.node, *n.exchange, *n.store);
+    EXPECT_TRUE(l.ok()) << l.status().ToString();
+    return l.ok() ? std::move(*l) : nullptr;
+  }
+
   std::vector<std::unique_ptr<loader::MeshLoader>> MakeLoaders(
       std::uint64_t commit_every, const std::string& tag,
       std::chrono::milliseconds progress_interval = std::chrono::milliseconds(250)) {
     std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
     for (auto& n : nodes_) {
-      loader::MeshLoaderOptions o;
-      o.partitions = 16;
-      o.min_members = 2;
-      o.settle = std::chrono::milliseconds(200);
-      o.start_timeout = std::chrono::seconds(30);
-      o.epoch_end_timeout = std::chrono::seconds(60);
-      o.commit_every = commit_every;
-      o.progress_interval = progress_interval;
-      o.checkpoint_dir = dir_.path() + "/ckpt-" + tag + "-" + n.node->name();
-      auto l = loader::MeshLoader::Create(o, *n.node, *n.exchange, *n.store);
-      EXPECT_TRUE(l.ok()) << l.status().ToString();
-      if (l.ok()) loaders.push_back(std::move(*l));
+      if (auto l = MakeLoader(n, commit_every, tag, progress_interval)) {
+        loaders.push_back(std::move(l));
+      }
     }
     return loaders;
   }
 
+  std::shared_ptr<const loader::DatasetCatalog> catalog_;
+  std::string source_;
   TempDir dir_;
   std::vector<InProcessNode> nodes_;
 };
@@ -171,6 +184,93 @@ TEST_F(MeshLoaderThreadsTest, CommitsReachThePeerWhetherSpacedOrBunched) {
     loaders[0]->Commit();
     ASSERT_TRUE(wait_for_peer(want + 1)) << "round " << round << ": lone commit not replicated";
   }
+}
+
+// A third member joins while a and b are mid-epoch. The owners hand it the partitions the
+// assignment over {a, b, c} gives it, each at one of their commits, and it delivers them from
+// there: every sample of the epoch arrives exactly once across the three (nobody died, so
+// nothing may repeat), and c delivers some. a and b read slowly until they have handed
+// something over (bounded by a deadline), then flat out.
+TEST_F(MeshLoaderThreadsTest, AMemberJoiningMidEpochTakesHandedOverPartitionsAndNothingRepeats) {
+  auto loaders = MakeLoaders(5, "join");
+  ASSERT_EQ(loaders.size(), 2u);
+  std::atomic<bool> joined{false};
+  std::vector<std::vector<std::uint64_t>> ids(3);
+  std::vector<std::string> errors(3);
+  std::atomic<std::size_t> delivered_by_a{0}, delivered_by_b{0};
+  std::atomic<bool> ab_failed{false};
+  auto consume = [&](loader::MeshLoader& l, std::size_t i, bool pace) {
+    const auto deadline = Steady::now() + std::chrono::seconds(20);
+    for (;;) {
+      auto next = l.Next();
+      if (!next.ok()) {
+        errors[i] = next.status().ToString();
+        if (i < 2) ab_failed = true;
+        return;
+      }
+      if (!next->has_value()) return;
+      ids[i].push_back((*next)->global_index());
+      if (i < 2) ++(i == 0 ? delivered_by_a : delivered_by_b);
+      // Hold at 2,000 samples until c has started the epoch, then go slowly until this
+      // worker handed a partition over (or the deadline passed).
+      while (pace && ids[i].size() >= 2000 && !joined && Steady::now() < deadline)
+        std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      if (pace && ids[i].size() >= 2000 && ids[i].size() % 10 == 0 &&
+          l.stats().partitions_handed_over == 0 && Steady::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::microseconds(500));
+      }
+    }
+  };
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 2; ++i) {
+    threads.emplace_back([&, i] {
+      if (Status s = loaders[i]->StartEpoch(0); !s.ok()) {
+        errors[i] = s.ToString();
+        ab_failed = true;
+        return;
+      }
+      consume(*loaders[i], i, /*pace=*/true);
+    });
+  }
+  // c's node starts only once a and b are into the epoch, so that c is not in its M0.
+  Result<InProcessNode> c = Status::Internal("c not started");
+  std::unique_ptr<loader::MeshLoader> guest;
+  std::thread third([&] {
+    while ((delivered_by_a < 500 || delivered_by_b < 500) && !ab_failed)
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+    Status s = c.ok() ? c->node->Start({nodes_[0].node->endpoint()}) : c.status();
+    // A settle longer than the progress interval: c hears that the mesh is in epoch 0 (and
+    // its member set) before it starts, as a worker joining with the defaults does.
+    if (s.ok()) {
+      guest =
+          MakeLoader(*c, 5, "join", std::chrono::milliseconds(250), std::chrono::milliseconds(700));
+    }
+    if (s.ok() && guest == nullptr) s = Status::Internal("no loader for c");
+    if (s.ok()) s = guest->StartEpoch(0);
+    joined = true;
+    if (!s.ok()) {
+      errors[2] = s.ToString();
+      return;
+    }
+    consume(*guest, 2, /*pace=*/false);
+  });
+  for (auto& t : threads) t.join();
+  third.join();
+  if (c.ok()) nodes_.push_back(std::move(*c));  // TearDown stops it
+  ASSERT_EQ(errors[0], "");
+  ASSERT_EQ(errors[1], "");
+  ASSERT_EQ(errors[2], "");
+  const auto handed =
+      loaders[0]->stats().partitions_handed_over + loaders[1]->stats().partitions_handed_over;
+  EXPECT_GT(handed, 0u);
+  EXPECT_EQ(guest->stats().partitions_received, handed);
+  EXPECT_GT(ids[2].size(), 0u) << "the member that joined mid-epoch delivered nothing";
+  std::vector<std::uint64_t> all;
+  for (const auto& v : ids) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), kSamples) << "samples repeated or missing";
+  for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
 }
 
 }  // namespace

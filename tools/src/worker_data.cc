@@ -1,12 +1,12 @@
 #include "worker_data.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <cstdio>
 #include <filesystem>
 #include <string>
 #include <thread>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/file.h"
@@ -109,8 +109,8 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   }
   // Placement first: an epoch that starts before this worker holds its shards reads them
   // remotely. Bounded, since a shard with no live holder can never arrive.
-  if (Status placed = job.WaitForPlacement(static_cast<std::size_t>(c.min_members),
-                                           c.placement_timeout);
+  if (Status placed =
+          job.WaitForPlacement(static_cast<std::size_t>(c.min_members), c.placement_timeout);
       !placed.ok()) {
     spdlog::warn("starting before placement finished ({}); reading from peers meanwhile",
                  placed.message());
@@ -118,8 +118,8 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   loader.SetBeforeCommit([&ids] { ids.Flush(); });
   double read_seconds = 0;  // from each epoch's start (after the membership settled) to its end
   std::uint64_t delivered = 0, since_commit = 0;
-  for (std::uint64_t epoch = job.first_epoch(); epoch < static_cast<std::uint64_t>(c.epochs) && !stop;
-       ++epoch) {
+  for (std::uint64_t epoch = job.first_epoch();
+       epoch < static_cast<std::uint64_t>(c.epochs) && !stop; ++epoch) {
     if (Status s = loader.StartEpoch(epoch); !s.ok()) {
       spdlog::error("epoch {}: {}", epoch, s.message());
       return 1;
@@ -155,18 +155,20 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
     since_commit = 0;
     read_seconds += std::chrono::duration<double>(SteadyClock::now() - epoch_t0).count();
     const auto s = loader.stats();
-    spdlog::info("epoch {} done: {} samples delivered here so far (local {}, remote {}), "
-                 "{} blocks healed, {} partitions taken over",
-                 epoch, s.samples_delivered, s.local_samples, s.remote_samples, s.blocks_healed,
-                 s.partitions_taken_over);
+    spdlog::info(
+        "epoch {} done: {} samples delivered here so far (local {}, remote {}), "
+        "{} blocks healed, {} partitions taken over, {} handed over, {} received",
+        epoch, s.samples_delivered, s.local_samples, s.remote_samples, s.blocks_healed,
+        s.partitions_taken_over, s.partitions_handed_over, s.partitions_received);
   }
   const double secs = read_seconds;
   const auto s = loader.stats();
-  std::printf("worker %s: %llu samples in %.2f s (%.0f samples/s), local %llu remote %llu, "
-              "%.1f MB remote\n",
-              c.name.c_str(), static_cast<unsigned long long>(delivered), secs,
-              secs > 0 ? delivered / secs : 0.0, static_cast<unsigned long long>(s.local_samples),
-              static_cast<unsigned long long>(s.remote_samples), s.remote_bytes / 1e6);
+  std::printf(
+      "worker %s: %llu samples in %.2f s (%.0f samples/s), local %llu remote %llu, "
+      "%.1f MB remote\n",
+      c.name.c_str(), static_cast<unsigned long long>(delivered), secs,
+      secs > 0 ? delivered / secs : 0.0, static_cast<unsigned long long>(s.local_samples),
+      static_cast<unsigned long long>(s.remote_samples), s.remote_bytes / 1e6);
   std::fflush(stdout);
   return 0;
 }

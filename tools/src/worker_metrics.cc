@@ -36,7 +36,8 @@ Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
     return r.AddGaugeCallback(name, help, std::move(labels),
                               [snap, read] { return static_cast<double>(read(*snap)); });
   };
-  const char* kSamples = "Samples delivered to this worker's consumer, by where their block came from.";
+  const char* kSamples =
+      "Samples delivered to this worker's consumer, by where their block came from.";
   SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_samples_delivered_total", kSamples,
                                     {{"source", "local"}},
                                     [](const Snapshot& s) { return s.loader.local_samples; }));
@@ -51,9 +52,17 @@ Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
   SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_blocks_healed_total",
                                     "Local blocks that failed their checksum and were rewritten.",
                                     {}, [](const Snapshot& s) { return s.loader.blocks_healed; }));
-  SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_partitions_taken_over_total",
-                                    "Partitions this worker resumed for a dead owner.", {},
-                                    [](const Snapshot& s) { return s.loader.partitions_taken_over; }));
+  SHARDMESH_RETURN_IF_ERROR(counter(
+      "shardmesh_partitions_taken_over_total", "Partitions this worker resumed for a dead owner.",
+      {}, [](const Snapshot& s) { return s.loader.partitions_taken_over; }));
+  SHARDMESH_RETURN_IF_ERROR(
+      counter("shardmesh_partitions_handed_over_total",
+              "Partitions this worker handed, at a commit, to a member that joined mid-epoch.", {},
+              [](const Snapshot& s) { return s.loader.partitions_handed_over; }));
+  SHARDMESH_RETURN_IF_ERROR(
+      counter("shardmesh_partitions_received_total",
+              "Partitions handed to this worker after it joined mid-epoch.", {},
+              [](const Snapshot& s) { return s.loader.partitions_received; }));
   SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_commits_total", "Stream position commits.", {},
                                     [](const Snapshot& s) { return s.loader.commits; }));
   SHARDMESH_RETURN_IF_ERROR(gauge("shardmesh_epoch", "Current epoch.", {},
@@ -73,12 +82,12 @@ Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
                                     [](const Snapshot& s) { return s.placement.bytes_pulled; }));
   for (auto state : {mesh::MemberState::kAlive, mesh::MemberState::kSuspect,
                      mesh::MemberState::kDead, mesh::MemberState::kLeft}) {
-    SHARDMESH_RETURN_IF_ERROR(gauge(
-        "shardmesh_members", "Members in this worker's view, by state.",
-        {{"state", std::string(mesh::MemberStateName(state))}}, [state](const Snapshot& s) {
-          auto it = s.members.find(state);
-          return it == s.members.end() ? 0 : it->second;
-        }));
+    SHARDMESH_RETURN_IF_ERROR(gauge("shardmesh_members", "Members in this worker's view, by state.",
+                                    {{"state", std::string(mesh::MemberStateName(state))}},
+                                    [state](const Snapshot& s) {
+                                      auto it = s.members.find(state);
+                                      return it == s.members.end() ? 0 : it->second;
+                                    }));
   }
   SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_exchange_bytes_total",
                                     "Blob bytes exchanged with peers.", {{"direction", "in"}},
@@ -92,8 +101,8 @@ Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
   std::vector<double> bounds;
   for (auto us : mesh::kFetchLatencyBoundsMicros) bounds.push_back(static_cast<double>(us) / 1e6);
   return r.AddHistogramCallback(
-      "shardmesh_fetch_latency_seconds", "Latency of successful block fetches from peers.",
-      bounds, {}, [snap] {
+      "shardmesh_fetch_latency_seconds", "Latency of successful block fetches from peers.", bounds,
+      {}, [snap] {
         HistogramSnapshot h;
         h.counts.assign(snap->exchange.latency_buckets.begin(),
                         snap->exchange.latency_buckets.end());

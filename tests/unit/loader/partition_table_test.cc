@@ -75,6 +75,75 @@ TEST(PartitionTableTestDone, DoneIsAbsorbingWhateverTheTermThatReportsIt) {
   EXPECT_EQ(t.Owner(0), "b");
 }
 
+// A member that joined mid-epoch (g, not in M0) gets partition 0 from its owner a at a's
+// cursor; another worker that merges the record and the entry agrees that g owns it.
+TEST(PartitionTableHandoverTest, TheGuestOwnsTheHandedPartitionOnEveryWorker) {
+  auto a = MakeTable();
+  a.Advance(0, 4);
+  const auto version = a.terms_version();
+  ASSERT_TRUE(a.HandOver(0, "g"));
+  EXPECT_EQ(a.Owner(0), "g");
+  EXPECT_TRUE(a.HandedOver(0));
+  EXPECT_FALSE(a.HandedOver(1));
+  EXPECT_TRUE(a.IsGuest("g"));
+  EXPECT_FALSE(a.IsGuest("b"));
+  EXPECT_GT(a.terms_version(), version);
+  EXPECT_EQ(a.entry(0).term, PartitionTable::kHandoverStride);
+  EXPECT_EQ(a.entry(0).cursor, 4u);
+  EXPECT_TRUE(a.OwnedBy("a").empty());
+  EXPECT_EQ(a.OwnedBy("g"), std::vector<std::uint32_t>{0});
+
+  auto b = MakeTable();
+  // Without its record, the handover term is far beyond anything b knows: refused.
+  EXPECT_FALSE(b.Merge(a.entry(0)));
+  for (const auto& h : a.Handovers()) EXPECT_TRUE(b.MergeHandover(h));
+  EXPECT_TRUE(b.Merge(a.entry(0)));
+  EXPECT_EQ(b.Owner(0), "g");
+  EXPECT_EQ(b.entry(0).cursor, 4u);
+  EXPECT_FALSE(b.MergeHandover(a.Handovers().front())) << "already known";
+}
+
+TEST(PartitionTableHandoverTest, RefusesBadRecordsAndDonePartitions) {
+  auto t = MakeTable();
+  const std::uint32_t term = PartitionTable::kHandoverStride;
+  EXPECT_FALSE(t.MergeHandover({0, term, "b"})) << "an M0 member needs no record";
+  EXPECT_FALSE(t.MergeHandover({0, term, ""}));
+  EXPECT_FALSE(t.MergeHandover({7, term, "g"})) << "unknown partition";
+  EXPECT_FALSE(t.MergeHandover({0, 3, "g"})) << "not a handover term";
+  t.Advance(1, 20);
+  EXPECT_FALSE(t.HandOver(1, "g")) << "done";
+  EXPECT_FALSE(t.HandOver(0, "")) << "no guest";
+  EXPECT_EQ(t.Owner(0), "a");
+}
+
+// The guest dies: its partition goes on through pref from the handover term, at its last
+// cursor, to exactly one M0 member; later takeovers skip terms other guests hold.
+TEST(PartitionTableHandoverTest, ADeadGuestsPartitionMovesOnThroughThePreferenceList) {
+  auto t = MakeTable();
+  ASSERT_TRUE(t.HandOver(0, "g"));
+  t.Merge({0, PartitionTable::kHandoverStride, 7});
+  std::vector<std::string> takers;
+  for (const char* self : {"a", "b", "c"}) {
+    auto copy = t;
+    if (copy.TakeOver({"g"}, self) == std::vector<std::uint32_t>{0}) {
+      takers.push_back(self);
+      EXPECT_EQ(copy.Owner(0), self);
+      EXPECT_EQ(copy.entry(0).cursor, 7u);
+      EXPECT_FALSE(copy.HandedOver(0));
+    }
+  }
+  EXPECT_EQ(takers.size(), 1u);
+
+  // A record for the very term a takeover would pick (a split brain) is skipped over.
+  auto u = MakeTable();
+  ASSERT_TRUE(u.HandOver(0, "g"));
+  ASSERT_TRUE(u.MergeHandover({0, PartitionTable::kHandoverStride + 1, "h"}));
+  // pref(0) is a, b, c and kHandoverStride % 3 == 1: term +1 would be c's, +2 is a's.
+  ASSERT_EQ(u.TakeOver({"g"}, "a"), std::vector<std::uint32_t>{0});
+  EXPECT_EQ(u.entry(0).term, PartitionTable::kHandoverStride + 2);
+  EXPECT_EQ(u.Owner(0), "a");
+}
+
 TEST(ProgressCodecTest, RoundTrips) {
   ProgressMessage m;
   m.epoch = 3;
@@ -82,15 +151,30 @@ TEST(ProgressCodecTest, RoundTrips) {
   m.all_done = true;
   m.members = {"w0", "w1"};
   m.entries = {{0, 1, 17}, {5, 0, 1ull << 40}};
+  m.handovers = {{5, PartitionTable::kHandoverStride, "late-joiner"}};
   auto back = DecodeProgress(EncodeProgress(m));
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(*back, m);
+}
+
+TEST(ProgressCodecTest, StillDecodesVersionOne) {
+  ProgressMessage m;
+  m.members = {"w0", "w1"};
+  m.entries = {{0, 1, 17}};
+  std::string v1 = EncodeProgress(m);
+  v1.resize(v1.size() - 4);  // version 2's empty handover count
+  v1[4] = 1;
+  auto back = DecodeProgress(v1);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, m);
+  EXPECT_FALSE(DecodeProgress(v1 + "xxxx").ok()) << "version 1 has nothing after the entries";
 }
 
 TEST(ProgressCodecTest, RejectsDamagedMessagesWithAReason) {
   ProgressMessage m;
   m.members = {"w0"};
   m.entries = {{0, 0, 1}};
+  m.handovers = {{0, PartitionTable::kHandoverStride, "g"}};
   const std::string good = EncodeProgress(m);
   for (std::size_t len = 0; len < good.size(); ++len) {
     EXPECT_FALSE(DecodeProgress(good.substr(0, len)).ok()) << "prefix of " << len;

@@ -27,6 +27,12 @@
 //  - Next() returns nullopt only when every partition of the epoch is done, so no worker waits
 //    on a dead one nor starts the next epoch early; epoch_end_timeout bounds that wait.
 //
+// A worker that joins mid-epoch (StartEpoch while the mesh is in that epoch: it adopts the
+// epoch's member set from the others' progress) is a guest: each owner hands it, at one of
+// its own commits, the partitions the assignment over the live members plus the guests gives
+// it, and the guest resumes them at that commit (partition_table.h, "Handover"). Nothing is
+// repeated or lost by a handover; a dead guest's partitions move on like any dead owner's.
+//
 // Thread-safety: one consumer thread calls StartEpoch/Next/Commit; stats, OwnedPartitions and
 // GetCheckpoint may be called from any thread (e.g. a metrics scrape); the loader's
 // control thread (progress messages, takeovers) is internal. Destroy the loader before the
@@ -118,18 +124,20 @@ struct MeshLoaderStats {
   std::uint64_t remote_samples = 0;  // from blocks fetched from peers
   std::uint64_t local_bytes = 0;     // compressed block bytes
   std::uint64_t remote_bytes = 0;
-  std::uint64_t blocks_healed = 0;   // local blocks that failed their checksum and were rewritten
-  std::uint64_t read_retries = 0;    // remote reads retried with a fresh holder list
-  std::uint64_t partitions_owned = 0;      // owned now and not finished
-  std::uint64_t partitions_taken_over = 0; // over the loader's life
-  std::uint64_t partitions_lost = 0;       // given up to a higher term (this worker was
-                                           // declared dead and came back)
+  std::uint64_t blocks_healed = 0;     // local blocks that failed their checksum and were rewritten
+  std::uint64_t read_retries = 0;      // remote reads retried with a fresh holder list
+  std::uint64_t partitions_owned = 0;  // owned now and not finished
+  std::uint64_t partitions_taken_over = 0;   // over the loader's life
+  std::uint64_t partitions_lost = 0;         // given up to a higher term (this worker was
+                                             // declared dead and came back)
+  std::uint64_t partitions_handed_over = 0;  // given to members that joined mid-epoch
+  std::uint64_t partitions_received = 0;     // handed to this worker (it joined mid-epoch)
   std::uint64_t commits = 0;
   std::uint64_t checkpoints_persisted = 0;
   std::uint64_t checkpoint_failures = 0;
-  std::uint64_t progress_conflicts = 0;    // messages of this epoch from another member set
+  std::uint64_t progress_conflicts = 0;  // messages of this epoch from another member set
   std::uint64_t epoch = 0;
-  std::uint64_t epoch_remaining = 0;       // samples of the epoch not yet committed anywhere
+  std::uint64_t epoch_remaining = 0;  // samples of the epoch not yet committed anywhere
 };
 
 // What a stream checkpoint's plan_digest must equal for `options` over `catalog`: the dataset,
@@ -158,7 +166,8 @@ class MeshLoader {
   // thread only when that thread is idle past commit_broadcast_gap). Next() also commits by
   // itself when this worker has run out of partitions (the consumer asked for more, so it is
   // done with what it got), and every commit_every samples when that is set. A commit that
-  // completes a partition is sent at once, without waiting for the gap.
+  // completes a partition is sent at once, without waiting for the gap. Partitions planned
+  // for a member that joined mid-epoch are handed over at a commit (and sent at once too).
   void Commit();
   // Called on the consumer thread right before every commit, explicit or not: flush whatever
   // must be durable before the position is published (e.g. a file of delivered ids).

@@ -9,8 +9,15 @@
 // current term that is not known dead takes over, and only that member itself advances the
 // term (TakeOver), then tells everyone. Terms only grow, so two claims are ordered: an owner
 // that sees a higher term for its partition stops delivering it (a paused worker that was
-// declared dead and comes back). Members that join mid-epoch are not in M0 and own nothing
-// until the next epoch.
+// declared dead and comes back).
+//
+// Handover. Members that join mid-epoch are not in M0, so no preference list names them. The
+// owner of a partition may hand it over to such a guest at one of its own commits (HandOver):
+// the term jumps by kHandoverStride, beyond any term a takeover from a lower term can reach, and
+// a handover record (partition, term, guest) names the owner of that term; records travel with
+// the entries, so every worker computes the same owner. The guest resumes at the handed-over
+// cursor, which is the old owner's commit: nothing is delivered twice. If the guest dies,
+// TakeOver continues through pref(p) from the handover term as from any other.
 //
 // Progress. `cursor` counts the samples of the partition (in its own epoch order) delivered
 // and committed; a partition is done when cursor == its size. Merge keeps, per partition, the
@@ -23,10 +30,12 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <set>
 #include <span>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 #include "shardmesh/common/status.h"
@@ -40,8 +49,21 @@ struct PartitionEntry {
   friend bool operator==(const PartitionEntry&, const PartitionEntry&) = default;
 };
 
+// The owner of `partition` at `term` is `to`, a member outside M0 (see "Handover" above).
+struct Handover {
+  std::uint32_t partition = 0;
+  std::uint32_t term = 0;
+  std::string to;
+  friend bool operator==(const Handover&, const Handover&) = default;
+};
+
 class PartitionTable {
  public:
+  // A handover raises the term by this much: more than any run of takeovers (each at most
+  // one round of pref, at most 65,535 members) reaches, so a handover term never collides
+  // with a takeover's.
+  static constexpr std::uint32_t kHandoverStride = 1u << 20;
+
   // `members` is M0 (sorted names), `pref[p]` a permutation of member indices for partition p,
   // `sizes[p]` the number of samples of partition p this epoch.
   PartitionTable(std::uint64_t epoch, std::vector<std::string> members,
@@ -55,7 +77,7 @@ class PartitionTable {
   const PartitionEntry& entry(std::uint32_t p) const { return entries_[p]; }
   std::uint64_t size(std::uint32_t p) const { return sizes_[p]; }
   bool done(std::uint32_t p) const { return entries_[p].cursor >= sizes_[p]; }
-  // Owner of p now: pref(p)[term].
+  // Owner of p now: the guest of a handover record for p's term, else pref(p)[term].
   const std::string& Owner(std::uint32_t p) const;
   // True when every partition is done: the epoch is over for everyone.
   bool AllDone() const;
@@ -63,8 +85,23 @@ class PartitionTable {
   std::uint64_t Remaining() const;
 
   // Takes `e` into account (see the header comment). Returns true when the table changed.
-  // Entries for unknown partitions or terms beyond pref are ignored (false).
+  // Entries for unknown partitions or terms beyond pref are ignored (false). Merge a message's
+  // handover records (MergeHandover) before its entries.
   bool Merge(const PartitionEntry& e);
+  // Records that `h.to` owns h.partition at h.term. Returns true when the record is new.
+  // Ignored (false): unknown partition, empty or M0 name, a term that is not a handover term
+  // for this table, a second name for the same term, or more records than 4 per partition.
+  bool MergeHandover(const Handover& h);
+  // The owner of p hands it over to `guest` (not in M0) at its cursor now: p's term rises by
+  // kHandoverStride and a record names the guest. False (nothing changed) when p is done or
+  // the term would overflow.
+  bool HandOver(std::uint32_t p, std::string_view guest);
+  // Every handover record (for progress messages).
+  std::vector<Handover> Handovers() const;
+  // Whether `name` owns or owned some partition through a handover this epoch.
+  bool IsGuest(std::string_view name) const;
+  // Whether p's current term was reached by a handover.
+  bool HandedOver(std::uint32_t p) const;
   // Records local progress of an owned partition (cursor only grows).
   void Advance(std::uint32_t p, std::uint64_t cursor);
   // Marks p as started by its current owner here (later lower-term cursors are ignored).
@@ -94,13 +131,17 @@ class PartitionTable {
   std::vector<PartitionEntry> entries_;
   std::vector<std::uint8_t> started_;
   std::uint64_t terms_version_ = 0;
+  // (partition, term) -> guest owning that term.
+  std::map<std::pair<std::uint32_t, std::uint32_t>, std::string> handovers_;
 };
 
 // The progress message: epoch, plan digest, the epoch's member set M0 (so a worker that joins
-// mid-epoch learns it) and a list of entries.
-// Wire format (version 1, little endian): "SMPP" | u8 version | u64 epoch | u64 plan digest |
-// u8 flags (bit 0: the sender knows every partition is done) | u16 member count | count x (u16 length, name bytes) | u32 entry count |
-// count x (u32 partition, u32 term, u64 cursor).
+// mid-epoch learns it), a list of entries and the handover records.
+// Wire format (version 2, little endian): "SMPP" | u8 version | u64 epoch | u64 plan digest |
+// u8 flags (bit 0: the sender knows every partition is done) | u16 member count |
+// count x (u16 length, name bytes) | u32 entry count | count x (u32 partition, u32 term,
+// u64 cursor) | u32 handover count | count x (u32 partition, u32 term, u16 length, name bytes).
+// Version 1 is the same without the handover part; it is still decoded.
 struct ProgressMessage {
   std::uint64_t epoch = 0;
   std::uint64_t plan_digest = 0;
@@ -108,6 +149,7 @@ struct ProgressMessage {
   bool all_done = false;
   std::vector<std::string> members;
   std::vector<PartitionEntry> entries;
+  std::vector<Handover> handovers;
   friend bool operator==(const ProgressMessage&, const ProgressMessage&) = default;
 };
 std::string EncodeProgress(const ProgressMessage& message);
