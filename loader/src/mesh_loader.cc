@@ -75,8 +75,19 @@ struct MeshLoader::Impl {
   bool urgent = false;
   // The control thread sleeps past the commit gap with nothing to send: only then does a
   // commit need to wake it (a futex call on the consumer's path); within the gap it naps until
-  // the gap ends anyway and finds the commit then.
-  bool control_idle = false;
+  // the gap ends anyway and finds the commit then. Written with mu held, read by Commit()
+  // without it: the control thread stores it and then reads commit_seq, Commit() bumps
+  // commit_seq and then reads it (all sequentially consistent), so at least one of the two
+  // sees the other's write and no commit sleeps through a long tick.
+  std::atomic<bool> control_idle{false};
+  // Lock-free commits (Commit() with no partition finished and no handover planned): the
+  // consumer stores each active partition's cursor in committed[p], then bumps commit_seq; the
+  // control thread takes them into the table (ApplyCommitsLocked) before it sends or persists,
+  // and StateLocked() merges them. Sized to the epoch's partitions by StartEpoch (mu held);
+  // committed cursors only grow within an epoch.
+  std::vector<std::atomic<std::uint64_t>> committed;
+  std::atomic<std::uint64_t> commit_seq{0};
+  std::uint64_t applied_seq = 0;  // guarded by mu: commit_seq last taken into the table
   // table.terms_version() when SyncLocked last checked the active partitions' owners.
   static constexpr std::uint64_t kNeverChecked = ~std::uint64_t{0};
   std::uint64_t owners_checked = kNeverChecked;
@@ -140,7 +151,12 @@ struct MeshLoader::Impl {
   std::size_t handovers_planned = 0;         // active partitions with a handover_to
   std::uint32_t unchecked = 0;               // samples since the last locked check
   // Read by stats() from any thread.
+  // Written by the consumer only (Bump), read by stats() from any thread.
   std::atomic<std::uint64_t> samples{0}, local_samples{0}, remote_samples{0}, lost{0}, commits{0};
+  // One writer: a plain load and store, not a locked read-modify-write on every sample.
+  static void Bump(std::atomic<std::uint64_t>& counter) {
+    counter.store(counter.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   SteadyClock::time_point waiting_since{};
 
   std::thread control;
@@ -246,8 +262,14 @@ struct MeshLoader::Impl {
     st.world_size = static_cast<std::uint32_t>(table.members().size());
     st.timestamp_ms = SystemClock::Instance().WallMillis();
     st.strategy = static_cast<std::uint32_t>(options.strategy);
-    for (const auto& e : table.Entries())
-      if (e.cursor > 0) st.cursors.push_back({e.partition, e.cursor});
+    for (const auto& e : table.Entries()) {
+      std::uint64_t cursor = e.cursor;
+      if (e.partition < committed.size()) {
+        cursor = std::max(cursor, std::min(committed[e.partition].load(std::memory_order_acquire),
+                                           table.size(e.partition)));
+      }
+      if (cursor > 0) st.cursors.push_back({e.partition, cursor});
+    }
     return st;
   }
 
@@ -273,16 +295,24 @@ struct MeshLoader::Impl {
     std::unique_lock lock(mu);
     while (!stop) {
       const auto before = SteadyClock::now();
+      ApplyCommitsLocked();
+      if (!dirty && before >= next_commit_broadcast) {
+        control_idle.store(true);
+        // A lock-free commit that did not see the store above is seen here.
+        if (commit_seq.load() != applied_seq) {
+          control_idle.store(false);
+          ApplyCommitsLocked();
+        }
+      }
       auto wake = before + std::chrono::milliseconds(50);
       if (dirty) {
         wake = urgent ? before : std::min(wake, next_commit_broadcast);
       } else if (before < next_commit_broadcast) {
         wake = std::min(wake, next_commit_broadcast);
       }
-      control_idle = !dirty && before >= next_commit_broadcast;
       NoteChangeLocked();
       control_cv.wait_until(lock, wake);
-      control_idle = false;
+      control_idle.store(false, std::memory_order_relaxed);
       if (stop) break;
       const auto tick = SteadyClock::now();
       const std::int64_t stalled_ns = SinceLastTick(ToNanos(tick));
@@ -364,6 +394,7 @@ struct MeshLoader::Impl {
         dirty = true;
       }
       const auto now = SteadyClock::now();
+      ApplyCommitsLocked();
       if (table.AllDone() && !all_done_sent) {
         all_done_sent = true;
         dirty = true;
@@ -386,7 +417,21 @@ struct MeshLoader::Impl {
       }
     }
     // Commits still waiting for their gap leave with the loader (a clean stop replays nothing).
+    ApplyCommitsLocked();
     if (started && dirty) SendProgress(lock, /*with_previous=*/true);
+  }
+
+  // mu held: takes the lock-free commits (see `committed`) into the table.
+  void ApplyCommitsLocked() {
+    const std::uint64_t seq = commit_seq.load(std::memory_order_acquire);
+    if (seq == applied_seq) return;
+    applied_seq = seq;
+    for (std::uint32_t p = 0; p < committed.size(); ++p) {
+      const std::uint64_t cursor = committed[p].load(std::memory_order_relaxed);
+      if (cursor > 0) table.Advance(p, cursor);
+    }
+    dirty = true;
+    persist_pending = true;
   }
 
   // mu held through `lock`, released while sending: the table (and the last epoch's) to peers.
@@ -463,10 +508,13 @@ struct MeshLoader::Impl {
     const BumpOnExit bump(*this);
     changes_seen = kForceCheck;
     if (started) {
+      ApplyCommitsLocked();
       previous = std::move(table);
       previous_pending = true;
     }
     table = std::move(fresh);
+    committed = std::vector<std::atomic<std::uint64_t>>(table.partitions());
+    applied_seq = commit_seq.load();
     owners_checked = kNeverChecked;
     if (auto it = stash.find(epoch); it != stash.end()) {
       if (it->second.members == table.members()) {
@@ -580,7 +628,7 @@ struct MeshLoader::Impl {
             "epoch {}: partition {} now belongs to {} (this worker was declared dead); "
             "stopping it",
             table.epoch(), p, table.Owner(p));
-        ++lost;
+        Bump(lost);
         evicted = true;  // declared dead once: take nothing more this epoch
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
         if (i < rr) --rr;
@@ -751,9 +799,9 @@ struct MeshLoader::Impl {
       const auto& decoded = a.blocks.at(block);
       Sample out{decoded,
                  decoded->sample(static_cast<std::size_t>(sample - decoded->first_sample()))};
-      ++(a.remote_blocks.count(block) ? remote_samples : local_samples);
+      Bump(a.remote_blocks.count(block) ? remote_samples : local_samples);
       ++a.delivered;
-      ++samples;
+      Bump(samples);
       ++since_commit;
       if (a.delivered >= order.PartitionSamples(a.partition).size()) {
         std::lock_guard lock(mu);
@@ -776,19 +824,29 @@ struct MeshLoader::Impl {
 
   void Commit() {
     if (before_commit) before_commit();
+    if (!started) return;  // written by this (the consumer) thread only
+    since_commit = 0;
+    Bump(commits);
+    if (finished.empty() && handovers_planned == 0) {
+      // The common case, without the lock: publish the cursors for the control thread.
+      for (const auto& a : active)
+        committed[a.partition].store(a.delivered, std::memory_order_relaxed);
+      commit_seq.fetch_add(1);  // sequentially consistent: see control_idle
+      if (!control_idle.load()) return;
+      std::lock_guard lock(mu);
+      control_cv.notify_all();
+      return;
+    }
     std::lock_guard lock(mu);
-    if (!started) return;
     for (const auto& a : active) table.Advance(a.partition, a.delivered);
     for (const auto& [p, cursor] : finished) table.Advance(p, cursor);
     // A finished partition is news peers wait for at the epoch's end: it skips the gap. So is
     // a handover: the guest waits for it.
     const bool ends_partition = !finished.empty() | (handovers_planned > 0 && HandOverLocked());
     finished.clear();
-    since_commit = 0;
-    ++commits;
     // Only a commit that finds the control thread idle past the gap wakes it; the others ride
     // with the next broadcast (see commit_broadcast_gap and control_idle).
-    const bool wake = (!dirty && control_idle) || (ends_partition && !urgent);
+    const bool wake = (!dirty && control_idle.load()) || (ends_partition && !urgent);
     urgent |= ends_partition;
     dirty = true;
     persist_pending = true;
