@@ -162,8 +162,9 @@ class MeshLoader {
   // The next sample, or nullopt once every partition of the epoch is done.
   Result<std::optional<Sample>> Next();
   // Records what was delivered so far as committed and replicates it to every member in the
-  // background (returns at once: about 0.07 us, one uncontended lock; it wakes the control
-  // thread only when that thread is idle past commit_broadcast_gap). Next() also commits by
+  // background (returns at once: about 0.05 us and no lock, unless a partition finished or a
+  // handover is due; it wakes the control thread only when that thread is idle past
+  // commit_broadcast_gap). Next() also commits by
   // itself when this worker has run out of partitions (the consumer asked for more, so it is
   // done with what it got), and every commit_every samples when that is set. A commit that
   // completes a partition is sent at once, without waiting for the gap. Partitions planned
