@@ -163,7 +163,10 @@ struct MeshLoader::Impl {
   std::unique_ptr<internal::StreamCheckpointWriter> checkpoints;  // null: not persisted
   bool persist_pending = false;                                   // guarded by mu
   bool evicted = false;  // guarded by mu: this worker lost partitions to a higher term
-  SteadyClock::time_point resync_until{};                   // guarded by mu
+  SteadyClock::time_point resync_until{};  // guarded by mu
+  // guarded by mu: the control loop's last quorum verdict (at least half of the epoch's
+  // members recently heard from and alive). Without it this worker hands nothing over.
+  bool quorum_seen = false;
   std::vector<std::string> view;                            // guarded by mu: live, sorted
   SteadyClock::time_point view_since = SteadyClock::now();  // guarded by mu: unchanged since
 
@@ -381,6 +384,7 @@ struct MeshLoader::Impl {
                          std::binary_search(table.members().begin(), table.members().end(), m.name);
       }
       const bool quorum = 2 * alive_members >= table.members().size();
+      quorum_seen = quorum;
       const auto mine =
           evicted || !quorum ? std::vector<std::uint32_t>{} : table.TakeOver(dead, node->name());
       if (!mine.empty()) {
@@ -525,6 +529,7 @@ struct MeshLoader::Impl {
     stash.erase(stash.begin(), stash.upper_bound(epoch));
     dead.clear();
     done_reporters.clear();
+    quorum_seen = false;
     guests_heard.clear();
     guests.clear();
     ++guests_version;
@@ -610,9 +615,10 @@ struct MeshLoader::Impl {
     if (guests_version != guests_planned) PlanHandoversLocked();
     if (table.terms_version() == owners_checked) return;
     owners_checked = table.terms_version();
-    if (!evicted) {
+    {
       // Partitions an owner handed over to this worker (it joined mid-epoch): they resume at
-      // the owner's commit, so there is no late commit to wait for.
+      // the owner's commit, so there is no late commit to wait for. An explicit grant at an
+      // exact cursor: taken even by a worker that was evicted from other partitions.
       for (std::uint32_t p : table.OwnedBy(node->name())) {
         if (!table.HandedOver(p) || IsActive(p)) continue;
         spdlog::info("epoch {}: partition {} handed over to this worker at sample {} of {}",
@@ -624,12 +630,20 @@ struct MeshLoader::Impl {
     for (std::size_t i = 0; i < active.size();) {
       const std::uint32_t p = active[i].partition;
       if (table.Owner(p) != node->name()) {
-        spdlog::warn(
-            "epoch {}: partition {} now belongs to {} (this worker was declared dead); "
-            "stopping it",
-            table.epoch(), p, table.Owner(p));
-        Bump(lost);
-        evicted = true;  // declared dead once: take nothing more this epoch
+        if (table.HandedOver(p)) {
+          // A previous owner handed it to a newcomer under a higher term (it had not heard of
+          // this worker's takeover): a stop, not a sign that this worker was declared dead.
+          spdlog::warn("epoch {}: partition {} was handed over to {}; stopping it", table.epoch(),
+                       p, table.Owner(p));
+        } else {
+          spdlog::warn(
+              "epoch {}: partition {} now belongs to {} (this worker was declared dead); "
+              "stopping it",
+              table.epoch(), p, table.Owner(p));
+          Bump(lost);
+          evicted = true;  // declared dead once: take nothing more this epoch
+        }
+        if (!active[i].handover_to.empty()) --handovers_planned;
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
         if (i < rr) --rr;
       } else {
@@ -680,6 +694,14 @@ struct MeshLoader::Impl {
   // mu held, consumer thread, inside Commit (after the cursors were recorded): hands the
   // planned partitions over at the cursors just committed. Returns whether any was.
   bool HandOverLocked() {
+    // Only a worker sure of its ownership hands over: a handover term outranks any takeover, so
+    // one made by a worker that peers may have declared dead meanwhile (it was frozen, or is
+    // cut off without a quorum) would override their takeover. Such a worker keeps the plan
+    // and tries again at a later commit.
+    const auto now = SteadyClock::now();
+    if (!quorum_seen || now < resync_until || SinceLastTick(ToNanos(now)) > StallThresholdNanos()) {
+      return false;
+    }
     bool any = false;
     for (std::size_t i = 0; i < active.size();) {
       ActivePartition& a = active[i];
@@ -688,7 +710,9 @@ struct MeshLoader::Impl {
         continue;
       }
       --handovers_planned;
-      if (table.Owner(a.partition) != node->name() || !table.HandOver(a.partition, a.handover_to)) {
+      if (table.Owner(a.partition) != node->name() ||
+          !std::binary_search(guests.begin(), guests.end(), a.handover_to) ||
+          !table.HandOver(a.partition, a.handover_to)) {
         a.handover_to.clear();
         ++i;
         continue;
@@ -806,6 +830,7 @@ struct MeshLoader::Impl {
       if (a.delivered >= order.PartitionSamples(a.partition).size()) {
         std::lock_guard lock(mu);
         finished.emplace_back(a.partition, a.delivered);
+        if (!a.handover_to.empty()) --handovers_planned;
         active.erase(active.begin() + static_cast<std::ptrdiff_t>(rr));
       } else {
         ++rr;

@@ -113,8 +113,17 @@ void PartitionTable::Advance(std::uint32_t p, std::uint64_t cursor) {
 
 bool PartitionTable::MergeHandover(const Handover& h) {
   if (h.partition >= entries_.size() || h.to.empty() || h.term < kHandoverStride ||
-      std::binary_search(members_.begin(), members_.end(), h.to) ||
-      handovers_.size() >= 4 * entries_.size()) {
+      std::binary_search(members_.begin(), members_.end(), h.to)) {
+    return false;
+  }
+  // A partition's records are made one after another by its successive owners and travel
+  // together, so every table sees them in the same order: a per-partition cap (not a global
+  // one, which would depend on the order other partitions' records arrive in) keeps the
+  // tables agreeing.
+  const auto first = handovers_.lower_bound({h.partition, 0});
+  const auto last = handovers_.lower_bound({h.partition + 1, 0});
+  if (static_cast<std::size_t>(std::distance(first, last)) >= kMaxHandoversPerPartition &&
+      !handovers_.count({h.partition, h.term})) {
     return false;
   }
   const auto [it, fresh] = handovers_.try_emplace({h.partition, h.term}, h.to);
@@ -186,7 +195,7 @@ std::string EncodeProgress(const ProgressMessage& m) {
   std::string out;
   out.reserve(kFixedBytes + m.entries.size() * kEntryBytes);
   out.append(kProgressMagic);
-  out.push_back(static_cast<char>(kProgressVersion));
+  out.push_back(static_cast<char>(m.handovers.empty() ? 1 : kProgressVersion));
   Put(out, m.epoch);
   Put(out, m.plan_digest);
   Put(out, static_cast<std::uint8_t>(m.all_done ? 1 : 0));
@@ -201,6 +210,7 @@ std::string EncodeProgress(const ProgressMessage& m) {
     Put(out, e.term);
     Put(out, e.cursor);
   }
+  if (m.handovers.empty()) return out;  // version 1: readable by workers without handovers
   Put(out, static_cast<std::uint32_t>(m.handovers.size()));
   for (const auto& h : m.handovers) {
     Put(out, h.partition);

@@ -1,6 +1,6 @@
 // Fuzzes the mesh loader's progress message decoder (bytes any peer can send): any crash or
-// sanitizer report is a bug; what decodes must re-encode to the same bytes (version 2) or, for a
-// version 1 message, to a version 2 message that decodes to the same content.
+// sanitizer report is a bug; what decodes must re-encode to the same bytes (a version 2 message
+// without handover records re-encodes as version 1: then to a message of the same content).
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -13,7 +13,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
   auto m = shardmesh::loader::DecodeProgress(in);
   if (!m.ok()) return 0;
   const std::string again = shardmesh::loader::EncodeProgress(*m);
-  if (in[4] == 2 && again != in) std::abort();
+  if ((in[4] == 2) == !m->handovers.empty() && again != in) std::abort();
   auto back = shardmesh::loader::DecodeProgress(again);
   if (!back.ok() || !(*back == *m)) std::abort();
   return 0;

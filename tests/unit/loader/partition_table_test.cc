@@ -157,17 +157,34 @@ TEST(ProgressCodecTest, RoundTrips) {
   EXPECT_EQ(*back, m);
 }
 
-TEST(ProgressCodecTest, StillDecodesVersionOne) {
+// Without handover records a message is version 1, which workers predating handovers read; a
+// version 2 message with an empty handover list decodes to the same content.
+TEST(ProgressCodecTest, WithoutHandoversItIsVersionOne) {
   ProgressMessage m;
   m.members = {"w0", "w1"};
   m.entries = {{0, 1, 17}};
-  std::string v1 = EncodeProgress(m);
-  v1.resize(v1.size() - 4);  // version 2's empty handover count
-  v1[4] = 1;
+  const std::string v1 = EncodeProgress(m);
+  EXPECT_EQ(v1[4], 1);
   auto back = DecodeProgress(v1);
   ASSERT_TRUE(back.ok()) << back.status().message();
   EXPECT_EQ(*back, m);
   EXPECT_FALSE(DecodeProgress(v1 + "xxxx").ok()) << "version 1 has nothing after the entries";
+  std::string v2 = v1 + std::string(4, '\0');
+  v2[4] = 2;
+  back = DecodeProgress(v2);
+  ASSERT_TRUE(back.ok()) << back.status().message();
+  EXPECT_EQ(*back, m);
+  m.handovers = {{0, PartitionTable::kHandoverStride, "g"}};
+  EXPECT_EQ(EncodeProgress(m)[4], 2);
+}
+
+TEST(PartitionTableHandoverTest, RecordsAreCappedPerPartition) {
+  auto t = MakeTable();
+  const std::uint32_t base = PartitionTable::kHandoverStride;
+  for (std::uint32_t i = 0; i < PartitionTable::kMaxHandoversPerPartition; ++i)
+    ASSERT_TRUE(t.MergeHandover({0, base + i, "g"})) << i;
+  EXPECT_FALSE(t.MergeHandover({0, base + 1000, "g"})) << "over the cap";
+  EXPECT_TRUE(t.MergeHandover({1, base, "g"})) << "another partition has its own cap";
 }
 
 TEST(ProgressCodecTest, RejectsDamagedMessagesWithAReason) {

@@ -63,6 +63,9 @@ class PartitionTable {
   // one round of pref, at most 65,535 members) reaches, so a handover term never collides
   // with a takeover's.
   static constexpr std::uint32_t kHandoverStride = 1u << 20;
+  // Handover records kept per partition; later ones are refused (a partition handed over this
+  // often in one epoch stays with its last recorded owner).
+  static constexpr std::size_t kMaxHandoversPerPartition = 64;
 
   // `members` is M0 (sorted names), `pref[p]` a permutation of member indices for partition p,
   // `sizes[p]` the number of samples of partition p this epoch.
@@ -89,8 +92,8 @@ class PartitionTable {
   // handover records (MergeHandover) before its entries.
   bool Merge(const PartitionEntry& e);
   // Records that `h.to` owns h.partition at h.term. Returns true when the record is new.
-  // Ignored (false): unknown partition, empty or M0 name, a term that is not a handover term
-  // for this table, a second name for the same term, or more records than 4 per partition.
+  // Ignored (false): unknown partition, empty or M0 name, a term below kHandoverStride, a
+  // second name for the same term, or more than kMaxHandoversPerPartition records for it.
   bool MergeHandover(const Handover& h);
   // The owner of p hands it over to `guest` (not in M0) at its cursor now: p's term rises by
   // kHandoverStride and a record names the guest. False (nothing changed) when p is done or
@@ -141,7 +144,8 @@ class PartitionTable {
 // u8 flags (bit 0: the sender knows every partition is done) | u16 member count |
 // count x (u16 length, name bytes) | u32 entry count | count x (u32 partition, u32 term,
 // u64 cursor) | u32 handover count | count x (u32 partition, u32 term, u16 length, name bytes).
-// Version 1 is the same without the handover part; it is still decoded.
+// Version 1 is the same without the handover part: it is what a message without handover
+// records is sent as (so workers that predate handovers still read it), and it is decoded.
 struct ProgressMessage {
   std::uint64_t epoch = 0;
   std::uint64_t plan_digest = 0;
