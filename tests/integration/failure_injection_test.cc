@@ -151,6 +151,23 @@ TEST_F(FailureInjectionTest, WorkerJoiningMidEpochTakesHandedOverPartitions) {
   EXPECT_EQ(d.duplicates, 0u);
 }
 
+// The worker that joined mid-epoch is killed once it delivers handed-over partitions: the
+// members of the epoch take them over from its last commit, as from any dead owner.
+TEST_F(FailureInjectionTest, JoinerKilledAfterTakingHandedOverPartitions) {
+  data_.Start(4, kBase);
+  ASSERT_TRUE(data_.WaitForReading(0, milliseconds(30000))) << data_.AllLogs();
+  const int joiner = data_.Add(kBase);
+  ASSERT_TRUE(data_.WaitForReading(joiner, milliseconds(30000))) << data_.AllLogs();
+  std::this_thread::sleep_for(milliseconds(200));
+  data_.mesh().worker(joiner).Signal(SIGKILL);
+  ExpectSurvivorsFinish({0, 1, 2, 3}, seconds(60));
+  EXPECT_TRUE(data_.LogHas(joiner, "handed over to this worker")) << data_.AllLogs();
+  bool taken_over = false;
+  for (int i = 0; i < 4; ++i) taken_over |= data_.LogHas(i, "taking over partitions");
+  EXPECT_TRUE(taken_over) << "nobody took the dead joiner's partitions over\n" << data_.AllLogs();
+  ExpectNothingLost(Bound(1));
+}
+
 // Stops all four workers at once mid-epoch, then resumes the job on three of them.
 void KillAllThenRestartOnThree(DataCluster& data, bool corrupt_newest) {
   data.Start(4, kBase);
