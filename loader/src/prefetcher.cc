@@ -1,5 +1,7 @@
 #include "prefetcher.h"
 
+#include <sched.h>
+
 #include <algorithm>
 #include <chrono>
 #include <string>
@@ -9,6 +11,13 @@
 
 namespace shardmesh::loader::internal {
 
+std::uint32_t AllowedCpuCount() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
+  return static_cast<std::uint32_t>(CPU_COUNT(&set));
+}
+
 Prefetcher::Prefetcher(std::shared_ptr<const Dataset> dataset,
                        std::vector<std::uint32_t> slot_blocks, PrefetchOptions options,
                        PrefetchCounters* counters)
@@ -17,9 +26,8 @@ Prefetcher::Prefetcher(std::shared_ptr<const Dataset> dataset,
       options_(options),
       counters_(counters),
       slots_(slot_blocks_.size()) {
-  const std::uint32_t threads = std::max<std::uint32_t>(1, options_.threads);
-  workers_.reserve(threads);
-  for (std::uint32_t i = 0; i < threads; ++i)
+  workers_.reserve(options_.threads);
+  for (std::uint32_t i = 0; i < options_.threads; ++i)
     workers_.emplace_back([this] {
       SetCurrentThreadName("sm-prefetch");
       Work();

@@ -9,7 +9,8 @@
 // plus block k's raw size fit in `max_bytes`.
 //
 // A consumer that asks for a slot no worker has started decodes it itself instead of sleeping,
-// so with one worker the consumer's idle time still goes into decoding.
+// so with one worker the consumer's idle time still goes into decoding. With no worker
+// (threads == 0) the consumer decodes every block itself, when it first needs it.
 //
 // Thread-safety: Acquire and Release are called by one consumer thread; the worker threads
 // are internal. The destructor stops and joins the workers (an in-flight read finishes first).
@@ -38,8 +39,11 @@ struct PrefetchCounters {
   std::atomic<std::uint64_t> peak_bytes_held{0};
 };
 
+// CPUs the calling thread may run on (sched_getaffinity), at least 1; 0 if unknown.
+std::uint32_t AllowedCpuCount();
+
 struct PrefetchOptions {
-  std::uint32_t threads = 1;
+  std::uint32_t threads = 1;  // 0: the consumer decodes every block itself
   std::uint32_t max_ahead_blocks = 8;
   std::uint64_t max_bytes = 512ull << 20;
 };

@@ -35,6 +35,7 @@ struct StreamingLoader::Impl {
   std::vector<std::shared_ptr<const DecodedBlock>> held;  // by slot, consumer side
   internal::PrefetchCounters counters;
   std::unique_ptr<internal::Prefetcher> prefetcher;
+  std::uint32_t decode_threads = 0;  // background decoders of the current prefetcher
   Status failed;
   Status iteration_status;
 
@@ -103,7 +104,11 @@ struct StreamingLoader::Impl {
     held.resize(slot_blocks.size());
     if (slot_blocks.empty()) return;
     internal::PrefetchOptions options;
-    options.threads = config.prefetch_threads();
+    // A background decoder cannot run beside a consumer confined to one CPU: it would only
+    // add context switches and evict the consumer's cache. The consumer then decodes each
+    // block itself when it first needs it.
+    options.threads = internal::AllowedCpuCount() == 1 ? 0 : config.prefetch_threads();
+    decode_threads = options.threads;
     options.max_ahead_blocks = config.prefetch_blocks();
     options.max_bytes = config.prefetch_bytes();
     prefetcher =
@@ -212,6 +217,7 @@ Status StreamingLoader::Reset(std::uint64_t epoch) {
 }
 
 std::uint64_t StreamingLoader::Len() const { return impl_->plan.sequence.size(); }
+std::uint32_t StreamingLoader::decode_threads() const { return impl_->decode_threads; }
 std::uint64_t StreamingLoader::position() const { return impl_->pos; }
 std::uint64_t StreamingLoader::epoch() const { return impl_->epoch; }
 const RankPlan& StreamingLoader::plan() const { return impl_->plan; }

@@ -336,7 +336,7 @@ Status RunRead(const ReadArgs& args) {
         static_cast<unsigned long long>(delivered), seconds,
         seconds > 0 ? delivered / seconds : 0.0, mbps, raw_mbps,
         raw_mbps > 0 ? mbps / raw_mbps : 0.0, static_cast<unsigned long long>(stats.blocks_decoded),
-        args.prefetch_threads, args.world_size, args.rank, args.strategy.c_str(),
+        stream->decode_threads(), args.world_size, args.rank, args.strategy.c_str(),
         stats.decode_amplification, static_cast<unsigned long long>(sink % 1000));
   } else if (!args.ids) {
     std::fprintf(stderr, "read: delivered %llu of %llu samples (epoch %llu); %s\n",

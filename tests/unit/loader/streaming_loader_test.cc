@@ -1,12 +1,14 @@
 #include "shardmesh/loader/streaming_loader.h"
 
 #include <gtest/gtest.h>
+#include <sched.h>
 #include <stdlib.h>
 
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "shardmesh/loader/dataset.h"
@@ -259,6 +261,37 @@ TEST_F(StreamingLoaderTest, TinyBudgetsAndManyThreadsNeverDeadlock) {
     EXPECT_EQ(Drain(*loader), PlannedSequence(config));
     // Working set: 2 owned partitions x 3-block windows, plus the one block always admitted.
     EXPECT_LE(loader->stats().peak_bytes_held, (2 * 3 + 1) * max_block);
+  }
+}
+
+// A loader started by a thread confined to one CPU decodes on that thread (no background
+// decoder could run beside it) and delivers the same sequence.
+TEST_F(StreamingLoaderTest, OnOneCpuTheConsumerDecodesItselfAndDeliversTheSameSequence) {
+  cpu_set_t allowed;
+  CPU_ZERO(&allowed);
+  ASSERT_EQ(sched_getaffinity(0, sizeof allowed, &allowed), 0);
+  int cpu = 0;
+  while (!CPU_ISSET(cpu, &allowed)) ++cpu;
+  const auto config = StreamingConfig(3, 1).WithPartitions(6).WithPrefetchThreads(2);
+  std::vector<std::uint64_t> pinned_ids;
+  std::uint32_t pinned_threads = 99;
+  std::thread pinned([&] {
+    cpu_set_t one;
+    CPU_ZERO(&one);
+    CPU_SET(cpu, &one);
+    ASSERT_EQ(sched_setaffinity(0, sizeof one, &one), 0);
+    auto loader = MustCreate(*dataset_, config);
+    ASSERT_NE(loader, nullptr);
+    pinned_threads = loader->decode_threads();
+    pinned_ids = Drain(*loader);
+  });
+  pinned.join();
+  EXPECT_EQ(pinned_threads, 0u);
+  EXPECT_EQ(pinned_ids, PlannedSequence(config));
+  if (CPU_COUNT(&allowed) > 1) {
+    auto loader = MustCreate(*dataset_, config);
+    ASSERT_NE(loader, nullptr);
+    EXPECT_EQ(loader->decode_threads(), 2u);
   }
 }
 

@@ -71,6 +71,10 @@ class StreamingLoader {
   // This rank's plan for the current epoch.
   const RankPlan& plan() const;
   LoaderStats stats() const;
+  // Background decode threads in use: config.prefetch_threads(), or 0 when the thread that
+  // last started the epoch's reading (Create, Reset, RestoreFromCheckpoint) may run on one CPU
+  // only: the consumer then decodes each block itself when it first needs it.
+  std::uint32_t decode_threads() const;
 
   // The stream state now: epoch, seed, position, per-partition cursors, plan digest, time.
   checkpoint::StreamState GetCheckpoint() const;
