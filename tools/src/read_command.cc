@@ -367,7 +367,9 @@ void RegisterRead(CLI::App& app) {
   cmd->add_option("--resume", args->resume, "Continue from a stream state file");
   cmd->add_flag("--bench", args->bench,
                 "Print one line: samples/s, MB/s and the raw pread+LZ4 limit of the same blocks");
-  cmd->add_option("--prefetch-threads", args->prefetch_threads, "Decode threads (default 1)");
+  cmd->add_option("--prefetch-threads", args->prefetch_threads,
+                  "Background decode threads (default 1; none when the process may run on "
+                  "one CPU only: the reader then decodes itself)");
   cmd->add_option("--prefetch-blocks", args->prefetch_blocks,
                   "Decoded blocks kept ahead of the consumer (default 8)");
   cmd->add_option("--prefetch-mib", args->prefetch_mib,
