@@ -105,7 +105,9 @@ struct MeshLoader::Impl {
   std::uint64_t guests_version = 0;
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
-  MeshLoaderStats shared_stats;                    // takeovers, conflicts
+  // Senders of progress by epoch (this one and later ones): who has started which epoch.
+  std::map<std::uint64_t, std::set<std::string>> epoch_senders;
+  MeshLoaderStats shared_stats;  // takeovers, conflicts
   // Bumped, with mu held, by every thread but the consumer at the end of each section in
   // which it held mu (and may have changed what Next() checks). Next() takes mu only when this
   // moved since its last locked check, when the control loop's last tick (last_tick_ns, read
@@ -195,6 +197,11 @@ struct MeshLoader::Impl {
       ++shared_stats.progress_conflicts;
       return;
     }
+    if ((!started || m->epoch >= table.epoch()) &&
+        epoch_senders[m->epoch].insert(envelope.header.sender).second) {
+      consumer_cv.notify_all();  // WaitForPeersToStart
+    }
+    while (epoch_senders.size() > 4) epoch_senders.erase(epoch_senders.begin());
     if (started && m->epoch == table.epoch()) {
       if (m->members != table.members()) {
         ++shared_stats.progress_conflicts;
@@ -486,6 +493,37 @@ struct MeshLoader::Impl {
   }
 
   Status StartEpoch(std::uint64_t epoch) {
+    SHARDMESH_RETURN_IF_ERROR(InstallEpoch(epoch));
+    WaitForPeersToStart();
+    return Status::OK();
+  }
+
+  // The epoch's members settle at slightly different moments (each on its own view, after its
+  // own shard placement): a worker that started first would otherwise read alone for a while
+  // and then wait for the others at the epoch's end. Waits until every other live member of
+  // M0 has sent progress of this epoch (it has started it), or for `settle` at most.
+  void WaitForPeersToStart() {
+    const auto deadline = SteadyClock::now() + options.settle;
+    std::unique_lock lock(mu);
+    for (;;) {
+      std::vector<std::string> waiting;
+      const auto& heard = epoch_senders[table.epoch()];
+      for (const auto& m : table.members()) {
+        if (m != node->name() && live.count(m) && !dead.count(m) && !heard.count(m))
+          waiting.push_back(m);
+      }
+      if (waiting.empty() || stop) return;
+      if (SteadyClock::now() >= deadline) {
+        spdlog::info("epoch {}: starting without word from {} (they have not started it yet)",
+                     table.epoch(), fmt::join(waiting, ","));
+        return;
+      }
+      consumer_cv.wait_until(
+          lock, std::min(deadline, SteadyClock::now() + std::chrono::milliseconds(20)));
+    }
+  }
+
+  Status InstallEpoch(std::uint64_t epoch) {
     SHARDMESH_ASSIGN_OR_RETURN(std::vector<std::string> members, WaitForSettledMembers());
     std::optional<ProgressMessage> known;
     {
@@ -527,6 +565,7 @@ struct MeshLoader::Impl {
       }
     }
     stash.erase(stash.begin(), stash.upper_bound(epoch));
+    epoch_senders.erase(epoch_senders.begin(), epoch_senders.lower_bound(epoch));
     dead.clear();
     done_reporters.clear();
     quorum_seen = false;

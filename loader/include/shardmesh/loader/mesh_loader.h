@@ -73,7 +73,9 @@ struct MeshLoaderOptions {
   double load_eps = 0.25;
   // An epoch starts when at least `min_members` members are live, every live member's view
   // agrees, and the view has not changed for `settle`. Longer settles ride out churn at
-  // start-up; a view that differs between workers at the start costs duplicates.
+  // start-up; a view that differs between workers at the start costs duplicates. StartEpoch
+  // then waits, for `settle` at most, until every other live member of the epoch has started
+  // it too (its progress has arrived), so that the workers read from the same moment.
   std::uint32_t min_members = 1;
   Duration settle = std::chrono::milliseconds(1000);
   // How long StartEpoch waits for those conditions (zero: for ever).
