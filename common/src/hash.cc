@@ -2,12 +2,19 @@
 
 #include <utility>
 
+#include "hash_dispatch.h"
+
 #define XXH_INLINE_ALL
 #include <xxhash.h>
 
 namespace shardmesh {
 
+// Below xxh3's long-input threshold (240 bytes) there is no vector loop to speed up, and the
+// inlined code saves the call.
+constexpr std::size_t kDispatchFrom = 240;
+
 std::uint64_t Hash64(const void* data, std::size_t size, std::uint64_t seed) {
+  if (size > kDispatchFrom) return internal::Hash64Dispatched(data, size, seed);
   return XXH3_64bits_withSeed(data, size, seed);
 }
 

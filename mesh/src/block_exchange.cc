@@ -15,10 +15,10 @@
 #include <thread>
 #include <unordered_map>
 
-#include "blob_checksum.h"
 #include "exchange_codec.h"
 #include "rate_limited_log.h"
 #include "serve_pool.h"
+#include "shardmesh/common/hash.h"
 #include "shardmesh/common/thread_name.h"
 #include "shardmesh/mesh/mesh_node.h"
 
@@ -289,8 +289,9 @@ class BlockExchange::Impl {
       return;
     }
     // Hash outside the lock: a MiB takes tens of microseconds.
-    const bool intact = meta->code == StatusCode::kOk && envelope.attachment.size() == meta->size &&
-                        BlobChecksum(envelope.attachment.view()) == meta->checksum;
+    const bool intact =
+        meta->code == StatusCode::kOk && envelope.attachment.size() == meta->size &&
+        Hash64(envelope.attachment.data(), envelope.attachment.size()) == meta->checksum;
     std::lock_guard lock(mu_);
     auto it = inflight_.find(meta->request_id);
     if (it == inflight_.end()) {
