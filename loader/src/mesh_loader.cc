@@ -19,6 +19,7 @@
 #include "shardmesh/common/hash.h"
 #include "shardmesh/common/thread_name.h"
 #include "shardmesh/loader/partition_table.h"
+#include "shardmesh/loader/progress_message.h"
 #include "shardmesh/mesh/ring.h"
 #include "stream_checkpoint_writer.h"
 

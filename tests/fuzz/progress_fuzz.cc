@@ -6,7 +6,7 @@
 #include <cstdlib>
 #include <string>
 
-#include "shardmesh/loader/partition_table.h"
+#include "shardmesh/loader/progress_message.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   const std::string_view in(reinterpret_cast<const char*>(data), size);
