@@ -173,6 +173,21 @@ void KillAllThenRestartOnThree(DataCluster& data, bool corrupt_newest) {
   data.Start(4, kBase);
   ASSERT_TRUE(data.WaitForReading(0, milliseconds(30000))) << data.AllLogs();
   std::this_thread::sleep_for(milliseconds(800));
+  // The scenario is a restart from checkpoints: wait until every worker has persisted one
+  // (under heavy disk load the first fsync can take longer than the pause above; without a
+  // checkpoint a restarted worker rightly starts the epoch over, repeating what it delivered).
+  const auto has_checkpoint = [&](int i) {
+    std::error_code ec;
+    for (const auto& f : fs::directory_iterator(data.CheckpointDir(i), ec))
+      if (f.path().extension() == ".ckpt") return true;
+    return false;
+  };
+  const auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  for (int i = 0; i < 4; ++i) {
+    while (!has_checkpoint(i) && std::chrono::steady_clock::now() < deadline)
+      std::this_thread::sleep_for(milliseconds(20));
+    ASSERT_TRUE(has_checkpoint(i)) << "w" << i << " persisted no checkpoint\n" << data.AllLogs();
+  }
   for (int i = 0; i < 4; ++i) data.mesh().worker(i).Signal(SIGKILL);
   for (int i = 0; i < 4; ++i) ASSERT_TRUE(data.mesh().worker(i).Wait(seconds(10)).has_value());
   ASSERT_GT(data.ReadDelivery().lost, 0u) << "the job finished before it was stopped";
