@@ -18,6 +18,12 @@ ProgressMessage MeshLoader::Impl::MessageOf(const PartitionTable& t) const {
   return m;
 }
 
+void MeshLoader::Impl::WarnConflictOnceLocked(std::uint64_t epoch, const std::string& what) {
+  if (conflict_warned_epoch == epoch) return;
+  conflict_warned_epoch = epoch;
+  spdlog::warn("epoch {}: {}", epoch, what);
+}
+
 void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   auto m = DecodeProgress(envelope.payload.chars());
   if (!m.ok()) {
@@ -29,6 +35,10 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   heard_from[envelope.header.sender] = SteadyClock::now();
   if (m->plan_digest != plan_digest) {
     ++shared_stats.progress_conflicts;
+    WarnConflictOnceLocked(m->epoch,
+                           fmt::format("progress from {} belongs to another plan (dataset, "
+                                       "seed, partitions, window or strategy differ): ignored",
+                                       envelope.header.sender));
     return;
   }
   if ((!started || m->epoch >= table.epoch()) &&
@@ -39,6 +49,13 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   if (started && m->epoch == table.epoch()) {
     if (m->members != table.members()) {
       ++shared_stats.progress_conflicts;
+      WarnConflictOnceLocked(
+          m->epoch,
+          fmt::format("progress from {} for epoch {} names the members ({}), this worker's "
+                      "table ({}): ignored. A worker that started the epoch before hearing "
+                      "from the mesh (settle shorter than progress_interval?) cannot finish it",
+                      envelope.header.sender, m->epoch, fmt::join(m->members, ","),
+                      fmt::join(table.members(), ",")));
       return;
     }
     const auto& sender = envelope.header.sender;

@@ -185,6 +185,10 @@ struct MeshLoader::Impl {
   ProgressMessage MessageOf(const PartitionTable& t) const;
 
   void OnProgress(const mesh::Envelope& envelope);
+  // mu held: logs `what` (a progress message ignored as conflicting) once per epoch; the
+  // conflicts are counted in shared_stats.progress_conflicts.
+  void WarnConflictOnceLocked(std::uint64_t epoch, const std::string& what);
+  std::uint64_t conflict_warned_epoch = ~std::uint64_t{0};  // guarded by mu
 
   void Broadcast(const std::vector<ProgressMessage>& messages);
 

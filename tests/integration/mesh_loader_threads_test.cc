@@ -273,5 +273,36 @@ TEST_F(MeshLoaderThreadsTest, AMemberJoiningMidEpochTakesHandedOverPartitionsAnd
   for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
 }
 
+// A member that starts an epoch before it hears any progress of it (here: the others send none,
+// and its settle is short) fixes a member set of its own. The others ignore its messages as
+// conflicting and count them, rather than merging a table built on other owners.
+TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
+  auto loaders = MakeLoaders(0, "conflict", std::chrono::seconds(20));
+  ASSERT_EQ(loaders.size(), 2u);
+  std::thread other([&] { ASSERT_TRUE(loaders[1]->StartEpoch(0).ok()); });
+  ASSERT_TRUE(loaders[0]->StartEpoch(0).ok());
+  other.join();
+  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
+  nodes_.push_back(std::move(*c));  // TearDown stops it
+  auto late = MakeLoader(nodes_.back(), 0, "conflict", std::chrono::seconds(20),
+                         std::chrono::milliseconds(100));
+  ASSERT_NE(late, nullptr);
+  ASSERT_TRUE(late->StartEpoch(0).ok());
+  const auto deadline = Steady::now() + std::chrono::seconds(10);
+  while (loaders[0]->stats().progress_conflicts + loaders[1]->stats().progress_conflicts == 0 &&
+         Steady::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  EXPECT_GT(loaders[0]->stats().progress_conflicts + loaders[1]->stats().progress_conflicts, 0u);
+  // Their tables still name only a and b, with every partition owned by one of them.
+  for (auto& l : loaders) {
+    const auto state = l->GetCheckpoint();
+    EXPECT_EQ(state.world_size, 2u);
+  }
+  late.reset();
+}
+
 }  // namespace
 }  // namespace shardmesh::testing
