@@ -22,17 +22,15 @@ void MeshLoader::Impl::SyncLocked() {
   if (guests_version != guests_planned) PlanHandoversLocked();
   if (table.terms_version() == owners_checked) return;
   owners_checked = table.terms_version();
-  {
-    // Partitions an owner handed over to this worker (it joined mid-epoch): they resume at
-    // the owner's commit, so there is no late commit to wait for. An explicit grant at an
-    // exact cursor: taken even by a worker that was evicted from other partitions.
-    for (std::uint32_t p : table.OwnedBy(node->name())) {
-      if (!table.HandedOver(p) || IsActive(p)) continue;
-      spdlog::info("epoch {}: partition {} handed over to this worker at sample {} of {}",
-                   table.epoch(), p, table.entry(p).cursor, table.size(p));
-      ++shared_stats.partitions_received;
-      Activate(p);
-    }
+  // Partitions an owner handed over to this worker (it joined mid-epoch): they resume at the
+  // owner's commit, so there is no late commit to wait for. An explicit grant at an exact
+  // cursor: taken even by a worker that was evicted from other partitions.
+  for (std::uint32_t p : table.OwnedBy(node->name())) {
+    if (!table.HandedOver(p) || IsActive(p)) continue;
+    spdlog::info("epoch {}: partition {} handed over to this worker at sample {} of {}",
+                 table.epoch(), p, table.entry(p).cursor, table.size(p));
+    ++shared_stats.partitions_received;
+    Activate(p);
   }
   for (std::size_t i = 0; i < active.size();) {
     const std::uint32_t p = active[i].partition;
@@ -50,9 +48,7 @@ void MeshLoader::Impl::SyncLocked() {
         Bump(lost);
         evicted = true;  // declared dead once: take nothing more this epoch
       }
-      if (!active[i].handover_to.empty()) --handovers_planned;
-      active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
-      if (i < rr) --rr;
+      EraseActive(i);
     } else {
       ++i;
     }
@@ -66,7 +62,7 @@ void MeshLoader::Impl::PlanHandoversLocked() {
   if (guests.empty() || evicted || active.empty()) return;
   std::vector<std::string> now;
   for (const auto& m : table.members())
-    if ((live.count(m) || m == node->name()) && !dead.count(m)) now.push_back(m);
+    if (live.count(m) && !dead.count(m)) now.push_back(m);
   now.insert(now.end(), guests.begin(), guests.end());
   now.push_back(node->name());
   std::sort(now.begin(), now.end());
@@ -106,11 +102,11 @@ bool MeshLoader::Impl::HandOverLocked() {
       ++i;
       continue;
     }
-    --handovers_planned;
     if (table.Owner(a.partition) != node->name() ||
         !std::binary_search(guests.begin(), guests.end(), a.handover_to) ||
         !table.HandOver(a.partition, a.handover_to)) {
       a.handover_to.clear();
+      --handovers_planned;
       ++i;
       continue;
     }
@@ -118,8 +114,7 @@ bool MeshLoader::Impl::HandOverLocked() {
                  a.partition, a.handover_to, a.delivered, table.size(a.partition));
     ++shared_stats.partitions_handed_over;
     any = true;
-    active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
-    if (i < rr) --rr;
+    EraseActive(i);
   }
   return any;
 }
@@ -219,8 +214,7 @@ Result<std::optional<Sample>> MeshLoader::Impl::Next() {
     if (a.delivered >= order.PartitionSamples(a.partition).size()) {
       std::lock_guard lock(mu);
       finished.emplace_back(a.partition, a.delivered);
-      if (!a.handover_to.empty()) --handovers_planned;
-      active.erase(active.begin() + static_cast<std::ptrdiff_t>(rr));
+      EraseActive(rr);  // the next partition moves into position rr
     } else {
       ++rr;
     }

@@ -238,6 +238,13 @@ struct MeshLoader::Impl {
     return std::any_of(active.begin(), active.end(),
                        [p](const ActivePartition& a) { return a.partition == p; });
   }
+  // Consumer thread: stops delivering active[i] (finished, evicted or handed over), keeping the
+  // round-robin position and the count of planned handovers right.
+  void EraseActive(std::size_t i) {
+    if (!active[i].handover_to.empty()) --handovers_planned;
+    active.erase(active.begin() + static_cast<std::ptrdiff_t>(i));
+    if (i < rr) --rr;
+  }
 
   // mu held, consumer thread. Members joined mid-epoch (guests) get the partitions the
   // assignment over the live members and the guests would give them: each owner marks those

@@ -94,6 +94,16 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     return loaders;
   }
 
+  // Starts `epoch` on both loaders at once (each StartEpoch waits for the other's).
+  static bool StartBoth(std::vector<std::unique_ptr<loader::MeshLoader>>& loaders,
+                        std::uint64_t epoch) {
+    Status second;
+    std::thread other([&] { second = loaders[1]->StartEpoch(epoch); });
+    const Status first = loaders[0]->StartEpoch(epoch);
+    other.join();
+    return first.ok() && second.ok();
+  }
+
   std::shared_ptr<const loader::DatasetCatalog> catalog_;
   std::string source_;
   TempDir dir_;
@@ -155,9 +165,7 @@ TEST_F(MeshLoaderThreadsTest, TwoConsumersCommittingOftenDeliverEverySampleOnce)
 TEST_F(MeshLoaderThreadsTest, CommitsReachThePeerWhetherSpacedOrBunched) {
   auto loaders = MakeLoaders(0, "spaced", std::chrono::seconds(20));
   ASSERT_EQ(loaders.size(), 2u);
-  std::thread other([&] { ASSERT_TRUE(loaders[1]->StartEpoch(3).ok()); });
-  ASSERT_TRUE(loaders[0]->StartEpoch(3).ok());
-  other.join();
+  ASSERT_TRUE(StartBoth(loaders, 3));
   auto wait_for_peer = [&](std::uint64_t want) {
     const auto deadline = Steady::now() + std::chrono::seconds(3);
     while (Steady::now() < deadline) {
@@ -279,9 +287,7 @@ TEST_F(MeshLoaderThreadsTest, AMemberJoiningMidEpochTakesHandedOverPartitionsAnd
 TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
   auto loaders = MakeLoaders(0, "conflict", std::chrono::seconds(20));
   ASSERT_EQ(loaders.size(), 2u);
-  std::thread other([&] { ASSERT_TRUE(loaders[1]->StartEpoch(0).ok()); });
-  ASSERT_TRUE(loaders[0]->StartEpoch(0).ok());
-  other.join();
+  ASSERT_TRUE(StartBoth(loaders, 0));
   auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
   ASSERT_TRUE(c.ok()) << c.status().ToString();
   ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
