@@ -4,47 +4,91 @@ namespace shardmesh::tools {
 
 void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddString("name", &c->name, "unique node name in the mesh (required)");
-  keys.AddString("bind", &c->bind, "endpoint of this node's inbox (tcp://127.0.0.1:PORT; port 0 = any free port)");
-  keys.AddString("advertise", &c->advertise, "endpoint peers use to reach this node (default: the bound endpoint)");
-  keys.AddList("seeds", &c->seeds, "endpoints of nodes to join through; retried for ever so partitions heal");
-  keys.AddString("profile", &c->profile, "mesh timing profile: local (loopback, fast detection) or lan");
+  keys.AddString("bind", &c->bind,
+                 "endpoint of this node's inbox (tcp://127.0.0.1:PORT; port 0 = any free port)");
+  keys.AddString("advertise", &c->advertise,
+                 "endpoint peers use to reach this node (default: the bound endpoint)");
+  keys.AddList("seeds", &c->seeds,
+               "endpoints of nodes to join through; retried for ever so partitions heal");
+  keys.AddString("profile", &c->profile,
+                 "mesh timing profile: local (loopback, fast detection) or lan");
   keys.AddInt("vnodes", &c->vnodes, "virtual nodes per member on the consistent-hash ring");
   keys.AddInt("replication", &c->replication, "copies of each shard kept on distinct members");
   keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch; fixed for a job");
-  keys.AddString("dataset", &c->dataset, "source dataset directory this worker can read (one worker, or a path shared by all)");
-  keys.AddString("data_dir", &c->data_dir, "this worker's local shard store; enables placement, serving and loading");
-  keys.AddInt("epochs", &c->epochs, "epochs to consume before exiting (0: only store and serve shards)");
-  keys.AddString("strategy", &c->strategy, "partition strategy: consistent-hash (locality first) or global-shuffle");
+  keys.AddString(
+      "dataset", &c->dataset,
+      "source dataset directory this worker can read (one worker, or a path shared by all)");
+  keys.AddString("data_dir", &c->data_dir,
+                 "this worker's local shard store; enables placement, serving and loading");
+  keys.AddInt("epochs", &c->epochs,
+              "epochs to consume before exiting (0: only store and serve shards)");
+  keys.AddString("strategy", &c->strategy,
+                 "partition strategy: consistent-hash (locality first) or global-shuffle");
   keys.AddInt("seed", &c->seed, "seed of the epoch order; the same on every worker");
-  keys.AddInt("shuffle_window_blocks", &c->shuffle_window_blocks, "blocks per shuffle window inside a partition");
-  keys.AddString("ids_out", &c->ids_out, "file to append the global index of every delivered sample to, one per line");
-  keys.AddBool("serve_after", &c->serve_after, "keep serving shards after the last epoch, until SIGTERM");
-  keys.AddInt("commit_every", &c->commit_every, "commit the stream position every N delivered samples");
-  keys.AddInt("min_members", &c->min_members, "an epoch starts once this many members are live and agree");
-  keys.AddDuration("settle", &c->settle, "membership must be unchanged this long before an epoch starts");
-  keys.AddDuration("start_timeout", &c->start_timeout, "an epoch that cannot start within this (too few members, views disagree) fails the worker (0: wait for ever)");
-  keys.AddDuration("placement_timeout", &c->placement_timeout, "before the first epoch, wait this long for the shards this worker owns, then read the missing ones from peers");
-  keys.AddDuration("read_deadline", &c->read_deadline, "a block no live holder serves within this fails the read");
-  keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout, "longest wait for other workers to finish an epoch");
-  keys.AddString("checkpoint_dir", &c->checkpoint_dir, "stream checkpoints of this worker (default <data_dir>/checkpoints); a restart resumes from the newest valid one");
-  keys.AddInt("consume_rate", &c->consume_rate, "pace the consumer at N samples/s, like a training step would (0: unpaced)");
-  keys.AddInt("metrics_port", &c->metrics_port, "serve Prometheus metrics on 127.0.0.1:PORT/metrics (-1 off, 0 any free port)");
-  keys.AddDuration("probe_interval", &c->probe_interval, "SWIM protocol period (0 = profile default)");
-  keys.AddDuration("probe_timeout", &c->probe_timeout, "wait for a direct ack before indirect probes (0 = profile default)");
-  keys.AddInt("suspicion_mult", &c->suspicion_mult, "suspicion timeout = mult x log10(N) x probe_interval (0 = profile default)");
-  keys.AddInt("indirect_checks", &c->indirect_checks, "members asked to probe on a missed ack (0 = profile default)");
-  keys.AddDuration("push_pull_interval", &c->push_pull_interval, "full state sync period (0 = profile default)");
+  keys.AddInt("shuffle_window_blocks", &c->shuffle_window_blocks,
+              "blocks per shuffle window inside a partition");
+  keys.AddString("ids_out", &c->ids_out,
+                 "file to append the global index of every delivered sample to, one per line");
+  keys.AddBool("serve_after", &c->serve_after,
+               "keep serving shards after the last epoch, until SIGTERM");
+  keys.AddInt("commit_every", &c->commit_every,
+              "commit the stream position every N delivered samples");
+  keys.AddInt("min_members", &c->min_members,
+              "an epoch starts once this many members are live and agree");
+  keys.AddDuration("settle", &c->settle,
+                   "membership must be unchanged this long before an epoch starts");
+  keys.AddDuration("start_timeout", &c->start_timeout,
+                   "an epoch that cannot start within this (too few members, views disagree) fails "
+                   "the worker (0: wait for ever)");
+  keys.AddDuration("placement_timeout", &c->placement_timeout,
+                   "before the first epoch, wait this long for the shards this worker owns, then "
+                   "read the missing ones from peers");
+  keys.AddDuration("read_deadline", &c->read_deadline,
+                   "a block no live holder serves within this fails the read");
+  keys.AddDuration("epoch_end_timeout", &c->epoch_end_timeout,
+                   "longest wait for other workers to finish an epoch");
+  keys.AddString("checkpoint_dir", &c->checkpoint_dir,
+                 "stream checkpoints of this worker (default <data_dir>/checkpoints); a restart "
+                 "resumes from the newest valid one");
+  keys.AddDuration("persist_interval", &c->persist_interval,
+                   "save the stream checkpoint at most this often after commits; a whole-job "
+                   "restart repeats at most this much");
+  keys.AddDuration("commit_broadcast_gap", &c->commit_broadcast_gap,
+                   "send commits to the peers at most this often (coalesced; a commit after a "
+                   "quiet spell goes at once)");
+  keys.AddInt("consume_rate", &c->consume_rate,
+              "pace the consumer at N samples/s, like a training step would (0: unpaced)");
+  keys.AddInt("metrics_port", &c->metrics_port,
+              "serve Prometheus metrics on 127.0.0.1:PORT/metrics (-1 off, 0 any free port)");
+  keys.AddDuration("probe_interval", &c->probe_interval,
+                   "SWIM protocol period (0 = profile default)");
+  keys.AddDuration("probe_timeout", &c->probe_timeout,
+                   "wait for a direct ack before indirect probes (0 = profile default)");
+  keys.AddInt("suspicion_mult", &c->suspicion_mult,
+              "suspicion timeout = mult x log10(N) x probe_interval (0 = profile default)");
+  keys.AddInt("indirect_checks", &c->indirect_checks,
+              "members asked to probe on a missed ack (0 = profile default)");
+  keys.AddDuration("push_pull_interval", &c->push_pull_interval,
+                   "full state sync period (0 = profile default)");
   keys.AddString("log_level", &c->log_level, "trace, debug, info, warn, error or off");
-  keys.AddDouble("fault_drop_rate", &c->fault_drop_rate, "test only: drop this fraction of messages in and out");
+  keys.AddDouble("fault_drop_rate", &c->fault_drop_rate,
+                 "test only: drop this fraction of messages in and out");
   keys.AddDuration("fault_delay", &c->fault_delay, "test only: delay every outgoing message");
-  keys.AddList("fault_partition_from", &c->fault_partition_from, "test only: names or endpoints cut off both ways");
-  keys.AddDuration("fault_partition_after", &c->fault_partition_after, "test only: the partition starts this long after start (0: at once)");
-  keys.AddDuration("fault_partition_for", &c->fault_partition_for, "test only: heal that partition after this long (0: never)");
-  keys.AddString("curve_public", &c->curve_public, "CurveZMQ: this node's public key (Z85, from `shardmesh keygen`)");
+  keys.AddList("fault_partition_from", &c->fault_partition_from,
+               "test only: names or endpoints cut off both ways");
+  keys.AddDuration("fault_partition_after", &c->fault_partition_after,
+                   "test only: the partition starts this long after start (0: at once)");
+  keys.AddDuration("fault_partition_for", &c->fault_partition_for,
+                   "test only: heal that partition after this long (0: never)");
+  keys.AddString("curve_public", &c->curve_public,
+                 "CurveZMQ: this node's public key (Z85, from `shardmesh keygen`)");
   keys.AddString("curve_secret", &c->curve_secret, "CurveZMQ: this node's secret key (Z85)");
-  keys.AddString("curve_server_public", &c->curve_server_public, "CurveZMQ: the mesh server public key shared by members");
-  keys.AddString("curve_server_secret", &c->curve_server_secret, "CurveZMQ: the mesh server secret key shared by members");
-  keys.AddList("allowed_peers", &c->allowed_peers, "CurveZMQ: public keys of the members admitted to the mesh");
+  keys.AddString("curve_server_public", &c->curve_server_public,
+                 "CurveZMQ: the mesh server public key shared by members");
+  keys.AddString("curve_server_secret", &c->curve_server_secret,
+                 "CurveZMQ: the mesh server secret key shared by members");
+  keys.AddList("allowed_peers", &c->allowed_peers,
+               "CurveZMQ: public keys of the members admitted to the mesh");
 }
 
 Status ValidateWorkerConfig(const WorkerConfig& c) {

@@ -92,6 +92,8 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.loader.read_deadline = c.read_deadline;
   o.loader.epoch_end_timeout = c.epoch_end_timeout;
   o.loader.checkpoint_dir = c.checkpoint_dir;
+  o.loader.persist_interval = c.persist_interval;
+  o.loader.commit_broadcast_gap = c.commit_broadcast_gap;
   o.on_event = std::move(on_event);
   SHARDMESH_ASSIGN_OR_RETURN(auto job, loader::MeshJob::Start(std::move(o), ToMeshOptions(c),
                                                               c.seeds, std::move(transport)));

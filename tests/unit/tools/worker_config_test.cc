@@ -13,18 +13,25 @@ class WorkerConfigTest : public ::testing::Test {
 };
 
 TEST_F(WorkerConfigTest, FourNodeConfigParsesAndValidates) {
-  ASSERT_TRUE(keys_.ApplyToml(R"(
+  ASSERT_TRUE(keys_
+                  .ApplyToml(R"(
 name = "w2"
 bind = "tcp://127.0.0.1:7102"
 seeds = ["tcp://127.0.0.1:7101"]
 replication = 3
 probe_interval = "200ms"
 fault_partition_from = ["w3"]
-)", "w2.toml").ok());
+persist_interval = "1s"
+commit_broadcast_gap = "2ms"
+)",
+                             "w2.toml")
+                  .ok());
   EXPECT_TRUE(ValidateWorkerConfig(config_).ok());
   EXPECT_EQ(config_.replication, 3);
   EXPECT_EQ(config_.probe_interval, std::chrono::milliseconds(200));
   EXPECT_EQ(config_.fault_partition_from, std::vector<std::string>{"w3"});
+  EXPECT_EQ(config_.persist_interval, std::chrono::seconds(1));
+  EXPECT_EQ(config_.commit_broadcast_gap, std::chrono::milliseconds(2));
 }
 
 TEST_F(WorkerConfigTest, MissingNameIsRejected) {
