@@ -151,6 +151,12 @@ EpochRun RunEpoch(std::vector<Node>& nodes, std::uint64_t epoch, std::uint64_t c
         if (!next->has_value()) break;
         sink += static_cast<double>((*next)->global_index());
         if (commit_every > 0 && ++n % commit_every == 0) {
+          // One commit in 16 is timed: two clock reads (~24 ns each here) cost about as much as
+          // the commit itself, and timing every one added ~0.7 % to the every-32 overhead.
+          if ((n / commit_every) % 16 != 0) {
+            loaders[i]->Commit();
+            continue;
+          }
           const auto c0 = Steady::now();
           loaders[i]->Commit();
           calls[i].push_back(std::chrono::duration<double, std::micro>(Steady::now() - c0).count());
@@ -347,11 +353,11 @@ int main(int argc, char** argv) {
     for (double us : calls[k]) total_us += us;
     std::printf(
         "Commit() call every %llu samples (caller's cost): p50 %.2f us  p99 %.2f us  p99.9 %.2f us "
-        " "
-        "max %.0f us  total %.1f ms over %d epochs (n=%zu)\n",
+        " max %.0f us  total ~%.1f ms over %d epochs (n=%zu timed, one commit in 16; the total "
+        "is 16 times theirs)\n",
         static_cast<unsigned long long>(intervals[k]), Percentile(calls[k], 0.5),
         Percentile(calls[k], 0.99), Percentile(calls[k], 0.999), Percentile(calls[k], 1.0),
-        total_us / 1000, rounds, calls[k].size());
+        16 * total_us / 1000, rounds, calls[k].size());
   }
   CommitLatency(nodes, dir.path());
   for (auto& n : nodes) n.node->Stop();
