@@ -46,7 +46,39 @@ Result<std::vector<std::string>> MeshLoader::Impl::WaitForSettledMembers() {
 Status MeshLoader::Impl::StartEpoch(std::uint64_t epoch) {
   SHARDMESH_RETURN_IF_ERROR(InstallEpoch(epoch));
   WaitForPeersToStart();
+  bool rejoin = false;
+  {
+    std::lock_guard lock(mu);
+    rejoin = rejoin_pending;
+  }
+  if (rejoin) {
+    SHARDMESH_RETURN_IF_ERROR(Rejoin());
+    WaitForPeersToStart();
+  }
   return Status::OK();
+}
+
+Status MeshLoader::Impl::Rejoin() {
+  std::uint64_t epoch = 0;
+  std::vector<std::string> ours, members;
+  {
+    std::lock_guard lock(mu);
+    rejoin_pending = false;
+    epoch = table.epoch();
+    const auto it = stash.find(epoch);
+    if (!started || it == stash.end()) return Status::OK();
+    ours = table.members();
+    members = it->second.members;
+    ++shared_stats.epochs_rejoined;
+  }
+  const std::uint64_t delivered = samples.load(std::memory_order_relaxed) - samples_at_install;
+  spdlog::warn(
+      "epoch {}: the mesh started this epoch with members ({}) before this worker was one of "
+      "them, while this worker, having heard no progress of it within settle, fixed its own "
+      "({}): re-joining as a guest. {} samples it delivered meanwhile will be delivered again "
+      "by their owners (a settle longer than a few progress intervals avoids this)",
+      epoch, fmt::join(members, ","), fmt::join(ours, ","), delivered);
+  return InstallTable(epoch, std::move(members), /*rejoin=*/true);
 }
 
 void MeshLoader::Impl::WaitForPeersToStart() {
@@ -59,7 +91,7 @@ void MeshLoader::Impl::WaitForPeersToStart() {
       if (m != node->name() && live.count(m) && !dead.count(m) && !heard.count(m))
         waiting.push_back(m);
     }
-    if (waiting.empty() || stop) return;
+    if (waiting.empty() || stop || rejoin_pending) return;
     if (SteadyClock::now() >= deadline) {
       spdlog::info("epoch {}: starting without word from {} (they have not started it yet)",
                    table.epoch(), fmt::join(waiting, ","));
@@ -79,6 +111,11 @@ Status MeshLoader::Impl::InstallEpoch(std::uint64_t epoch) {
     if (auto it = stash.find(epoch); it != stash.end()) known = it->second;
   }
   if (known) members = known->members;
+  return InstallTable(epoch, std::move(members), /*rejoin=*/false);
+}
+
+Status MeshLoader::Impl::InstallTable(std::uint64_t epoch, std::vector<std::string> members,
+                                      bool rejoin) {
   EpochOrderOptions eo;
   eo.seed = options.seed;
   eo.epoch = epoch;
@@ -96,11 +133,13 @@ Status MeshLoader::Impl::InstallEpoch(std::uint64_t epoch) {
   std::lock_guard lock(mu);
   const BumpOnExit bump(*this);
   changes_seen = kForceCheck;
-  if (started) {
+  if (started && !rejoin) {
     ApplyCommitsLocked();
     previous = std::move(table);
     previous_pending = true;
   }
+  rejoin_pending = false;
+  samples_at_install = samples.load(std::memory_order_relaxed);
   table = std::move(fresh);
   committed = std::vector<std::atomic<std::uint64_t>>(table.partitions());
   applied_seq = commit_seq.load();

@@ -168,6 +168,11 @@ Result<std::optional<Sample>> MeshLoader::Impl::Next() {
         consumer_cv.wait_for(lock, std::chrono::milliseconds(20));
         continue;
       }
+      if (rejoin_pending) {
+        lock.unlock();
+        SHARDMESH_RETURN_IF_ERROR(Rejoin());
+        continue;
+      }
       SyncLocked();
       if (active.empty() && !finished.empty()) {
         lock.unlock();

@@ -49,11 +49,18 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   if (started && m->epoch == table.epoch()) {
     if (m->members != table.members()) {
       ++shared_stats.progress_conflicts;
+      if (rejoin_pending || StartedWithoutUsLocked(m->members)) {
+        if (!rejoin_pending) consumer_cv.notify_all();  // WaitForPeersToStart; Next() too
+        rejoin_pending = true;
+        StashLocked(std::move(*m));  // Rejoin installs the epoch from what is stashed
+        return;
+      }
       WarnConflictOnceLocked(
           m->epoch,
           fmt::format("progress from {} for epoch {} names the members ({}), this worker's "
-                      "table ({}): ignored. A worker that started the epoch before hearing "
-                      "from the mesh (settle shorter than progress_interval?) cannot finish it",
+                      "table ({}): ignored. (A worker that started the epoch before hearing "
+                      "from the mesh, its settle shorter than progress_interval, re-joins as a "
+                      "guest once this worker's progress reaches it.)",
                       envelope.header.sender, m->epoch, fmt::join(m->members, ","),
                       fmt::join(table.members(), ",")));
       return;
@@ -70,27 +77,29 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
     if (changed && !all_done_sent && table.AllDone()) control_cv.notify_all();
     return;
   }
-  if (!started || m->epoch > table.epoch()) {
-    auto [it, fresh] = stash.try_emplace(m->epoch, *m);
-    if (!fresh && it->second.members == m->members) {
-      for (const auto& e : m->entries) {
-        auto& cur = it->second.entries;
-        if (e.partition < cur.size() &&
-            (e.term > cur[e.partition].term ||
-             (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
-          cur[e.partition] = e;
-        }
-      }
-      for (const auto& h : m->handovers) {
-        auto& known = it->second.handovers;
-        if (known.size() < 4 * it->second.entries.size() &&
-            std::find(known.begin(), known.end(), h) == known.end()) {
-          known.push_back(h);
-        }
+  if (!started || m->epoch > table.epoch()) StashLocked(std::move(*m));
+}
+
+void MeshLoader::Impl::StashLocked(ProgressMessage m) {
+  auto [it, fresh] = stash.try_emplace(m.epoch, m);
+  if (!fresh && it->second.members == m.members) {
+    for (const auto& e : m.entries) {
+      auto& cur = it->second.entries;
+      if (e.partition < cur.size() &&
+          (e.term > cur[e.partition].term ||
+           (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
+        cur[e.partition] = e;
       }
     }
-    while (stash.size() > 4) stash.erase(stash.begin());
+    for (const auto& h : m.handovers) {
+      auto& known = it->second.handovers;
+      if (known.size() < 4 * it->second.entries.size() &&
+          std::find(known.begin(), known.end(), h) == known.end()) {
+        known.push_back(h);
+      }
+    }
   }
+  while (stash.size() > 4) stash.erase(stash.begin());
 }
 
 void MeshLoader::Impl::Broadcast(const std::vector<ProgressMessage>& messages) {
@@ -131,6 +140,14 @@ checkpoint::StreamState MeshLoader::Impl::StateLocked() const {
     if (cursor > 0) st.cursors.push_back({e.partition, cursor});
   }
   return st;
+}
+
+bool MeshLoader::Impl::StartedWithoutUsLocked(const std::vector<std::string>& theirs) const {
+  const auto& ours = table.members();
+  const std::string& self = node->name();
+  return theirs.size() < ours.size() && std::binary_search(ours.begin(), ours.end(), self) &&
+         !std::binary_search(theirs.begin(), theirs.end(), self) &&
+         std::includes(ours.begin(), ours.end(), theirs.begin(), theirs.end());
 }
 
 bool MeshLoader::Impl::EpochOverLocked() const {

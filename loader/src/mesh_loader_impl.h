@@ -114,6 +114,14 @@ struct MeshLoader::Impl {
   std::uint64_t guests_version = 0;
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
+  // Progress of the current epoch came from members that started it before this worker was
+  // among them (see StartedWithoutUsLocked): this worker fixed its member set too early (it
+  // heard no progress within settle). Their messages go to the stash, and the consumer thread
+  // installs the epoch again from there, as a guest (Rejoin).
+  bool rejoin_pending = false;
+  // mu held: keeps `m` (of an epoch not installed yet, or of one to rejoin), merged with what
+  // is kept of the same epoch and member set; at most four epochs.
+  void StashLocked(ProgressMessage m);
   // Senders of progress by epoch (this one and later ones): who has started which epoch.
   std::map<std::uint64_t, std::set<std::string>> epoch_senders;
   MeshLoaderStats shared_stats;  // takeovers, conflicts
@@ -223,6 +231,19 @@ struct MeshLoader::Impl {
   void WaitForPeersToStart();
 
   Status InstallEpoch(std::uint64_t epoch);
+  // Builds and installs the epoch's table over `members` (with what the stash holds of it).
+  // `rejoin`: the same epoch again, with the mesh's member set: the old table is dropped
+  // rather than kept as the previous epoch's.
+  Status InstallTable(std::uint64_t epoch, std::vector<std::string> members, bool rejoin);
+  // Consumer thread: installs the current epoch again with the member set of the progress
+  // stashed for it (see rejoin_pending). What this worker delivered under its own set is
+  // delivered again by the owners.
+  Status Rejoin();
+  // mu held: whether `theirs` (the members of progress of the current epoch) shows that the
+  // mesh started it before this worker was a member: they lack this worker and lie within
+  // this worker's own set.
+  bool StartedWithoutUsLocked(const std::vector<std::string>& theirs) const;
+  std::uint64_t samples_at_install = 0;  // consumer thread: `samples` when the epoch began
 
   MeshEpochInputs EpochInputs(std::uint64_t epoch) const;
 

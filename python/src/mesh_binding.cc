@@ -211,6 +211,7 @@ class PyMeshJob {
     out["partitions_taken_over"] = s.partitions_taken_over;
     out["partitions_handed_over"] = s.partitions_handed_over;
     out["partitions_received"] = s.partitions_received;
+    out["epochs_rejoined"] = s.epochs_rejoined;
     out["commits"] = s.commits;
     out["checkpoints_persisted"] = s.checkpoints_persisted;
     out["epoch"] = s.epoch;

@@ -310,5 +310,63 @@ TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
   late.reset();
 }
 
+// The same late member, but the others do commit: their first progress after its start shows
+// that they began the epoch without it (their member set lacks it and lies within its own), so
+// it installs the epoch again with their set, as a guest, before delivering anything. The epoch
+// then ends for all three with every sample delivered exactly once, instead of the late member
+// duplicating its own share and waiting for ever on a table nobody else keeps.
+TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberSet) {
+  auto loaders = MakeLoaders(7, "rejoin", std::chrono::seconds(20));
+  ASSERT_EQ(loaders.size(), 2u);
+  ASSERT_TRUE(StartBoth(loaders, 0));
+  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
+  nodes_.push_back(std::move(*c));  // TearDown stops it
+  auto late = MakeLoader(nodes_.back(), 7, "rejoin", std::chrono::seconds(20),
+                         std::chrono::milliseconds(100));
+  ASSERT_NE(late, nullptr);
+  ASSERT_TRUE(late->StartEpoch(0).ok());
+  ASSERT_EQ(late->GetCheckpoint().world_size, 3u) << "it heard the others before it started";
+  std::vector<std::vector<std::uint64_t>> ids(3);
+  // a and b deliver and commit (commit_every 7): their progress now reaches c.
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (int k = 0; k < 7; ++k) {
+      auto next = loaders[i]->Next();
+      ASSERT_TRUE(next.ok() && next->has_value());
+      ids[i].push_back((*next)->global_index());
+    }
+  }
+  const auto deadline = Steady::now() + std::chrono::seconds(10);
+  while (late->stats().progress_conflicts == 0 && Steady::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_GT(late->stats().progress_conflicts, 0u);
+  loaders.push_back(std::move(late));
+  std::vector<std::string> errors(3);
+  std::vector<std::thread> threads;
+  for (std::size_t i = 0; i < 3; ++i) {
+    threads.emplace_back([&, i] {
+      for (;;) {
+        auto next = loaders[i]->Next();
+        if (!next.ok()) {
+          errors[i] = next.status().ToString();
+          return;
+        }
+        if (!next->has_value()) return;
+        ids[i].push_back((*next)->global_index());
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+  for (std::size_t i = 0; i < 3; ++i) ASSERT_EQ(errors[i], "") << "loader " << i;
+  EXPECT_EQ(loaders[2]->stats().epochs_rejoined, 1u);
+  EXPECT_EQ(loaders[2]->GetCheckpoint().world_size, 2u);  // the mesh's set: a and b
+  std::vector<std::uint64_t> all;
+  for (const auto& v : ids) all.insert(all.end(), v.begin(), v.end());
+  std::sort(all.begin(), all.end());
+  ASSERT_EQ(all.size(), kSamples);
+  for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
+}
+
 }  // namespace
 }  // namespace shardmesh::testing

@@ -143,6 +143,9 @@ struct MeshLoaderStats {
   std::uint64_t checkpoints_persisted = 0;
   std::uint64_t checkpoint_failures = 0;
   std::uint64_t progress_conflicts = 0;  // messages of this epoch from another member set
+  // Epochs this worker began with a member set of its own and then re-joined as a guest of
+  // the set the mesh had started them with (it heard no progress within settle).
+  std::uint64_t epochs_rejoined = 0;
   std::uint64_t epoch = 0;
   std::uint64_t epoch_remaining = 0;  // samples of the epoch not yet committed anywhere
 };
