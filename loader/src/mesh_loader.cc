@@ -58,29 +58,6 @@ Status MeshLoader::Impl::StartEpoch(std::uint64_t epoch) {
   return Status::OK();
 }
 
-Status MeshLoader::Impl::Rejoin() {
-  std::uint64_t epoch = 0;
-  std::vector<std::string> ours, members;
-  {
-    std::lock_guard lock(mu);
-    rejoin_pending = false;
-    epoch = table.epoch();
-    const auto it = stash.find(epoch);
-    if (!started || it == stash.end()) return Status::OK();
-    ours = table.members();
-    members = it->second.members;
-    ++shared_stats.epochs_rejoined;
-  }
-  const std::uint64_t delivered = samples.load(std::memory_order_relaxed) - samples_at_install;
-  spdlog::warn(
-      "epoch {}: the mesh started this epoch with members ({}) before this worker was one of "
-      "them, while this worker, having heard no progress of it within settle, fixed its own "
-      "({}): re-joining as a guest. {} samples it delivered meanwhile will be delivered again "
-      "by their owners (a settle longer than a few progress intervals avoids this)",
-      epoch, fmt::join(members, ","), fmt::join(ours, ","), delivered);
-  return InstallTable(epoch, std::move(members), /*rejoin=*/true);
-}
-
 void MeshLoader::Impl::WaitForPeersToStart() {
   const auto deadline = SteadyClock::now() + options.settle;
   std::unique_lock lock(mu);
@@ -139,19 +116,27 @@ Status MeshLoader::Impl::InstallTable(std::uint64_t epoch, std::vector<std::stri
     previous_pending = true;
   }
   rejoin_pending = false;
+  rejoin_candidates.clear();
   samples_at_install = samples.load(std::memory_order_relaxed);
+  waiting_since = {};
+  since_commit = 0;
   table = std::move(fresh);
   committed = std::vector<std::atomic<std::uint64_t>>(table.partitions());
   applied_seq = commit_seq.load();
   owners_checked = kNeverChecked;
+  // Progress that arrived while the table was being built, naming another member set.
+  std::optional<ProgressMessage> other_set;
   if (auto it = stash.find(epoch); it != stash.end()) {
     if (it->second.members == table.members()) {
       for (const auto& h : it->second.handovers) table.MergeHandover(h);
       for (const auto& e : it->second.entries) table.Merge(e);
+    } else {
+      other_set = std::move(it->second);
     }
   }
   stash.erase(stash.begin(), stash.upper_bound(epoch));
   epoch_senders.erase(epoch_senders.begin(), epoch_senders.lower_bound(epoch));
+  sets_heard.erase(sets_heard.begin(), sets_heard.lower_bound(epoch));
   dead.clear();
   done_reporters.clear();
   quorum_seen = false;
@@ -178,6 +163,8 @@ Status MeshLoader::Impl::InstallTable(std::uint64_t epoch, std::vector<std::stri
       Activate(p);
     }
   }
+  if (other_set && StartedWithoutUsLocked(other_set->members))
+    AddRejoinCandidateLocked(std::move(*other_set));
   const bool member = std::binary_search(members.begin(), members.end(), node->name());
   spdlog::info("epoch {}: {} members ({}), {} partitions, {} owned here{}", epoch, members.size(),
                fmt::join(members, ","), table.partitions(),

@@ -46,13 +46,15 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
     consumer_cv.notify_all();  // WaitForPeersToStart
   }
   while (epoch_senders.size() > 4) epoch_senders.erase(epoch_senders.begin());
+  if (!started || m->epoch >= table.epoch()) {
+    sets_heard[m->epoch][envelope.header.sender] = m->members;
+    while (sets_heard.size() > 4) sets_heard.erase(sets_heard.begin());
+  }
   if (started && m->epoch == table.epoch()) {
     if (m->members != table.members()) {
       ++shared_stats.progress_conflicts;
-      if (rejoin_pending || StartedWithoutUsLocked(m->members)) {
-        if (!rejoin_pending) consumer_cv.notify_all();  // WaitForPeersToStart; Next() too
-        rejoin_pending = true;
-        StashLocked(std::move(*m));  // Rejoin installs the epoch from what is stashed
+      if (StartedWithoutUsLocked(m->members)) {
+        AddRejoinCandidateLocked(std::move(*m));
         return;
       }
       WarnConflictOnceLocked(
@@ -82,24 +84,24 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
 
 void MeshLoader::Impl::StashLocked(ProgressMessage m) {
   auto [it, fresh] = stash.try_emplace(m.epoch, m);
-  if (!fresh && it->second.members == m.members) {
-    for (const auto& e : m.entries) {
-      auto& cur = it->second.entries;
-      if (e.partition < cur.size() &&
-          (e.term > cur[e.partition].term ||
-           (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
-        cur[e.partition] = e;
-      }
-    }
-    for (const auto& h : m.handovers) {
-      auto& known = it->second.handovers;
-      if (known.size() < 4 * it->second.entries.size() &&
-          std::find(known.begin(), known.end(), h) == known.end()) {
-        known.push_back(h);
-      }
+  if (!fresh && it->second.members == m.members) MergeProgress(it->second, m);
+  while (stash.size() > 4) stash.erase(stash.begin());
+}
+
+void MeshLoader::Impl::MergeProgress(ProgressMessage& into, const ProgressMessage& m) {
+  auto& cur = into.entries;
+  for (const auto& e : m.entries) {
+    if (e.partition < cur.size() &&
+        (e.term > cur[e.partition].term ||
+         (e.term == cur[e.partition].term && e.cursor > cur[e.partition].cursor))) {
+      cur[e.partition] = e;
     }
   }
-  while (stash.size() > 4) stash.erase(stash.begin());
+  auto& known = into.handovers;
+  for (const auto& h : m.handovers) {
+    if (known.size() < 4 * cur.size() && std::find(known.begin(), known.end(), h) == known.end())
+      known.push_back(h);
+  }
 }
 
 void MeshLoader::Impl::Broadcast(const std::vector<ProgressMessage>& messages) {
@@ -140,14 +142,6 @@ checkpoint::StreamState MeshLoader::Impl::StateLocked() const {
     if (cursor > 0) st.cursors.push_back({e.partition, cursor});
   }
   return st;
-}
-
-bool MeshLoader::Impl::StartedWithoutUsLocked(const std::vector<std::string>& theirs) const {
-  const auto& ours = table.members();
-  const std::string& self = node->name();
-  return theirs.size() < ours.size() && std::binary_search(ours.begin(), ours.end(), self) &&
-         !std::binary_search(theirs.begin(), theirs.end(), self) &&
-         std::includes(ours.begin(), ours.end(), theirs.begin(), theirs.end());
 }
 
 bool MeshLoader::Impl::EpochOverLocked() const {
@@ -235,6 +229,7 @@ void MeshLoader::Impl::ControlLoop() {
         ++guests_version;
       }
     }
+    MaybeRejoinLocked();  // a member that died may have been all a candidate set waited for
     // A worker that sees fewer than half of the epoch's members alive is more likely cut
     // off than surrounded by corpses: it keeps its own partitions and takes none, so a
     // network partition does not make a lone worker deliver everyone's data.

@@ -114,14 +114,26 @@ struct MeshLoader::Impl {
   std::uint64_t guests_version = 0;
   std::vector<std::pair<std::uint32_t, SteadyClock::time_point>> pending_takeovers;
   std::map<std::uint64_t, ProgressMessage> stash;  // messages of epochs not started yet
-  // Progress of the current epoch came from members that started it before this worker was
-  // among them (see StartedWithoutUsLocked): this worker fixed its member set too early (it
-  // heard no progress within settle). Their messages go to the stash, and the consumer thread
-  // installs the epoch again from there, as a guest (Rejoin).
-  bool rejoin_pending = false;
   // mu held: keeps `m` (of an epoch not installed yet, or of one to rejoin), merged with what
   // is kept of the same epoch and member set; at most four epochs.
   void StashLocked(ProgressMessage m);
+  // Merges `m`'s entries (higher term, then higher cursor) and handovers into `into`, a
+  // message of the same epoch and member set.
+  static void MergeProgress(ProgressMessage& into, const ProgressMessage& m);
+
+  // ---- Re-joining an epoch as a guest (mesh_loader_rejoin.cc). Guarded by mu.
+  // A worker that hears no progress of an epoch within settle fixes a member set of its own,
+  // with itself in it. If the mesh had started that epoch without it, every member of the
+  // mesh's set sends progress naming that set, which lacks this worker and lies within its
+  // own. Once every live member of such a set has named it, this worker installs the epoch
+  // again with it, as a guest (Rejoin). One peer naming a smaller set is not enough while
+  // another member of that set still names this worker's (that peer fixed its own too early).
+  // Per epoch (this one and later ones), the member set each sender's latest progress named.
+  std::map<std::uint64_t, std::map<std::string, std::vector<std::string>>> sets_heard;
+  // Current epoch: progress naming sets that may be the mesh's, merged per set.
+  std::map<std::vector<std::string>, ProgressMessage> rejoin_candidates;
+  // A set was confirmed: stash[epoch] holds its progress, and the consumer thread rejoins.
+  bool rejoin_pending = false;
   // Senders of progress by epoch (this one and later ones): who has started which epoch.
   std::map<std::uint64_t, std::set<std::string>> epoch_senders;
   MeshLoaderStats shared_stats;  // takeovers, conflicts
@@ -235,14 +247,19 @@ struct MeshLoader::Impl {
   // `rejoin`: the same epoch again, with the mesh's member set: the old table is dropped
   // rather than kept as the previous epoch's.
   Status InstallTable(std::uint64_t epoch, std::vector<std::string> members, bool rejoin);
-  // Consumer thread: installs the current epoch again with the member set of the progress
-  // stashed for it (see rejoin_pending). What this worker delivered under its own set is
-  // delivered again by the owners.
+  // Consumer thread, mu not held: installs the current epoch again with the member set of the
+  // progress stashed for it (see rejoin_pending). What this worker delivered under its own
+  // set is delivered again by the owners.
   Status Rejoin();
-  // mu held: whether `theirs` (the members of progress of the current epoch) shows that the
-  // mesh started it before this worker was a member: they lack this worker and lie within
-  // this worker's own set.
+  // mu held: whether `theirs` (the members named by progress of the current epoch) may be a
+  // set the mesh started it with before this worker was a member: it lacks this worker and
+  // lies within this worker's own set.
   bool StartedWithoutUsLocked(const std::vector<std::string>& theirs) const;
+  // mu held: keeps `m` (current epoch, StartedWithoutUsLocked) and rejoins if its set is
+  // confirmed (MaybeRejoinLocked).
+  void AddRejoinCandidateLocked(ProgressMessage m);
+  // mu held: sets rejoin_pending when every live member of a candidate set named it last.
+  void MaybeRejoinLocked();
   std::uint64_t samples_at_install = 0;  // consumer thread: `samples` when the epoch began
 
   MeshEpochInputs EpochInputs(std::uint64_t epoch) const;

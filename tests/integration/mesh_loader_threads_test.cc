@@ -19,6 +19,7 @@
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/loader/mesh_loader.h"
+#include "shardmesh/loader/progress_message.h"
 #include "shardmesh/loader/synthetic.h"
 
 namespace shardmesh::testing {
@@ -310,41 +311,13 @@ TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
   late.reset();
 }
 
-// The same late member, but the others do commit: their first progress after its start shows
-// that they began the epoch without it (their member set lacks it and lies within its own), so
-// it installs the epoch again with their set, as a guest, before delivering anything. The epoch
-// then ends for all three with every sample delivered exactly once, instead of the late member
-// duplicating its own share and waiting for ever on a table nobody else keeps.
-TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberSet) {
-  auto loaders = MakeLoaders(7, "rejoin", std::chrono::seconds(20));
-  ASSERT_EQ(loaders.size(), 2u);
-  ASSERT_TRUE(StartBoth(loaders, 0));
-  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
-  nodes_.push_back(std::move(*c));  // TearDown stops it
-  auto late = MakeLoader(nodes_.back(), 7, "rejoin", std::chrono::seconds(20),
-                         std::chrono::milliseconds(100));
-  ASSERT_NE(late, nullptr);
-  ASSERT_TRUE(late->StartEpoch(0).ok());
-  ASSERT_EQ(late->GetCheckpoint().world_size, 3u) << "it heard the others before it started";
-  std::vector<std::vector<std::uint64_t>> ids(3);
-  // a and b deliver and commit (commit_every 7): their progress now reaches c.
-  for (std::size_t i = 0; i < 2; ++i) {
-    for (int k = 0; k < 7; ++k) {
-      auto next = loaders[i]->Next();
-      ASSERT_TRUE(next.ok() && next->has_value());
-      ids[i].push_back((*next)->global_index());
-    }
-  }
-  const auto deadline = Steady::now() + std::chrono::seconds(10);
-  while (late->stats().progress_conflicts == 0 && Steady::now() < deadline)
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
-  ASSERT_GT(late->stats().progress_conflicts, 0u);
-  loaders.push_back(std::move(late));
-  std::vector<std::string> errors(3);
+// Reads `loaders` to the end of the epoch on threads of their own, appending to `ids`; returns
+// the errors (empty strings when none).
+std::vector<std::string> ReadToEnd(std::vector<std::unique_ptr<loader::MeshLoader>>& loaders,
+                                   std::vector<std::vector<std::uint64_t>>& ids) {
+  std::vector<std::string> errors(loaders.size());
   std::vector<std::thread> threads;
-  for (std::size_t i = 0; i < 3; ++i) {
+  for (std::size_t i = 0; i < loaders.size(); ++i) {
     threads.emplace_back([&, i] {
       for (;;) {
         auto next = loaders[i]->Next();
@@ -358,14 +331,130 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberS
     });
   }
   for (auto& t : threads) t.join();
+  return errors;
+}
+
+// How many times each sample of the epoch was delivered across `ids`.
+std::vector<int> Deliveries(const std::vector<std::vector<std::uint64_t>>& ids) {
+  std::vector<int> count(kSamples, 0);
+  for (const auto& v : ids)
+    for (std::uint64_t id : v) ++count.at(id);
+  return count;
+}
+
+bool Lists(InProcessNode& n, const std::string& name) {
+  const auto live = n.node->LiveMembers();
+  return std::find(live.begin(), live.end(), name) != live.end();
+}
+
+// The same late member, but the others do commit: their progress after its start shows that
+// they began the epoch without it (both name a set that lacks it and lies within its own), so
+// it installs the epoch again with their set, as a guest. The epoch then ends for all three,
+// nothing lost; only what the late member delivered under its own set repeats, instead of it
+// duplicating its whole share and waiting for ever on a table nobody else keeps.
+TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberSet) {
+  auto loaders = MakeLoaders(7, "rejoin", std::chrono::seconds(20));
+  ASSERT_EQ(loaders.size(), 2u);
+  ASSERT_TRUE(StartBoth(loaders, 0));
+  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
+  nodes_.push_back(std::move(*c));  // TearDown stops it
+  auto late = MakeLoader(nodes_.back(), 7, "rejoin", std::chrono::seconds(20),
+                         std::chrono::milliseconds(100));
+  ASSERT_NE(late, nullptr);
+  ASSERT_TRUE(late->StartEpoch(0).ok());
+  ASSERT_EQ(late->GetCheckpoint().world_size, 3u) << "it heard progress before it started";
+  std::vector<std::vector<std::uint64_t>> ids(3);
+  constexpr int kEarly = 30;  // delivered by c under its own member set
+  for (int k = 0; k < kEarly; ++k) {
+    auto next = late->Next();
+    ASSERT_TRUE(next.ok() && next->has_value());
+    ids[2].push_back((*next)->global_index());
+  }
+  // a and b deliver and commit (commit_every 7) once they know c: their progress reaches it.
+  ASSERT_TRUE(WaitFor([&] { return Lists(nodes_[0], "c") && Lists(nodes_[1], "c"); },
+                      std::chrono::seconds(10)));
+  for (std::size_t i = 0; i < 2; ++i) {
+    for (int k = 0; k < 7; ++k) {
+      auto next = loaders[i]->Next();
+      ASSERT_TRUE(next.ok() && next->has_value());
+      ids[i].push_back((*next)->global_index());
+    }
+  }
+  // One progress message from each (both must name the set before c adopts it).
+  ASSERT_TRUE(
+      WaitFor([&] { return late->stats().progress_conflicts >= 2; }, std::chrono::seconds(10)));
+  loaders.push_back(std::move(late));
+  const auto errors = ReadToEnd(loaders, ids);
   for (std::size_t i = 0; i < 3; ++i) ASSERT_EQ(errors[i], "") << "loader " << i;
   EXPECT_EQ(loaders[2]->stats().epochs_rejoined, 1u);
   EXPECT_EQ(loaders[2]->GetCheckpoint().world_size, 2u);  // the mesh's set: a and b
-  std::vector<std::uint64_t> all;
-  for (const auto& v : ids) all.insert(all.end(), v.begin(), v.end());
-  std::sort(all.begin(), all.end());
-  ASSERT_EQ(all.size(), kSamples);
-  for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
+  const std::vector<int> count = Deliveries(ids);
+  std::size_t repeated = 0;
+  for (std::uint64_t id = 0; id < kSamples; ++id) {
+    ASSERT_GE(count[id], 1) << "sample " << id << " lost";
+    ASSERT_LE(count[id], 2) << "sample " << id;
+    if (count[id] == 2) {
+      ++repeated;
+      // Only what c delivered under its own set repeats.
+      EXPECT_NE(std::find(ids[2].begin(), ids[2].begin() + kEarly, id), ids[2].begin() + kEarly)
+          << "sample " << id << " repeated but not among c's first deliveries";
+    }
+  }
+  EXPECT_EQ(repeated, static_cast<std::size_t>(kEarly));
+}
+
+// The reverse: a, b and c run the epoch as {a, b, c}, and c receives progress that claims to
+// come from b and names {a, b} (as from a b that restarted and fixed a smaller set too early).
+// a still names {a, b, c}, so that set is not the mesh's, and c must not re-join it: before
+// the rule that every live member of the set must name it, c did, and then nobody delivered
+// its partitions (it was alive, so nobody took them over) until the epoch-end timeout.
+TEST_F(MeshLoaderThreadsTest, OnePeerNamingASmallerSetDoesNotMakeAMemberRejoin) {
+  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
+  nodes_.push_back(std::move(*c));
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        for (auto& n : nodes_)
+          if (n.node->LiveMembers().size() != 3) return false;
+        return true;
+      },
+      std::chrono::seconds(10)));
+  std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
+  for (auto& n : nodes_) loaders.push_back(MakeLoader(n, 7, "smaller"));
+  {
+    std::vector<std::thread> starts;
+    std::vector<Status> started(3);
+    for (std::size_t i = 0; i < 3; ++i)
+      starts.emplace_back([&, i] { started[i] = loaders[i]->StartEpoch(0); });
+    for (auto& t : starts) t.join();
+    for (const auto& s : started) ASSERT_TRUE(s.ok()) << s.ToString();
+  }
+  for (auto& l : loaders) ASSERT_EQ(l->GetCheckpoint().world_size, 3u);
+  loader::MeshLoaderOptions plan;
+  plan.partitions = 16;  // as MakeLoader: the digest must match for c to consider it
+  loader::ProgressMessage claim;
+  claim.epoch = 0;
+  claim.plan_digest = loader::MeshPlanDigest(*catalog_, plan);
+  claim.members = {"a", "b"};
+  mesh::Envelope forged;
+  forged.header.type = mesh::MessageType::kPartitionProgress;
+  forged.header.sender = "b";
+  forged.header.sender_endpoint = nodes_[1].node->endpoint();
+  forged.payload = SharedBytes::FromString(loader::EncodeProgress(claim));
+  const std::uint64_t before = loaders[2]->stats().progress_conflicts;
+  nodes_[0].node->Post(
+      [forged, to = nodes_[2].node->endpoint()](mesh::Transport& t) { (void)t.Send(to, forged); });
+  ASSERT_TRUE(WaitFor([&] { return loaders[2]->stats().progress_conflicts > before; },
+                      std::chrono::seconds(10)));
+  std::vector<std::vector<std::uint64_t>> ids(3);
+  const auto errors = ReadToEnd(loaders, ids);
+  for (std::size_t i = 0; i < 3; ++i) ASSERT_EQ(errors[i], "") << "loader " << i;
+  for (auto& l : loaders) EXPECT_EQ(l->stats().epochs_rejoined, 0u);
+  const std::vector<int> count = Deliveries(ids);
+  for (std::uint64_t id = 0; id < kSamples; ++id) ASSERT_EQ(count[id], 1) << "sample " << id;
 }
 
 }  // namespace
