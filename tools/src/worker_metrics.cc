@@ -63,6 +63,11 @@ Status RegisterWorkerMetrics(MetricsRegistry& r, const mesh::MeshNode& node,
       counter("shardmesh_partitions_received_total",
               "Partitions handed to this worker after it joined mid-epoch.", {},
               [](const Snapshot& s) { return s.loader.partitions_received; }));
+  SHARDMESH_RETURN_IF_ERROR(
+      counter("shardmesh_epochs_rejoined_total",
+              "Epochs this worker began with a member set of its own and re-joined as a guest "
+              "of the mesh's (it heard no progress within settle).",
+              {}, [](const Snapshot& s) { return s.loader.epochs_rejoined; }));
   SHARDMESH_RETURN_IF_ERROR(counter("shardmesh_commits_total", "Stream position commits.", {},
                                     [](const Snapshot& s) { return s.loader.commits; }));
   SHARDMESH_RETURN_IF_ERROR(gauge("shardmesh_epoch", "Current epoch.", {},
