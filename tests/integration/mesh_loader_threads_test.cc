@@ -405,6 +405,46 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberS
   EXPECT_EQ(repeated, static_cast<std::size_t>(kEarly));
 }
 
+// The late member's own set is shown wrong while its StartEpoch still waits for the others to
+// start (settle 2 s): it re-joins as a guest there, before delivering anything, so every sample
+// arrives exactly once and the epoch ends for all three.
+TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsInsideStartEpochAndDeliversNothingTwice) {
+  auto loaders = MakeLoaders(7, "inside", std::chrono::seconds(20));
+  ASSERT_EQ(loaders.size(), 2u);
+  ASSERT_TRUE(StartBoth(loaders, 0));
+  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+  ASSERT_TRUE(c.ok()) << c.status().ToString();
+  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
+  nodes_.push_back(std::move(*c));
+  auto late =
+      MakeLoader(nodes_.back(), 7, "inside", std::chrono::seconds(20), std::chrono::seconds(2));
+  ASSERT_NE(late, nullptr);
+  Status started;
+  std::thread start([&] { started = late->StartEpoch(0); });
+  // Its own set is installed; its StartEpoch now waits up to 2 s for word from a and b.
+  const bool installed =
+      WaitFor([&] { return late->GetCheckpoint().world_size == 3; }, std::chrono::seconds(20));
+  std::vector<std::vector<std::uint64_t>> ids(3);
+  for (std::size_t i = 0; installed && i < 2; ++i) {
+    for (int k = 0; k < 7; ++k) {  // one commit each: their progress reaches c
+      auto next = loaders[i]->Next();
+      ASSERT_TRUE(next.ok() && next->has_value());
+      ids[i].push_back((*next)->global_index());
+    }
+  }
+  start.join();
+  ASSERT_TRUE(installed) << "c never installed the epoch with its own member set";
+  ASSERT_TRUE(started.ok()) << started.ToString();
+  EXPECT_EQ(late->stats().epochs_rejoined, 1u);
+  EXPECT_EQ(late->GetCheckpoint().world_size, 2u);
+  EXPECT_EQ(late->stats().samples_delivered, 0u);
+  loaders.push_back(std::move(late));
+  const auto errors = ReadToEnd(loaders, ids);
+  for (std::size_t i = 0; i < 3; ++i) ASSERT_EQ(errors[i], "") << "loader " << i;
+  const std::vector<int> count = Deliveries(ids);
+  for (std::uint64_t id = 0; id < kSamples; ++id) ASSERT_EQ(count[id], 1) << "sample " << id;
+}
+
 // The reverse: a, b and c run the epoch as {a, b, c}, and c receives progress that claims to
 // come from b and names {a, b} (as from a b that restarted and fixed a smaller set too early).
 // a still names {a, b, c}, so that set is not the mesh's, and c must not re-join it: before
