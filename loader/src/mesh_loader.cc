@@ -136,7 +136,6 @@ Status MeshLoader::Impl::InstallTable(std::uint64_t epoch, std::vector<std::stri
   }
   stash.erase(stash.begin(), stash.upper_bound(epoch));
   epoch_senders.erase(epoch_senders.begin(), epoch_senders.lower_bound(epoch));
-  sets_heard.erase(sets_heard.begin(), sets_heard.lower_bound(epoch));
   dead.clear();
   done_reporters.clear();
   quorum_seen = false;

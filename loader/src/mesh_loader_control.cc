@@ -41,14 +41,11 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
                                        envelope.header.sender));
     return;
   }
-  if ((!started || m->epoch >= table.epoch()) &&
-      epoch_senders[m->epoch].insert(envelope.header.sender).second) {
-    consumer_cv.notify_all();  // WaitForPeersToStart
-  }
-  while (epoch_senders.size() > 4) epoch_senders.erase(epoch_senders.begin());
   if (!started || m->epoch >= table.epoch()) {
-    sets_heard[m->epoch][envelope.header.sender] = m->members;
-    while (sets_heard.size() > 4) sets_heard.erase(sets_heard.begin());
+    const bool first =
+        epoch_senders[m->epoch].insert_or_assign(envelope.header.sender, m->members).second;
+    if (first) consumer_cv.notify_all();  // WaitForPeersToStart
+    while (epoch_senders.size() > 4) epoch_senders.erase(epoch_senders.begin());
   }
   if (started && m->epoch == table.epoch()) {
     if (m->members != table.members()) {

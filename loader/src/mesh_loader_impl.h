@@ -128,14 +128,13 @@ struct MeshLoader::Impl {
   // own. Once every live member of such a set has named it, this worker installs the epoch
   // again with it, as a guest (Rejoin). One peer naming a smaller set is not enough while
   // another member of that set still names this worker's (that peer fixed its own too early).
-  // Per epoch (this one and later ones), the member set each sender's latest progress named.
-  std::map<std::uint64_t, std::map<std::string, std::vector<std::string>>> sets_heard;
   // Current epoch: progress naming sets that may be the mesh's, merged per set.
   std::map<std::vector<std::string>, ProgressMessage> rejoin_candidates;
   // A set was confirmed: stash[epoch] holds its progress, and the consumer thread rejoins.
   bool rejoin_pending = false;
-  // Senders of progress by epoch (this one and later ones): who has started which epoch.
-  std::map<std::uint64_t, std::set<std::string>> epoch_senders;
+  // Senders of progress by epoch (this one and later ones), each with the member set its
+  // latest progress of that epoch named: who has started which epoch, and with which set.
+  std::map<std::uint64_t, std::map<std::string, std::vector<std::string>>> epoch_senders;
   MeshLoaderStats shared_stats;  // takeovers, conflicts
   // Bumped, with mu held, by every thread but the consumer at the end of each section in
   // which it held mu (and may have changed what Next() checks). Next() takes mu only when this

@@ -33,8 +33,8 @@ void MeshLoader::Impl::AddRejoinCandidateLocked(ProgressMessage m) {
 
 void MeshLoader::Impl::MaybeRejoinLocked() {
   if (rejoin_pending || !started || rejoin_candidates.empty()) return;
-  const auto heard = sets_heard.find(table.epoch());
-  if (heard == sets_heard.end()) return;
+  const auto heard = epoch_senders.find(table.epoch());
+  if (heard == epoch_senders.end()) return;
   for (auto& [set, message] : rejoin_candidates) {
     // Every live member of the set named it in its latest progress of this epoch.
     bool confirmed = true;

@@ -105,6 +105,21 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     return first.ok() && second.ok();
   }
 
+  // Starts a third node, "c", joining the mesh through a (TearDown stops it): nodes_.back().
+  bool AddNodeC() {
+    auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
+    if (!c.ok()) {
+      ADD_FAILURE() << c.status().ToString();
+      return false;
+    }
+    if (Status s = c->node->Start({nodes_[0].node->endpoint()}); !s.ok()) {
+      ADD_FAILURE() << s.ToString();
+      return false;
+    }
+    nodes_.push_back(std::move(*c));
+    return true;
+  }
+
   std::shared_ptr<const loader::DatasetCatalog> catalog_;
   std::string source_;
   TempDir dir_;
@@ -289,10 +304,7 @@ TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
   auto loaders = MakeLoaders(0, "conflict", std::chrono::seconds(20));
   ASSERT_EQ(loaders.size(), 2u);
   ASSERT_TRUE(StartBoth(loaders, 0));
-  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
-  nodes_.push_back(std::move(*c));  // TearDown stops it
+  ASSERT_TRUE(AddNodeC());
   auto late = MakeLoader(nodes_.back(), 0, "conflict", std::chrono::seconds(20),
                          std::chrono::milliseconds(100));
   ASSERT_NE(late, nullptr);
@@ -356,10 +368,7 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberS
   auto loaders = MakeLoaders(7, "rejoin", std::chrono::seconds(20));
   ASSERT_EQ(loaders.size(), 2u);
   ASSERT_TRUE(StartBoth(loaders, 0));
-  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
-  nodes_.push_back(std::move(*c));  // TearDown stops it
+  ASSERT_TRUE(AddNodeC());
   auto late = MakeLoader(nodes_.back(), 7, "rejoin", std::chrono::seconds(20),
                          std::chrono::milliseconds(100));
   ASSERT_NE(late, nullptr);
@@ -412,10 +421,7 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsInsideStartEpochAndDeliversNothi
   auto loaders = MakeLoaders(7, "inside", std::chrono::seconds(20));
   ASSERT_EQ(loaders.size(), 2u);
   ASSERT_TRUE(StartBoth(loaders, 0));
-  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
-  nodes_.push_back(std::move(*c));
+  ASSERT_TRUE(AddNodeC());
   auto late =
       MakeLoader(nodes_.back(), 7, "inside", std::chrono::seconds(20), std::chrono::seconds(2));
   ASSERT_NE(late, nullptr);
@@ -451,10 +457,7 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsInsideStartEpochAndDeliversNothi
 // the rule that every live member of the set must name it, c did, and then nobody delivered
 // its partitions (it was alive, so nobody took them over) until the epoch-end timeout.
 TEST_F(MeshLoaderThreadsTest, OnePeerNamingASmallerSetDoesNotMakeAMemberRejoin) {
-  auto c = MakeInProcessNode("c", dir_.path(), catalog_, source_);
-  ASSERT_TRUE(c.ok()) << c.status().ToString();
-  ASSERT_TRUE(c->node->Start({nodes_[0].node->endpoint()}).ok());
-  nodes_.push_back(std::move(*c));
+  ASSERT_TRUE(AddNodeC());
   ASSERT_TRUE(WaitFor(
       [&] {
         for (auto& n : nodes_)
