@@ -26,35 +26,13 @@
 #include "shardmesh/common/hash.h"
 #include "shardmesh/mesh/block_exchange.h"
 #include "shardmesh/mesh/zmq_transport.h"
+#include "synthetic_blobs.h"
 
 namespace shardmesh::mesh {
 namespace {
 
 using Steady = std::chrono::steady_clock;
-constexpr int kBlobs = 16;
 constexpr std::size_t kWindow = 8;
-
-class MemoryProvider : public BlobProvider {
- public:
-  explicit MemoryProvider(std::size_t size) {
-    for (int i = 0; i < kBlobs; ++i) {
-      std::vector<std::uint8_t> data(size);
-      for (std::size_t j = 0; j < size; ++j) data[j] = static_cast<std::uint8_t>(j * 7 + i);
-      Blob blob;
-      blob.data = SharedBytes::FromVector(std::move(data));
-      blob.checksum = Hash64(blob.data.view());
-      blobs_.push_back(blob);
-    }
-  }
-  Result<Blob> Get(std::string_view name) override {
-    const int i = std::atoi(std::string(name.substr(1)).c_str());
-    if (name.empty() || name[0] != 'b' || i < 0 || i >= kBlobs) return Status::NotFound("no");
-    return blobs_[static_cast<std::size_t>(i)];
-  }
-
- private:
-  std::vector<Blob> blobs_;
-};
 
 struct Result2 {
   double mb_per_s = 0;
@@ -65,7 +43,7 @@ struct Result2 {
 Result2 RunExchange(int nodes, std::size_t size, double seconds) {
   struct Node {
     std::unique_ptr<ZmqTransport> transport;
-    std::unique_ptr<MemoryProvider> provider;
+    std::unique_ptr<SyntheticBlobs> provider;
     std::unique_ptr<BlockExchange> exchange;
   };
   std::vector<Node> n(static_cast<std::size_t>(nodes));
@@ -76,7 +54,7 @@ Result2 RunExchange(int nodes, std::size_t size, double seconds) {
       std::exit(1);
     }
     n[i].transport = std::move(t).value();
-    n[i].provider = std::make_unique<MemoryProvider>(size);
+    n[i].provider = std::make_unique<SyntheticBlobs>(size);
     ExchangeOptions o;
     o.node_name = "n" + std::to_string(i);
     o.server_threads = 0;  // in-memory provider: serve on the loop
@@ -118,7 +96,7 @@ Result2 RunExchange(int nodes, std::size_t size, double seconds) {
       std::uint64_t next = 0;
       auto issue = [&] {
         const std::string& peer = peers[next % peers.size()];
-        q.push_back(n[i].exchange->Fetch("b" + std::to_string(next % kBlobs), {peer}));
+        q.push_back(n[i].exchange->Fetch(SyntheticBlobName(next), {peer}));
         ++next;
       };
       while (q.size() < depth) issue();

@@ -47,13 +47,13 @@
 #include "shardmesh/mesh/block_exchange.h"
 #include "shardmesh/mesh/mesh_node.h"
 #include "shardmesh/mesh/zmq_transport.h"
+#include "synthetic_blobs.h"
 
 namespace shardmesh::mesh {
 namespace {
 
 using Wall = std::chrono::system_clock;
 using std::chrono::milliseconds;
-constexpr int kBlobs = 16;
 // Children keep serving this long after T1, so peers finishing their last fetches still get
 // answers, and then exit.
 constexpr milliseconds kGrace{500};
@@ -101,29 +101,6 @@ void PrintResult(const Counts& c) {
               static_cast<unsigned long long>(c.all_bytes));
 }
 
-class MemoryProvider : public BlobProvider {
- public:
-  explicit MemoryProvider(std::size_t size) {
-    for (int i = 0; i < kBlobs; ++i) {
-      std::vector<std::uint8_t> data(size);
-      for (std::size_t j = 0; j < size; ++j) data[j] = static_cast<std::uint8_t>(j * 7 + i);
-      Blob blob;
-      blob.data = SharedBytes::FromVector(std::move(data));
-      blob.checksum = Hash64(blob.data.view());
-      blobs_.push_back(blob);
-    }
-  }
-  Result<Blob> Get(std::string_view name) override {
-    if (name.size() < 2 || name[0] != 'b') return Status::NotFound("no blob " + std::string(name));
-    const int i = std::atoi(std::string(name.substr(1)).c_str());
-    if (i < 0 || i >= kBlobs) return Status::NotFound("no blob " + std::string(name));
-    return blobs_[static_cast<std::size_t>(i)];
-  }
-
- private:
-  std::vector<Blob> blobs_;
-};
-
 std::vector<std::string> Peers(const ChildConfig& c) {
   std::vector<std::string> peers;
   for (std::size_t j = 0; j < c.endpoints.size(); ++j) {
@@ -149,7 +126,7 @@ int RunMeshChild(const ChildConfig& c) {
     std::printf("ERROR node: %s\n", node.status().ToString().c_str());
     return 1;
   }
-  MemoryProvider provider(c.size);
+  SyntheticBlobs provider(c.size);
   const std::vector<std::string> peers = Peers(c);
   ExchangeOptions eopt;
   eopt.server_threads = c.server_threads;
@@ -188,7 +165,7 @@ int RunMeshChild(const ChildConfig& c) {
     auto issue = [&](std::size_t n) {
       std::vector<BlockExchange::FetchRequest> requests;
       for (std::size_t k = 0; k < n; ++k, ++next) {
-        requests.push_back({"b" + std::to_string(next % kBlobs), {peers[next % peers.size()]}});
+        requests.push_back({SyntheticBlobName(next), {peers[next % peers.size()]}});
       }
       for (auto& f : ex.FetchMany(std::move(requests), eopt.fetch)) {
         in_flight.push_back(std::move(f));
@@ -500,8 +477,8 @@ int main(int argc, char** argv) {
   for (const std::string& k : Split(Flag(argc, argv, "--kib", "64,1024"), ',')) {
     sizes.push_back(std::strtoull(k.c_str(), nullptr, 10) << 10);
   }
-  if (sample_bytes <= 0 || set.seconds <= 0 || set.window == 0 || set.consumer_batch == 0 || node_counts.empty() ||
-      sizes.empty()) {
+  if (sample_bytes <= 0 || set.seconds <= 0 || set.window == 0 || set.consumer_batch == 0 ||
+      node_counts.empty() || sizes.empty()) {
     std::fprintf(stderr,
                  "usage: mesh_bench_driver [--seconds 3] [--runs 3] [--nodes 2,4] [--kib 64,1024] "
                  "[--window 8] [--server-threads 0] [--consumer-batch 1] [--verbose 1] "
@@ -514,8 +491,8 @@ int main(int argc, char** argv) {
       "block = one blob; samples/s = bytes/s / %.0f\n",
       set.window, set.consumer_batch, runs, set.seconds, sample_bytes);
   std::printf("%-5s %-6s %10s %9s %10s %10s %9s %6s %11s %6s %13s %12s %s\n", "procs", "blob",
-              "mesh MB/s", "blocks/s", "samples/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s", "ratio",
-              "mesh cpu s/GB", "raw cpu s/GB", "fetch failures");
+              "mesh MB/s", "blocks/s", "samples/s", "raw MB/s", "blocks/s", "ratio", "stream MB/s",
+              "ratio", "mesh cpu s/GB", "raw cpu s/GB", "fetch failures");
   bool all_ok = true;
   for (int nodes : node_counts) {
     for (std::size_t size : sizes) {
@@ -558,12 +535,12 @@ int main(int argc, char** argv) {
         std::sort(r.begin(), r.end());
         return r[r.size() / 2];
       };
-      std::printf("%-5d %-6s %10.0f %9.0f %10.0f %10.0f %9.0f %6.2f %11.0f %6.2f %13.2f %12.2f %llu%s\n",
-                  nodes, blob.c_str(), mesh.mb_per_s, mesh.blobs_per_s,
-                  mesh.mb_per_s * 1e6 / sample_bytes, raw.mb_per_s,
-                  raw.blobs_per_s, ratio(raws), stream.mb_per_s, ratio(streams), mesh.cpu_s_per_gb,
-                  raw.cpu_s_per_gb, static_cast<unsigned long long>(mesh.failures),
-                  ok ? "" : "  (a child failed; see stderr)");
+      std::printf(
+          "%-5d %-6s %10.0f %9.0f %10.0f %10.0f %9.0f %6.2f %11.0f %6.2f %13.2f %12.2f %llu%s\n",
+          nodes, blob.c_str(), mesh.mb_per_s, mesh.blobs_per_s, mesh.mb_per_s * 1e6 / sample_bytes,
+          raw.mb_per_s, raw.blobs_per_s, ratio(raws), stream.mb_per_s, ratio(streams),
+          mesh.cpu_s_per_gb, raw.cpu_s_per_gb, static_cast<unsigned long long>(mesh.failures),
+          ok ? "" : "  (a child failed; see stderr)");
       std::fflush(stdout);
     }
   }
