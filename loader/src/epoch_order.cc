@@ -38,15 +38,19 @@ Result<DatasetLayout> DatasetLayout::Create(std::vector<std::uint32_t> block_sam
     h = HashCombine(h, (static_cast<std::uint64_t>(block_shards[b]) << 32) | block_samples[b]);
   }
   layout.digest_ = h;
+  const std::uint64_t n = layout.first_sample_.back();
+  const std::uint64_t mean =
+      block_samples.empty() ? 1 : std::max<std::uint64_t>(1, n / block_samples.size());
+  while ((std::uint64_t{2} << layout.bucket_shift_) <= mean) ++layout.bucket_shift_;
+  layout.bucket_block_.reserve(static_cast<std::size_t>((n >> layout.bucket_shift_) + 1));
+  std::uint32_t b = 0;
+  for (std::uint64_t s = 0; s < n; s += std::uint64_t{1} << layout.bucket_shift_) {
+    while (layout.first_sample_[b + 1] <= s) ++b;
+    layout.bucket_block_.push_back(b);
+  }
   layout.block_samples_ = std::move(block_samples);
   layout.block_shards_ = std::move(block_shards);
   return layout;
-}
-
-std::uint32_t DatasetLayout::BlockOfSample(std::uint64_t s) const {
-  // first_sample_ is strictly increasing: the block is the last start <= s.
-  auto it = std::upper_bound(first_sample_.begin(), first_sample_.end(), s);
-  return static_cast<std::uint32_t>(it - first_sample_.begin() - 1);
 }
 
 Result<EpochOrder> EpochOrder::Build(const DatasetLayout& layout,

@@ -50,6 +50,36 @@ TEST_F(EpochOrderTest, LayoutHasTheExpectedShape) {
   }
 }
 
+// Every sample of layouts mixing one-sample blocks with large ones (the table's buckets then
+// span many blocks, or many buckets one block) maps to the block a plain search over the block
+// starts finds.
+TEST(DatasetLayoutTest, BlockOfSampleAgreesWithASearchOverBlockStarts) {
+  const std::vector<std::vector<std::uint32_t>> layouts = {
+      {1},
+      {7},
+      {1, 1, 1, 1},
+      {1000, 1, 1, 1, 1, 1, 1, 1, 1, 1000},
+      {1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 500, 1, 1, 64, 65, 63},
+      {3, 170, 171, 169, 170, 170, 90},
+  };
+  for (const auto& sizes : layouts) {
+    auto layout = DatasetLayout::Create(sizes);
+    ASSERT_TRUE(layout.ok());
+    std::vector<std::uint64_t> starts;
+    std::uint64_t total = 0;
+    for (std::uint32_t n : sizes) {
+      starts.push_back(total);
+      total += n;
+    }
+    ASSERT_EQ(layout->num_samples(), total);
+    for (std::uint64_t s = 0; s < total; ++s) {
+      const auto expected = static_cast<std::uint32_t>(
+          std::upper_bound(starts.begin(), starts.end(), s) - starts.begin() - 1);
+      ASSERT_EQ(layout->BlockOfSample(s), expected) << "sample " << s << " of " << total;
+    }
+  }
+}
+
 TEST_F(EpochOrderTest, GlobalOrderIsAPermutationOfAllSamples) {
   for (std::uint32_t window : {1u, 2u, 5u}) {
     const auto g =

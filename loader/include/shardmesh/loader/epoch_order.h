@@ -57,8 +57,14 @@ class DatasetLayout {
   std::uint32_t block_samples(std::uint32_t b) const { return block_samples_[b]; }
   std::uint64_t block_first_sample(std::uint32_t b) const { return first_sample_[b]; }
   std::uint32_t block_shard(std::uint32_t b) const { return block_shards_[b]; }
-  // The block holding global sample `s` (binary search); s must be < num_samples().
-  std::uint32_t BlockOfSample(std::uint64_t s) const;
+  // The block holding global sample `s`; s must be < num_samples(). Constant time on average:
+  // a table of the block at every 2^k-th sample (2^k no larger than the mean block), then a
+  // step or two forward. Loaders call it once per delivered sample.
+  std::uint32_t BlockOfSample(std::uint64_t s) const {
+    std::uint32_t b = bucket_block_[s >> bucket_shift_];
+    while (first_sample_[b + 1] <= s) ++b;
+    return b;
+  }
   // Stable hash of the layout and fingerprint, part of every plan digest.
   std::uint64_t digest() const { return digest_; }
 
@@ -66,6 +72,9 @@ class DatasetLayout {
   std::vector<std::uint32_t> block_samples_;
   std::vector<std::uint32_t> block_shards_;
   std::vector<std::uint64_t> first_sample_;  // size num_blocks + 1
+  // bucket_block_[j]: the block holding sample j << bucket_shift_ (at most 2 * blocks + 1).
+  std::vector<std::uint32_t> bucket_block_;
+  std::uint32_t bucket_shift_ = 0;
   std::uint64_t digest_ = 0;
 };
 
