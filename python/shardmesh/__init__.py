@@ -31,30 +31,72 @@ __all__ = [
 ]
 
 
+_LAUNCHERS = (("WORLD_SIZE", "RANK"), ("SLURM_NTASKS", "SLURM_PROCID"))
+
+
+def _int_arg(name, value, minimum=0, maximum=(1 << 64) - 1):
+    """`value` as an int in [minimum, maximum]: TypeError naming `name` for a non-integer
+    (floats and strings are not truncated or parsed), InvalidArgumentError for one out of
+    range."""
+    if isinstance(value, bool) or not isinstance(value, (int, _np.integer)):
+        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
+    value = int(value)
+    if not minimum <= value <= maximum:
+        raise InvalidArgumentError(f"{name} must be in [{minimum}, {maximum}], got {value}")
+    return value
+
+
 def world_from_env(world_size=None, rank=None, environ=None):
     """(world_size, rank): the given values, else torchrun's WORLD_SIZE/RANK, else SLURM's
-    SLURM_NTASKS/SLURM_PROCID, else (1, 0). Raises InvalidArgumentError for a rank outside
-    [0, world_size) or an unparsable variable."""
+    SLURM_NTASKS/SLURM_PROCID, else (1, 0). A value missing from the arguments is read from
+    the launcher that set the other one (never one from torchrun and one from SLURM). Raises
+    TypeError for a non-integer argument and InvalidArgumentError, naming where each value came
+    from, for a rank outside [0, world_size), an unparsable variable, or a launcher that set
+    one variable of its pair without the other."""
     env = _os.environ if environ is None else environ
 
-    def from_env(names):
-        for name in names:
-            if env.get(name, "") != "":
-                try:
-                    return int(env[name])
-                except ValueError:
-                    raise InvalidArgumentError(
-                        f"environment variable {name}={env[name]!r} is not an integer") from None
-        return None
+    def is_set(name):
+        return env.get(name, "") != ""
 
+    def read(name):
+        try:
+            return int(env[name])
+        except ValueError:
+            raise InvalidArgumentError(
+                f"environment variable {name}={env[name]!r} is not an integer") from None
+
+    ws_from, rank_from = "world_size", "rank"
+    if world_size is not None:
+        world_size = _int_arg("world_size", world_size, 1, (1 << 32) - 1)
+    if rank is not None:
+        rank = _int_arg("rank", rank, 0, (1 << 32) - 1)
+    if world_size is None or rank is None:
+        # The launcher whose variable pair is (partly) set; with an explicit world size only
+        # its rank variable counts, and the reverse.
+        for ws_name, rank_name in _LAUNCHERS:
+            wanted = [n for n, missing in ((ws_name, world_size is None),
+                                           (rank_name, rank is None)) if missing]
+            if not any(is_set(n) for n in wanted):
+                continue
+            if world_size is None and rank is None and is_set(ws_name) != is_set(rank_name):
+                have, lack = (ws_name, rank_name) if is_set(ws_name) else (rank_name, ws_name)
+                raise InvalidArgumentError(
+                    f"environment variable {have} is set but {lack} is not: set both, or pass "
+                    "world_size and rank")
+            if world_size is None:
+                world_size, ws_from = read(ws_name), ws_name
+            if rank is None:
+                rank, rank_from = read(rank_name), rank_name
+            break
     if world_size is None:
-        world_size = from_env(["WORLD_SIZE", "SLURM_NTASKS"])
+        world_size = 1
     if rank is None:
-        rank = from_env(["RANK", "SLURM_PROCID"])
-    world_size = 1 if world_size is None else int(world_size)
-    rank = 0 if rank is None else int(rank)
-    if world_size < 1 or not 0 <= rank < world_size:
-        raise InvalidArgumentError(f"rank {rank} is not in [0, world_size={world_size})")
+        rank = 0
+    if world_size < 1:
+        raise InvalidArgumentError(f"world_size ({ws_from}) is {world_size}, must be >= 1")
+    if not 0 <= rank < world_size:
+        raise InvalidArgumentError(
+            f"rank {rank} ({rank_from}) is not in [0, world_size={world_size}) ({ws_from})")
     return world_size, rank
 
 
@@ -66,7 +108,9 @@ class Loader(_shardmesh._Loader):
 
     world_size/rank default to torchrun's WORLD_SIZE/RANK, then SLURM_NTASKS/SLURM_PROCID,
     then 1/0. Every rank must pass the same seed. Strategies: round-robin, contiguous, hash,
-    range (not exposed here), stratified, adaptive (not exposed here).
+    stratified, adaptive (without reported throughputs, which Python cannot pass, an even
+    split); range needs explicit ranges and is C++ only. Integer arguments that are not ints
+    raise TypeError, ones out of range InvalidArgumentError, both naming the argument.
 
     drop_last: like DistributedSampler's; False pads every rank to ceil(N/W) samples with
     samples from the start of the epoch, True gives floor(N/W) (a few samples skipped).
@@ -90,13 +134,34 @@ class Loader(_shardmesh._Loader):
                  prefetch_threads=1, prefetch_blocks=8, prefetch_bytes=512 << 20, partitions=64,
                  shuffle_window_blocks=1, return_index=False):
         world_size, rank = world_from_env(world_size, rank)
+        u32 = (1 << 32) - 1
+        seed = _int_arg("seed", seed)
+        epoch = _int_arg("epoch", epoch)
+        batch_size = _int_arg("batch_size", batch_size, 1)
+        prefetch_threads = _int_arg("prefetch_threads", prefetch_threads, 1, u32)
+        prefetch_blocks = _int_arg("prefetch_blocks", prefetch_blocks, 1, u32)
+        prefetch_bytes = _int_arg("prefetch_bytes", prefetch_bytes, 1)
+        partitions = _int_arg("partitions", partitions, 1, u32)
+        shuffle_window_blocks = _int_arg("shuffle_window_blocks", shuffle_window_blocks, 1, u32)
+        if not isinstance(strategy, str):
+            raise TypeError(f"strategy must be a str, got {type(strategy).__name__}")
+        if strategy == "range":
+            raise InvalidArgumentError(
+                "strategy 'range' takes explicit per-rank ranges, which only the C++ API "
+                "(StreamingConfig::WithRanges) accepts; from Python use round-robin, contiguous, "
+                "hash, stratified or adaptive")
         super().__init__(source, world_size, rank, strategy, seed, epoch, batch_size, drop_last,
                          drop_last_batch, prefetch_threads, prefetch_blocks, prefetch_bytes,
                          partitions, shuffle_window_blocks, return_index)
         self.world_size = world_size
         self.rank = rank
 
+    def set_epoch(self, epoch):
+        """Starts epoch `epoch` from its beginning (new order, prefetch restarted)."""
+        super().set_epoch(_int_arg("epoch", epoch))
+
     def __iter__(self):
+        """The rest of the current epoch (all of it again once exhausted), batch by batch."""
         self._begin_iteration()
         return self
 
@@ -134,11 +199,15 @@ def _normalize_field(name, spec):
 
 
 def infer_schema(sample):
-    """A schema {name: spec} for a sample dict: int -> 'int64', float -> 'float64',
-    str -> 'string', bytes -> 'bytes', NumPy arrays and scalars -> tensors of their dtype and
-    shape. Raises InvalidArgumentError for anything else."""
+    """A schema {name: spec} for a sample dict: int and NumPy integer scalars -> 'int64',
+    float -> 'float64', str -> 'string', bytes -> 'bytes', bool -> a 0-d bool tensor, NumPy
+    arrays and other NumPy scalars -> tensors of their dtype and shape (0-d for scalars).
+    Raises InvalidArgumentError for anything else."""
     schema = {}
     for name, value in sample.items():
+        if isinstance(value, _np.integer) and not isinstance(value, _np.bool_):
+            schema[name] = "int64"  # an element of an int array: usable as a label field
+            continue
         if isinstance(value, (_np.ndarray, _np.generic)):
             schema[name] = ("tensor", str(value.dtype), list(_np.shape(value)))
             continue
@@ -171,6 +240,9 @@ def write_dataset(path, samples, schema=None, label_field=None, samples_per_shar
     first = next(iterator, None)
     if first is None:
         raise InvalidArgumentError(f"{path}: no samples to write")
+    if not isinstance(first, dict):
+        raise InvalidArgumentError(
+            f"{path}: sample 0 is of type {type(first).__name__}, expected a dict of fields")
     if schema is None:
         schema = infer_schema(first)
     if isinstance(schema, dict):
@@ -180,6 +252,10 @@ def write_dataset(path, samples, schema=None, label_field=None, samples_per_shar
     writer = _shardmesh._Writer(_os.fspath(path), fields, label_field, samples_per_shard,
                                 block_bytes, overwrite)
     writer.add(first)
-    for sample in iterator:
+    for index, sample in enumerate(iterator, 1):
+        if not isinstance(sample, dict):
+            raise InvalidArgumentError(
+                f"{path}: sample {index} is of type {type(sample).__name__}, expected a dict of "
+                "fields")
         writer.add(sample)
     return writer.finish()

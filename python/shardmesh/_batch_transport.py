@@ -17,8 +17,10 @@ Lifetimes:
   * a pooled buffer is in flight from acquire_buffer until the main process copied it out;
     beyond _POOL_LIMIT buffers in flight (batches built but never sent, e.g. dropped by user
     code) a worker makes unpooled buffers, which the main process views without copying;
-  * names the main process never mapped are unlinked by the worker when it exits normally (a
-    worker killed by a signal can leave such a file in /dev/shm);
+  * names the main process never mapped are unlinked by the worker when it exits normally;
+    a worker stopped by a signal (DataLoader terminates workers that do not exit after an
+    error elsewhere) cannot, so every name carries the pid of the worker's parent, and the
+    main process unlinks what its workers left when it exits (after they are gone);
   * the main process's cache keeps pooled mappings; past _CACHE_LIMIT it drops those of workers
     that have exited (they will never send them again).
 """
@@ -107,7 +109,8 @@ def acquire_buffer(nbytes):
     pooled = len(pool.pooled) < _POOL_LIMIT
     # Pooled buffers get headroom so that a later, slightly larger batch still fits.
     size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
-    name = f"shardmesh-batch-{os.getpid()}-{next(pool.counter)}-{os.urandom(4).hex()}"
+    name = (f"shardmesh-batch-{os.getppid()}-{os.getpid()}-{next(pool.counter)}-"
+            f"{os.urandom(4).hex()}")
     path = os.path.join(SHM_DIR, name)
     pool.names.add(name)
     tensor = torch.frombuffer(_map(path, size, create=True), dtype=torch.uint8)
@@ -138,7 +141,24 @@ _ATTACHED = {}
 
 
 def _pid_of(name):
-    return int(name.split("-")[2])
+    """The pid of the process that created buffer `name`."""
+    return int(name.split("-")[3])
+
+
+def _unlink_children_leftovers():
+    """Buffers this process's children (DataLoader workers) created and nobody unlinked."""
+    prefix = f"shardmesh-batch-{os.getpid()}-"
+    try:
+        names = [n for n in os.listdir(SHM_DIR) if n.startswith(prefix)]
+    except OSError:
+        return
+    _unlink_all(names)
+
+
+# Runs at exit in the last round of multiprocessing's finalizers (negative priority), after
+# daemonic children, such as DataLoader workers, were terminated and joined. A child process
+# starts with an empty registry, so only the process that imported this module runs it.
+mp_util.Finalize(None, _unlink_children_leftovers, exitpriority=-10)
 
 
 def _alive(pid):

@@ -7,7 +7,7 @@
             loader.commit()                    # after the optimizer step
     loader.leave()
 
-Configuration: the keys of `shardmesh worker` (README, "Config reference"), from the TOML
+Configuration: the keys of `shardmesh worker` (README, "Worker config reference"), from the TOML
 file, then SHARDMESH_<KEY> environment variables, then keyword arguments (a list value for a
 list key such as seeds). `name`, `data_dir` and (on at least one worker) `dataset` are needed;
 `epochs`, `ids_out` and `metrics_port` are `shardmesh worker`'s own and are ignored here.

@@ -4,8 +4,8 @@
     dl = torch.utils.data.DataLoader(ds, batch_size=None, num_workers=2)
     for epoch in range(3):
         ds.set_epoch(epoch)
-        for batch in dl:              # {field: tensor (or list for strings/bytes)}
-            ...
+        for batch in dl:              # {field: tensor}; lists for strings, bytes and
+            ...                       # variable-shape tensors (a list of tensors)
 
 Workers: with num_workers=k, worker w of rank r reads its own stream, the static plan of
 world size W*k at sub-rank r + w*W (r*k + w for the "contiguous" strategy), so each worker
@@ -26,7 +26,10 @@ interleaves its workers' batches). Consequences:
     DataLoader's value there when len() matters;
   * partitions should be a multiple of W*k (default 64) to avoid decode amplification.
 set_epoch() reaches workers because DataLoader hands them a fresh copy of the dataset at every
-iteration; with persistent_workers=True it does not (the same holds for torch's samplers).
+iteration. With persistent_workers=True it does not: the workers keep their first copy and
+every epoch repeats that epoch's order (a worker warns when it starts the same epoch again;
+torch's DistributedSampler does not have this problem, as it lives in the main process). Use
+persistent_workers=False with ShardMeshDataset.
 len() assumes equal per-rank counts, which the "adaptive" strategy does not give.
 
 Resuming (torchdata's StatefulDataLoader conventions): state_dict() returns a picklable dict
@@ -70,29 +73,40 @@ from shardmesh._batch_transport import shared_batch
 _ORPHANED_LOADERS = []
 
 
+def _tensor_of(array):
+    """A tensor sharing `array`'s memory (uint32, which torch 1.13 lacks, is widened to
+    int64)."""
+    if array.dtype == np.uint32:
+        array = array.astype(np.int64)
+    if array.flags.writeable:
+        return torch.from_numpy(array)
+    # A zero-copy view into a decoded block: torch warns that it cannot mark the tensor
+    # read-only. The block is private to this batch, so nothing else sees writes; silence the
+    # warning instead of copying.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.from_numpy(array)
+
+
 def to_torch(batch, shared=False):
-    """{field: tensor} from a shardmesh batch: arrays become tensors without a copy (uint32,
-    which torch 1.13 lacks, is widened to int64); lists stay lists. shared=True (for DataLoader
-    workers) copies each array once into one shared-memory buffer instead (see
-    _batch_transport.shared_batch)."""
+    """{field: tensor} from a shardmesh batch: arrays become tensors without a copy (uint32
+    is widened to int64); variable-shape tensor fields become lists of tensors; strings and
+    bytes stay lists. shared=True (for DataLoader workers) copies each stacked array once into
+    one shared-memory buffer instead (see _batch_transport.shared_batch)."""
     if shared:
-        return shared_batch(batch)
+        batch = shared_batch(batch)
     out = {}
     for name, value in batch.items():
-        if not isinstance(value, np.ndarray):
-            out[name] = value
+        if isinstance(value, np.ndarray):
+            out[name] = _tensor_of(value)
+        elif isinstance(value, list) and value and isinstance(value[0], np.ndarray):
+            out[name] = [_tensor_of(v) for v in value]
         else:
-            if value.dtype == np.uint32:
-                value = value.astype(np.int64)
-            if value.flags.writeable:
-                out[name] = torch.from_numpy(value)
-            else:
-                # A zero-copy view into a decoded block: torch warns that it cannot mark the
-                # tensor read-only. The block is private to this batch, so nothing else sees
-                # writes; silence the warning instead of copying.
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore", UserWarning)
-                    out[name] = torch.from_numpy(value)
+            out[name] = value
+    if shared:
+        batch.clear()
+        batch.update(out)
+        return batch
     return out
 
 
@@ -111,10 +125,27 @@ def batches_before(consumed_batches, stream, num_workers):
     return (consumed_batches - stream + num_workers - 1) // num_workers
 
 
+class _Stream:
+    """One iteration over a ShardMeshDataset: its loader and how far it got."""
+
+    def __init__(self, loader, key, worker, offset, next_batch):
+        self.loader = loader
+        self.key = key              # (pid, world_size', rank') the loader was built for
+        self.worker = worker        # (worker_id, num_workers)
+        self.offset = offset
+        self.next_batch = next_batch
+
+
 class ShardMeshDataset(IterableDataset):
     """This rank's share of a shardmesh dataset as batches of tensors (use batch_size=None in
     DataLoader: batching happens here). Arguments are shardmesh.Loader's, plus num_workers:
-    the DataLoader's, used by len() only (iteration reads the real one from get_worker_info)."""
+    the DataLoader's, used by len() only (iteration reads the real one from get_worker_info).
+    The dataset and the arguments are checked here: NotFoundError, CorruptionError,
+    InvalidArgumentError or TypeError as shardmesh.Loader raises them.
+
+    Every iter() is a stream of its own, as with any IterableDataset: a second iterator
+    started while one runs (say, to peek at a batch) gets its own loader and leaves the first
+    untouched. state_dict() describes the iteration that delivered a batch last."""
 
     def __init__(self, source, world_size=None, rank=None, batch_size=256, seed=0, epoch=0,
                  strategy="round-robin", drop_last=False, drop_last_batch=False,
@@ -133,33 +164,41 @@ class ShardMeshDataset(IterableDataset):
                                    return_index=return_index, **loader_kwargs)
         self._epoch = epoch
         self._resume = None
-        self._loader = None
-        self._loader_key = None
-        self._next_batch = 0
-        self._offset = 0
-        self._worker = (0, 1)
-        self._dataset_samples = None
+        self._idle = None      # a finished stream's loader, reused by the next iteration
+        self._current = None   # the _Stream that delivered last (None: the epoch's start)
+        # Fail here, in the process that made the mistake, rather than in a DataLoader worker
+        # at the first batch: build this rank's loader once. Without workers the first
+        # iteration reuses it; with workers (which build their own) it is dropped at once.
+        first = self._new_loader(epoch, self.world_size, self.rank)
+        self._dataset_samples = first.loader.dataset.num_samples
+        self._idle = first if num_workers == 0 else None
+        del first
 
-    # -- pickling (spawned DataLoader workers): the C++ loader stays behind.
+    # -- pickling (spawned DataLoader workers): the C++ loaders stay behind.
     def __getstate__(self):
         state = self.__dict__.copy()
-        state["_loader"] = None
-        state["_loader_key"] = None
+        state["_idle"] = None
+        state["_current"] = None
         return state
 
-    def _get_loader(self, epoch, world_size, rank):
-        key = (os.getpid(), world_size, rank)
-        if self._loader is not None and self._loader_key != key:
-            if self._loader_key[0] != os.getpid():
-                _ORPHANED_LOADERS.append(self._loader)  # forked copy: see _ORPHANED_LOADERS
-            self._loader = None
-        if self._loader is None:
-            self._loader = shardmesh.Loader(self.source, world_size=world_size, rank=rank,
-                                            epoch=epoch, **self._loader_kwargs)
-            self._loader_key = key
-        elif self._loader.epoch != epoch or self._loader.position != 0:
-            self._loader.set_epoch(epoch)
-        return self._loader
+    def _new_loader(self, epoch, world_size, rank):
+        loader = shardmesh.Loader(self.source, world_size=world_size, rank=rank, epoch=epoch,
+                                  **self._loader_kwargs)
+        return _Stream(loader, (os.getpid(), world_size, rank), (0, 1), 0, 0)
+
+    def _take_loader(self, epoch, world_size, rank):
+        """The idle loader when it fits this stream (set to the start of `epoch`), else a new
+        one."""
+        idle, self._idle = self._idle, None
+        if idle is not None and idle.key != (os.getpid(), world_size, rank):
+            if idle.key[0] != os.getpid():
+                _ORPHANED_LOADERS.append(idle.loader)  # forked copy: see _ORPHANED_LOADERS
+            idle = None
+        if idle is None:
+            return self._new_loader(epoch, world_size, rank).loader
+        if idle.loader.epoch != epoch or idle.loader.position != 0:
+            idle.loader.set_epoch(epoch)
+        return idle.loader
 
     def __iter__(self):
         info = get_worker_info()
@@ -177,9 +216,9 @@ class ShardMeshDataset(IterableDataset):
         stream = (worker_id + offset) % num_workers
         world_size, rank = worker_stream(self.world_size, self.rank, stream, num_workers,
                                          self.strategy)
-        self._worker = (worker_id, num_workers)
-        self._offset = offset
-        loader = self._get_loader(epoch, world_size, rank)
+        if info is not None and not resume:
+            self._warn_if_repeated_in_worker(epoch)
+        loader = self._take_loader(epoch, world_size, rank)
         delivered = 0
         if resume:
             if resume.get("stream_state") is not None:
@@ -190,26 +229,50 @@ class ShardMeshDataset(IterableDataset):
                     if not loader._skip_batch():
                         break
                     delivered += 1
-        self._next_batch = delivered
+        current = _Stream(loader, (os.getpid(), world_size, rank), (worker_id, num_workers),
+                          offset, delivered)
+        self._current = current
         in_worker = info is not None
-        while True:
-            batch = loader.next_batch()
-            if batch is None:
-                return
-            self._next_batch += 1
-            yield to_torch(batch, shared=in_worker)
+        try:
+            while True:
+                batch = loader.next_batch()
+                if batch is None:
+                    return
+                current.next_batch += 1
+                self._current = current
+                yield to_torch(batch, shared=in_worker)
+        finally:
+            # Finished, abandoned or closed: the next iteration may reuse this loader (it keeps
+            # its position until then, for state_dict).
+            self._idle = current
+
+    def _warn_if_repeated_in_worker(self, epoch):
+        """A DataLoader worker that starts an epoch it already read is a persistent worker
+        (a fresh worker has another pid): set_epoch() in the main process cannot reach it."""
+        started = self.__dict__.setdefault("_worker_epochs", set())
+        if (os.getpid(), epoch) in started:
+            warnings.warn(
+                f"ShardMeshDataset: DataLoader worker {os.getpid()} starts epoch {epoch} again; "
+                "with persistent_workers=True, set_epoch() in the main process does not reach "
+                "the workers and every epoch repeats this order. Use persistent_workers=False.",
+                RuntimeWarning, stacklevel=3)
+        started.add((os.getpid(), epoch))
 
     def set_epoch(self, epoch):
-        """Epoch of the next iteration (every rank must use the same); drops a pending resume."""
+        """Epoch of the next iteration, from its start (every rank must use the same). A
+        pending load_state_dict() of the same epoch is kept, so the usual loop
+        `for epoch in range(state["epoch"], n): ds.set_epoch(epoch); ...` resumes; one of
+        another epoch is dropped."""
+        epoch = shardmesh._int_arg("epoch", epoch)
+        if self._resume is not None and self._resume["epoch"] != epoch:
+            self._resume = None
         self._epoch = epoch
-        self._resume = None
+        self._current = None
 
     def num_batches(self, num_workers=None):
         """Batches this rank delivers per epoch over `num_workers` DataLoader workers together
         (default: the constructor's num_workers): equal on every rank."""
         k = max(1, self.num_workers if num_workers is None else num_workers)
-        if self._dataset_samples is None:
-            self._dataset_samples = shardmesh.Dataset(self.source).num_samples
         streams = self.world_size * k
         per_stream = self._dataset_samples // streams
         if not self.drop_last and self._dataset_samples % streams:
@@ -223,17 +286,22 @@ class ShardMeshDataset(IterableDataset):
         return self.num_batches()
 
     def state_dict(self):
-        """Where this process's stream stands: a picklable dict (see the module docstring)."""
+        """Where this process's stream stands: a picklable dict (see the module docstring).
+        Before any batch of the current epoch, its start."""
         if self._resume is not None:
             return dict(self._resume)
-        worker_id, num_workers = self._worker
+        current = self._current
+        if current is None:
+            worker_id, num_workers = (0, 1)
+            return {"epoch": self._epoch, "next_batch": 0, "offset": 0, "stream_state": None,
+                    "worker_id": worker_id, "num_workers": num_workers}
         stream_state = None
-        if self._loader is not None and self._loader_key[0] == os.getpid():
-            stream_state = self._loader.state_dict()["stream_state"]
-            epoch = self._loader.epoch
-        else:
-            epoch = self._epoch
-        return {"epoch": epoch, "next_batch": self._next_batch, "offset": self._offset,
+        epoch = self._epoch
+        if current.key[0] == os.getpid():
+            stream_state = current.loader.state_dict()["stream_state"]
+            epoch = current.loader.epoch
+        worker_id, num_workers = current.worker
+        return {"epoch": epoch, "next_batch": current.next_batch, "offset": current.offset,
                 "stream_state": stream_state, "worker_id": worker_id,
                 "num_workers": num_workers}
 

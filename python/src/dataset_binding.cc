@@ -56,19 +56,29 @@ Raises NotFoundError (a FileNotFoundError) when the manifest or a shard file is 
 CorruptionError naming the file (and block) when one is damaged. verify=True reads every file
 once at open and checks its checksum.
 )doc")
-      .def(py::init([](const std::string& path, bool verify) {
+      .def(py::init([](const py::object& path, bool verify) {
+             // A str or any os.PathLike (pathlib.Path), as os.fspath takes them.
+             const std::string dir = py::str(py::module_::import("os").attr("fspath")(path));
              // pybind11 holds a non-const shared_ptr; the Dataset is never mutated through it.
-             return std::const_pointer_cast<Dataset>(OpenDataset(path, verify));
+             return std::const_pointer_cast<Dataset>(OpenDataset(dir, verify));
            }),
            py::arg("path"), py::arg("verify") = false)
-      .def_property_readonly("path", &Dataset::dir)
-      .def_property_readonly("num_samples", &Dataset::num_samples)
-      .def_property_readonly("num_shards", &Dataset::num_shards)
-      .def_property_readonly("num_blocks", [](const Dataset& d) { return d.blocks().size(); })
-      .def_property_readonly("schema", [](const Dataset& d) { return SchemaToPython(d.schema()); })
-      .def_property_readonly("label_field",
-                             [](const Dataset& d) { return d.schema().label_field(); })
-      .def_property_readonly("schema_text", [](const Dataset& d) { return d.schema().ToString(); })
+      .def_property_readonly("path", &Dataset::dir, "The dataset directory, as opened.")
+      .def_property_readonly("num_samples", &Dataset::num_samples, "Samples in the dataset.")
+      .def_property_readonly("num_shards", &Dataset::num_shards, "Shard files.")
+      .def_property_readonly(
+          "num_blocks", [](const Dataset& d) { return d.blocks().size(); },
+          "Compressed blocks over all shards (the unit of reading and decoding).")
+      .def_property_readonly(
+          "schema", [](const Dataset& d) { return SchemaToPython(d.schema()); },
+          "The fields in order, as a list of dicts {name, type, dtype, shape} (the form "
+          "write_dataset's schema= accepts).")
+      .def_property_readonly(
+          "label_field", [](const Dataset& d) { return d.schema().label_field(); },
+          "Name of the int64 label field (label histogram, stratified splits), or '' if none.")
+      .def_property_readonly(
+          "schema_text", [](const Dataset& d) { return d.schema().ToString(); },
+          "The schema as `shardmesh inspect` prints it.")
       .def("__len__", &Dataset::num_samples)
       .def(
           "__getitem__", [](const Dataset& d, std::int64_t i) { return ReadSample(d, i); },

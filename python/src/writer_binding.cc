@@ -65,6 +65,21 @@ class PyWriter {
     const std::string where = "sample " + std::to_string(writer_->num_samples());
     // Arrays must outlive EndSample: the encoder may keep pointers until then.
     std::vector<py::array> keep_alive;
+    if (sample.size() > schema_.num_fields()) {  // a field the schema lacks would be lost
+      std::string extra;
+      for (const auto& item : sample) {
+        const std::string name = py::str(item.first);
+        if (!schema_.FieldIndex(name)) extra += (extra.empty() ? "'" : ", '") + name + "'";
+      }
+      std::string fields;
+      for (const loader::FieldSpec& f : schema_.fields()) {
+        fields += (fields.empty() ? "'" : ", '") + f.name + "'";
+      }
+      ThrowStatus(Status::InvalidArgument(where + ": " + extra + " not in the schema (fields " +
+                                          fields +
+                                          "; one inferred from sample 0 has only "
+                                          "that sample's fields: pass schema= to name them all)"));
+    }
     writer_->BeginSample();
     for (std::size_t i = 0; i < schema_.num_fields(); ++i) {
       const loader::FieldSpec& spec = schema_.fields()[i];
@@ -94,7 +109,8 @@ class PyWriter {
           }
           case FieldType::kTensor: {
             py::dtype want = NumpyDType(spec.dtype);
-            py::array a = py::module_::import("numpy").attr("ascontiguousarray")(value, want);
+            // asarray keeps a scalar 0-d (ascontiguousarray would make it 1-d).
+            py::array a = py::module_::import("numpy").attr("asarray")(value, want, "C");
             if (static_cast<std::size_t>(a.ndim()) != spec.shape.size()) {
               fail("expected " + std::to_string(spec.shape.size()) + " dimensions, got " +
                    std::to_string(a.ndim()));

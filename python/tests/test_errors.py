@@ -76,6 +76,32 @@ def test_bad_arguments_are_value_errors(fresh_dataset):
         shardmesh.Loader(fresh_dataset, batch_size=0)
 
 
+@pytest.mark.parametrize("argument,value,error", [
+    ("batch_size", -1, shardmesh.InvalidArgumentError), ("seed", -1, shardmesh.InvalidArgumentError),
+    ("epoch", 2**64, shardmesh.InvalidArgumentError), ("partitions", 0, shardmesh.InvalidArgumentError),
+    ("world_size", 2.7, TypeError), ("world_size", "2", TypeError), ("rank", 0.0, TypeError),
+    ("batch_size", 8.0, TypeError), ("strategy", 3, TypeError)])
+def test_integer_arguments_are_checked_by_name(fresh_dataset, argument, value, error):
+    """No truncation of floats, no parsing of strings, no pybind signature dump: the error
+    names the argument."""
+    kwargs = {"world_size": 1, "rank": 0, argument: value}
+    with pytest.raises(error, match=argument):
+        shardmesh.Loader(fresh_dataset, **kwargs)
+
+
+def test_set_epoch_checks_its_argument(fresh_dataset):
+    loader = shardmesh.Loader(fresh_dataset, world_size=1, rank=0)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="epoch"):
+        loader.set_epoch(-1)
+    with pytest.raises(TypeError, match="epoch"):
+        loader.set_epoch("1")
+
+
+def test_strategy_range_is_refused_with_a_reason(fresh_dataset):
+    with pytest.raises(shardmesh.InvalidArgumentError, match="C\\+\\+ API"):
+        shardmesh.Loader(fresh_dataset, world_size=1, rank=0, strategy="range")
+
+
 def test_damaged_state_bytes_are_a_corruption_error(fresh_dataset):
     loader = shardmesh.Loader(fresh_dataset)
     state = loader.state_dict()["stream_state"]

@@ -152,6 +152,19 @@ def test_world_size_and_rank_come_from_torchrun_then_slurm():
         shardmesh.world_from_env(environ={"WORLD_SIZE": "4", "RANK": "4"})
 
 
+def test_world_size_and_rank_never_mix_launchers():
+    slurm = {"SLURM_NTASKS": "4", "SLURM_PROCID": "2"}
+    # An explicit world size takes the rank of the first launcher that sets one, named in
+    # the error when it does not fit.
+    with pytest.raises(shardmesh.InvalidArgumentError, match="SLURM_PROCID"):
+        shardmesh.world_from_env(world_size=1, environ=slurm)
+    assert shardmesh.world_from_env(world_size=4, environ=slurm) == (4, 2)
+    # torchrun's WORLD_SIZE without its RANK is an error, not SLURM's rank.
+    with pytest.raises(shardmesh.InvalidArgumentError, match="WORLD_SIZE is set but RANK"):
+        shardmesh.world_from_env(environ={"WORLD_SIZE": "2", **slurm})
+    assert shardmesh.world_from_env(environ={"WORLD_SIZE": "2", "RANK": "1", **slurm}) == (2, 1)
+
+
 def test_loader_reads_rank_from_environment(gen_dataset, monkeypatch):
     monkeypatch.setenv("WORLD_SIZE", "3")
     monkeypatch.setenv("RANK", "2")

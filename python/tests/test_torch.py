@@ -2,6 +2,9 @@
 import multiprocessing
 import os
 import pickle
+import subprocess
+import sys
+import warnings
 from multiprocessing.reduction import ForkingPickler
 
 import numpy as np
@@ -384,6 +387,140 @@ def test_spawned_workers_deliver_every_sample_once_through_named_buffers(gen_dat
     assert sorted(ids_of(loader)) == list(range(GEN_SAMPLES))
     # (This process's own buffers, from earlier tests that build batches here, stay until it
     # exits; the workers' are what must be gone.)
-    mine = f"shardmesh-batch-{os.getpid()}-"
     assert not [n for n in os.listdir(bt.SHM_DIR)
-                if n.startswith("shardmesh-batch-") and not n.startswith(mine)]
+                if n.startswith("shardmesh-batch-") and bt._pid_of(n) != os.getpid()]
+
+
+_KILLED_WORKER_MAIN = """
+import multiprocessing, os, signal, sys
+import numpy as np
+import shardmesh.torch as smt
+from shardmesh import _batch_transport as bt
+
+def worker(queue):
+    batches = [smt.to_torch({"x": np.ones(16, np.float32)}, shared=True) for _ in range(3)]
+    queue.put([bt.buffer_of(b["x"])[0] for b in batches])
+    signal.pause()
+
+if __name__ == "__main__":
+    context = multiprocessing.get_context(sys.argv[1])
+    queue = context.Queue()
+    process = context.Process(target=worker, args=(queue,), daemon=True)
+    process.start()
+    names = queue.get(timeout=60)
+    os.kill(process.pid, signal.SIGKILL)
+    process.join(timeout=60)
+    assert all(os.path.exists(os.path.join(bt.SHM_DIR, n)) for n in names)
+    print(" ".join(names))
+"""
+
+
+@pytest.mark.parametrize("context", ["fork", "spawn"])
+def test_buffers_of_a_killed_worker_are_unlinked_when_the_main_process_exits(tmp_path, context):
+    """A worker stopped by a signal cannot unlink its buffers; its parent does, at exit."""
+    script = tmp_path / "main.py"
+    script.write_text(_KILLED_WORKER_MAIN)
+    out = subprocess.run([sys.executable, str(script), context], capture_output=True,
+                         text=True, timeout=120, env=dict(os.environ))
+    assert out.returncode == 0, out.stderr
+    names = out.stdout.split()
+    assert len(names) == 3
+    assert not [n for n in names if os.path.exists(os.path.join(bt.SHM_DIR, n))]
+
+
+def test_a_second_iterator_leaves_the_first_untouched(gen_dataset):
+    """Peeking at a batch with a fresh iterator in the middle of an epoch (num_workers=0)
+    must not restart the running stream: each iter() is a stream of its own."""
+    kwargs = dict(world_size=1, rank=0, seed=4, batch_size=64, return_index=True)
+    full = ids_of(smt.ShardMeshDataset(gen_dataset, **kwargs))
+    ds = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    dl = DataLoader(ds, batch_size=None)
+    got = []
+    for i, batch in enumerate(dl):
+        got.extend(batch["__index__"].tolist())
+        if i == 3:
+            peek = next(iter(dl))
+            assert peek["__index__"].tolist() == full[:64]
+        if i == 5:
+            assert ds.state_dict()["next_batch"] == 6  # the stream that delivered last
+    assert got == full
+    assert len(got) == len(set(got)) == GEN_SAMPLES
+
+
+def test_state_dict_after_set_epoch_is_the_start_of_that_epoch(gen_dataset):
+    kwargs = dict(world_size=2, rank=0, seed=3, batch_size=64, return_index=True)
+    ds = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    ids_of(ds)  # all of epoch 0
+    ds.set_epoch(1)
+    state = ds.state_dict()
+    assert (state["epoch"], state["next_batch"]) == (1, 0)
+    resumed = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    resumed.load_state_dict(state)
+    assert ids_of(resumed) == ids_of(smt.ShardMeshDataset(gen_dataset, epoch=1, **kwargs))
+
+
+def test_resume_survives_set_epoch_of_its_own_epoch(gen_dataset):
+    """The usual loop `load_state_dict(state); for epoch in range(state["epoch"], n):
+    set_epoch(epoch); ...` continues mid-epoch; set_epoch of another epoch drops the resume."""
+    kwargs = dict(world_size=2, rank=1, seed=5, batch_size=64, return_index=True)
+    full1 = ids_of(smt.ShardMeshDataset(gen_dataset, epoch=1, **kwargs))
+    full2 = ids_of(smt.ShardMeshDataset(gen_dataset, epoch=2, **kwargs))
+    ds = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    ds.set_epoch(1)
+    head = []
+    for i, batch in enumerate(DataLoader(ds, batch_size=None)):
+        head.extend(batch["__index__"].tolist())
+        if i == 4:
+            state = ds.state_dict()
+            break
+    resumed = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    resumed.load_state_dict(state)
+    epochs = {}
+    for epoch in range(state["epoch"], 3):
+        resumed.set_epoch(epoch)
+        epochs[epoch] = ids_of(DataLoader(resumed, batch_size=None))
+    assert head + epochs[1] == full1
+    assert epochs[2] == full2
+    other = smt.ShardMeshDataset(gen_dataset, **kwargs)
+    other.load_state_dict(state)
+    other.set_epoch(2)
+    assert ids_of(other) == full2
+
+
+def test_constructor_checks_the_dataset_and_the_arguments(gen_dataset, tmp_path):
+    with pytest.raises(shardmesh.NotFoundError, match="nonexistent"):
+        smt.ShardMeshDataset(tmp_path / "nonexistent", world_size=1, rank=0)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="random"):
+        smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, strategy="random")
+    with pytest.raises(shardmesh.InvalidArgumentError, match="batch_size"):
+        smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=0)
+    with pytest.raises(TypeError, match="shufle"):
+        smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, shufle=True)
+
+
+def test_variable_shape_fields_arrive_as_lists_of_tensors_without_warnings(tmp_path):
+    shardmesh.write_dataset(tmp_path / "v", ({"seq": np.arange(i % 5 + 1, dtype=np.int32),
+                                             "y": i} for i in range(50)),
+                            schema={"seq": ("int32", [-1]), "y": "int64"})
+    ds = smt.ShardMeshDataset(tmp_path / "v", world_size=1, rank=0, batch_size=16)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        batches = list(DataLoader(ds, batch_size=None))
+    seqs = [s for b in batches for s in b["seq"]]
+    assert all(isinstance(s, torch.Tensor) for s in seqs)
+    assert sorted(len(s) for s in seqs) == sorted(i % 5 + 1 for i in range(50))
+
+
+def test_persistent_workers_warn_that_set_epoch_does_not_reach_them(gen_dataset, capfd):
+    """A persistent worker keeps its first copy of the dataset, so set_epoch() never reaches
+    it: the worker says so on stderr when it starts the same epoch again."""
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=500,
+                              return_index=True)
+    # Spawned: a forked worker would inherit pytest's warning recorder and print nothing.
+    dl = DataLoader(ds, batch_size=None, num_workers=1, persistent_workers=True,
+                    multiprocessing_context="spawn")
+    first = ids_of(dl)
+    assert "persistent_workers" not in capfd.readouterr().err
+    ds.set_epoch(1)
+    assert ids_of(dl) == first  # the documented limitation itself
+    assert "starts epoch 0 again" in capfd.readouterr().err

@@ -83,3 +83,33 @@ def test_infer_schema_maps_python_types():
                                      "e": np.ones((2, 3), np.float16)})
     assert schema == {"a": "int64", "b": "float64", "c": "string", "d": "bytes",
                       "e": ("tensor", "float16", [2, 3])}
+
+
+def test_scalar_fields_round_trip_and_numpy_integers_make_label_fields(tmp_path):
+    """NumPy integer scalars (an element of a label array) are int64 fields; bools and other
+    NumPy scalars are 0-d tensors, and 0-d schema entries are written as such."""
+    labels = np.random.default_rng(0).integers(0, 3, 20)
+    samples = [{"x": np.full(2, i, np.float32), "y": labels[i], "flag": bool(i % 2),
+                "w": np.float32(i / 2)} for i in range(20)]
+    assert shardmesh.infer_schema(samples[0]) == {
+        "x": ("tensor", "float32", [2]), "y": "int64", "flag": ("tensor", "bool", []),
+        "w": ("tensor", "float32", [])}
+    shardmesh.write_dataset(tmp_path / "s", samples, label_field="y")
+    dataset = shardmesh.Dataset(tmp_path / "s")  # a pathlib.Path, as Loader takes
+    assert dataset.label_field == "y"
+    for i in (0, 7, 19):
+        sample = dataset[i]
+        assert sample["y"] == labels[i]
+        assert sample["flag"].shape == () and bool(sample["flag"]) == bool(i % 2)
+        assert sample["w"].shape == () and float(sample["w"]) == i / 2
+    shardmesh.write_dataset(tmp_path / "e", [{"w": 0.5}], schema={"w": ("float32", [])})
+    assert float(shardmesh.Dataset(tmp_path / "e")[0]["w"]) == 0.5
+
+
+def test_a_field_outside_the_schema_or_a_sample_that_is_not_a_dict_is_refused(tmp_path):
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 1: 'z' not in the schema"):
+        shardmesh.write_dataset(tmp_path / "a", [{"a": 1}, {"a": 2, "z": 5}])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 1 is of type int"):
+        shardmesh.write_dataset(tmp_path / "b", [{"a": 1}, 3])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 0 is of type list"):
+        shardmesh.write_dataset(tmp_path / "c", [[1, 2]])
