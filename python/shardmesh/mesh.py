@@ -82,6 +82,7 @@ class MeshLoader:
         self._job.leave(float(drain))
 
     def close(self):
+        """leave() unless already left; what `with MeshLoader(...) as loader:` calls at exit."""
         if self._job.alive:
             self.leave()
 
@@ -115,6 +116,7 @@ class MeshLoader:
 
     @property
     def name(self):
+        """This worker's member name in the mesh (the config's `name`)."""
         return self._job.name
 
     @property

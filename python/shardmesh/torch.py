@@ -356,21 +356,28 @@ class MeshDataset(IterableDataset):
             yield to_torch(batch)
 
     def set_epoch(self, epoch):
-        self._epoch = int(epoch)
+        """The epoch the next iteration reads (every worker of the mesh must use the same)."""
+        self._epoch = shardmesh._int_arg("epoch", epoch)
 
     def commit(self):
+        """After each optimizer step: a failover replays at most what was delivered since."""
         self.loader.commit()
 
     def state_dict(self):
+        """{"epoch", "stream_state", "position"}: informational, the mesh resumes from its own
+        replicated checkpoints."""
         state = self.loader.state_dict()
         state["epoch"] = self._epoch
         return state
 
     def load_state_dict(self, state):
+        """Takes the epoch to read from `state` (a state_dict()); the position comes from the
+        mesh's own checkpoints."""
         if not isinstance(state, dict) or "epoch" not in state:
             raise shardmesh.InvalidArgumentError(
                 "MeshDataset.load_state_dict: expected a dict from state_dict()")
         self._epoch = int(state["epoch"])
 
     def leave(self):
+        """Leaves the mesh gracefully (peers see a leave, not a death)."""
         self.loader.close()

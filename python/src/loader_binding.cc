@@ -289,11 +289,12 @@ void RegisterLoader(py::module_& m) {
                              "Samples of this rank in the current epoch.")
       .def_property_readonly("position", &PyLoader::Position,
                              "Samples of the current epoch already delivered.")
-      .def_property_readonly("epoch", &PyLoader::Epoch)
-      .def_property_readonly("batch_size", &PyLoader::batch_size)
+      .def_property_readonly("epoch", &PyLoader::Epoch, "The epoch being read.")
+      .def_property_readonly("batch_size", &PyLoader::batch_size, "Samples per batch.")
       .def_property_readonly(
           "dataset",
-          [](const PyLoader& l) { return std::const_pointer_cast<Dataset>(l.dataset()); })
+          [](const PyLoader& l) { return std::const_pointer_cast<Dataset>(l.dataset()); },
+          "The shardmesh.Dataset being read.")
       .def("state_dict", &PyLoader::StateDict,
            "The stream state: {'stream_state': bytes, 'epoch', 'position', 'world_size', "
            "'rank'}; picklable.")
