@@ -21,7 +21,16 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriter
   manifest_.schema = schema_;
 }
 
-DatasetWriter::~DatasetWriter() = default;
+DatasetWriter::~DatasetWriter() {
+  if (finished_) return;
+  // Never finished (an error, or the caller gave up): without a manifest the shards written so
+  // far are no dataset, and left behind they would sit beside the next one written here.
+  shard_.reset();  // its temporary file goes with it
+  for (const ShardEntry& e : manifest_.shards) {
+    std::error_code ec;
+    std::filesystem::remove(dir_ + "/" + e.file, ec);
+  }
+}
 
 Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir, Schema schema,
                                                              const DatasetWriterOptions& options) {

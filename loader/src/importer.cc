@@ -1,8 +1,10 @@
 #include "shardmesh/loader/importer.h"
 
 #include <cerrno>
+#include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <variant>
@@ -97,6 +99,15 @@ class Importer {
     return true;
   }
 
+  // An array of JSON integers that all fit int64 (the first record's decides the dtype).
+  static bool IsInt64Array(const Json& v) {
+    for (const Json& e : v) {
+      if (!e.is_number_integer()) return false;
+      if (e.is_number_unsigned() && e.get<std::uint64_t>() > INT64_MAX) return false;
+    }
+    return true;
+  }
+
   Status JsonLine(const std::string& line) {
     Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) Fail("", "malformed JSON");
@@ -116,8 +127,10 @@ class Importer {
         } else if (v.is_string()) {
           f.type = FieldType::kString;
         } else if (IsNumberArray(v)) {
+          // Integers stay exact (token ids, indices); anything else is float32, the dtype of
+          // features, which keeps 24 bits of mantissa (range errors are caught below).
           f.type = FieldType::kTensor;
-          f.dtype = DType::kFloat32;
+          f.dtype = IsInt64Array(v) ? DType::kInt64 : DType::kFloat32;
           f.shape = {static_cast<std::int64_t>(v.size())};
         } else {
           Fail(key, "unsupported value " + v.dump() +
@@ -162,8 +175,28 @@ class Importer {
             Fail(f.name, "array of " + std::to_string(v.size()) + " numbers, expected " +
                              std::to_string(f.shape[0]));
           }
+          if (f.dtype == DType::kInt64) {
+            if (!IsInt64Array(v)) {
+              Fail(f.name,
+                   "expected an array of int64 integers (the first record's array held "
+                   "only integers), got " +
+                       v.dump());
+            }
+            ints_.resize(v.size());
+            for (std::size_t i = 0; i < v.size(); ++i) ints_[i] = v[i].get<std::int64_t>();
+            writer_->AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(ints_.data()),
+                                        ints_.size() * sizeof(std::int64_t)));
+            break;
+          }
           tensor_.resize(v.size());
-          for (std::size_t i = 0; i < v.size(); ++i) tensor_[i] = v[i].get<float>();
+          for (std::size_t i = 0; i < v.size(); ++i) {
+            const double d = v[i].get<double>();
+            if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+              Fail(f.name, "element " + std::to_string(i) + " (" + v[i].dump() +
+                               ") is out of float32's range");
+            }
+            tensor_[i] = static_cast<float>(d);
+          }
           writer_->AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(tensor_.data()),
                                       tensor_.size() * sizeof(float)));
           break;
@@ -231,6 +264,8 @@ class Importer {
   Status CsvLine(const std::string& line) {
     std::vector<std::string> cells = SplitCsv(line);
     if (!have_header_) {
+      // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first name.
+      if (!cells.empty() && cells[0].rfind("\xEF\xBB\xBF", 0) == 0) cells[0].erase(0, 3);
       for (const std::string& name : cells) {
         if (name.empty()) Fail("", "empty column name in the header");
       }
@@ -296,6 +331,7 @@ class Importer {
   std::vector<std::string> header_;
   bool have_header_ = false;
   std::vector<float> tensor_;
+  std::vector<std::int64_t> ints_;
 };
 
 }  // namespace

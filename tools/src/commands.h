@@ -8,6 +8,19 @@ namespace shardmesh::tools {
 
 void RegisterCommands(CLI::App& app);
 
+// The check for every unsigned numeric option: CLI11 2.1 turns "-5" into 2^64 - 5 for a
+// 64-bit one (gen --samples -5 then writes until the disk is full).
+inline CLI::Validator NotNegative() {
+  return CLI::Validator(
+      [](std::string& value) {
+        const auto first = value.find_first_not_of(" \t");
+        return first != std::string::npos && value[first] == '-'
+                   ? "must not be negative, got " + value
+                   : std::string();
+      },
+      "", "NotNegative");
+}
+
 // Exit code of the subcommand that ran (0 on success).
 int ExitCode();
 void SetExitCode(int code);

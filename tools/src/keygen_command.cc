@@ -9,6 +9,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <string>
 
 #include "commands.h"
@@ -20,6 +21,7 @@ namespace {
 struct KeygenArgs {
   std::string out;
   bool server = false;
+  bool force = false;
 };
 
 std::string KeyPairToml(const mesh::CurveKeyPair& pair, bool server) {
@@ -84,6 +86,18 @@ int RunKeygen(const KeygenArgs& args) {
     std::fputs(text.c_str(), stdout);
     return 0;
   }
+  std::error_code ec;
+  const auto existing = std::filesystem::symlink_status(args.out, ec);
+  if (!ec && std::filesystem::exists(existing)) {
+    // A key file holds a secret key that may be the only copy: replacing it is never implicit.
+    if (!std::filesystem::is_regular_file(existing) || !args.force) {
+      std::fprintf(stderr, "keygen: %s already exists; %s\n", args.out.c_str(),
+                   std::filesystem::is_regular_file(existing)
+                       ? "pass --force to replace it (its secret key is then lost)"
+                       : "it is not a regular file");
+      return 2;
+    }
+  }
   Status written = WriteSecretFile(args.out, text);
   if (!written.ok()) {
     std::fprintf(stderr, "keygen: %s\n", written.ToString().c_str());
@@ -103,6 +117,7 @@ void RegisterKeygen(CLI::App& app) {
   cmd->add_option("--out", args->out, "Write to this file (mode 0600) instead of stdout");
   cmd->add_flag("--server", args->server,
                 "Generate the mesh-wide server key pair (curve_server_public/secret)");
+  cmd->add_flag("--force", args->force, "Replace an existing --out file (its keys are lost)");
   cmd->callback([args] { SetExitCode(RunKeygen(*args)); });
 }
 

@@ -12,7 +12,9 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    // --help and --version exit 0; every usage error exits 2, as the README's rule says
+    // (CLI11's own codes, 100-120, would mean nothing to a caller).
+    return app.exit(e) == 0 ? 0 : 2;
   }
   return shardmesh::tools::ExitCode();
 }

@@ -38,6 +38,7 @@ struct ReadArgs {
   std::string strategy = "round-robin";
   std::uint64_t seed = 0;
   std::uint64_t epoch = 0;
+  bool epoch_given = false;  // --epoch on the command line (checked against --resume)
   bool ids = false;
   std::uint64_t limit = 0;
   std::string checkpoint_out;
@@ -290,6 +291,12 @@ Status RunRead(const ReadArgs& args) {
     SHARDMESH_ASSIGN_OR_RETURN(std::string bytes, ReadFileToString(args.resume));
     auto state = checkpoint::DecodeStreamState(AsBytes(bytes));
     if (!state.ok()) return state.status().WithContext(args.resume);
+    if (args.epoch_given && state->epoch != args.epoch) {
+      return Status::InvalidArgument(args.resume + ": the stream state is of epoch " +
+                                     std::to_string(state->epoch) + ", --epoch says " +
+                                     std::to_string(args.epoch) +
+                                     " (a resume continues its own epoch; omit --epoch)");
+    }
     SHARDMESH_RETURN_IF_ERROR(stream->RestoreFromCheckpoint(*state).WithContext(args.resume));
   }
 
@@ -354,14 +361,18 @@ void RegisterRead(CLI::App& app) {
   CLI::App* cmd = app.add_subcommand(
       "read", "Stream this rank's share of an epoch (static mode): ids, checkpoints, benchmark");
   cmd->add_option("dir", args->dir, "Dataset directory")->required();
-  cmd->add_option("--world-size", args->world_size, "Number of ranks (default 1)");
-  cmd->add_option("--rank", args->rank, "This rank, 0..world-size-1 (default 0)");
+  cmd->add_option("--world-size", args->world_size, "Number of ranks (default 1)")
+      ->check(NotNegative());
+  cmd->add_option("--rank", args->rank, "This rank, 0..world-size-1 (default 0)")
+      ->check(NotNegative());
   cmd->add_option("--strategy", args->strategy,
                   "round-robin (default), contiguous, hash, range, stratified, adaptive");
-  cmd->add_option("--seed", args->seed, "Seed of the epoch order (default 0)");
-  cmd->add_option("--epoch", args->epoch, "Epoch (default 0)");
+  cmd->add_option("--seed", args->seed, "Seed of the epoch order (default 0)")
+      ->check(NotNegative());
+  cmd->add_option("--epoch", args->epoch, "Epoch (default 0)")->check(NotNegative());
   cmd->add_flag("--ids", args->ids, "Print each delivered global sample index, one per line");
-  cmd->add_option("--limit", args->limit, "Stop after this many samples (0 = whole epoch)");
+  cmd->add_option("--limit", args->limit, "Stop after this many samples (0 = whole epoch)")
+      ->check(NotNegative());
   cmd->add_option("--checkpoint-out", args->checkpoint_out,
                   "Write the stream state at the stop to this file (atomically)");
   cmd->add_option("--resume", args->resume, "Continue from a stream state file");
@@ -369,21 +380,33 @@ void RegisterRead(CLI::App& app) {
                 "Print one line: samples/s, MB/s and the raw pread+LZ4 limit of the same blocks");
   cmd->add_option("--prefetch-threads", args->prefetch_threads,
                   "Background decode threads (default 1; none when the process may run on "
-                  "one CPU only: the reader then decodes itself)");
+                  "one CPU only: the reader then decodes itself)")
+      ->check(NotNegative());
   cmd->add_option("--prefetch-blocks", args->prefetch_blocks,
-                  "Decoded blocks kept ahead of the consumer (default 8)");
+                  "Decoded blocks kept ahead of the consumer (default 8)")
+      ->check(NotNegative());
   cmd->add_option("--prefetch-mib", args->prefetch_mib,
-                  "Memory budget for decoded blocks, MiB (default 512)");
-  cmd->add_option("--partitions", args->partitions, "Canonical partitions (default 64)");
-  cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)");
+                  "Memory budget for decoded blocks, MiB (default 512)")
+      ->check(NotNegative());
+  cmd->add_option("--partitions", args->partitions, "Canonical partitions (default 64)")
+      ->check(NotNegative());
+  cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)")
+      ->check(NotNegative());
   cmd->add_flag("--drop-last", args->drop_last,
                 "Deliver floor(N/W) per rank instead of padding to ceil(N/W)");
   cmd->add_option("--ranges", args->ranges,
                   "range strategy: BEGIN:END per rank, comma separated (rank order)");
   cmd->add_option("--export-npy", args->export_npy,
                   "Write the fixed-shape tensor and int64 fields to OUT/<field>.npy and exit");
-  cmd->callback([args] {
-    Status s = RunRead(*args);
+  cmd->callback([args, cmd] {
+    args->epoch_given = cmd->count("--epoch") > 0;
+    Status s = Status::OK();
+    for (const char* file : {"--checkpoint-out", "--resume", "--export-npy"}) {
+      if (cmd->count(file) > 0 && cmd->get_option(file)->as<std::string>().empty()) {
+        s = Status::InvalidArgument(std::string(file) + ": empty file name");
+      }
+    }
+    if (s.ok()) s = RunRead(*args);
     if (!s.ok()) {
       std::fprintf(stderr, "read: %s\n", s.ToString().c_str());
       SetExitCode(s.IsInvalidArgument() ? 2 : 1);

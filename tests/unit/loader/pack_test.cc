@@ -1,6 +1,8 @@
 // Importer (`shardmesh pack`): JSONL and CSV into datasets, malformed lines named by number.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+
 #include "format_test_util.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/importer.h"
@@ -112,6 +114,56 @@ TEST_F(PackTest, CsvErrorsNameTheLineAndField) {
   EXPECT_NE(quote.status().message().find("in.csv:2:"), std::string::npos);
   auto extra = Import("a\n1\n2,3\n", ImportFormat::kCsv);
   EXPECT_NE(extra.status().message().find("in.csv:3:"), std::string::npos);
+}
+
+// Integer arrays are not squeezed through float32 (16777217 would become 16777216); float
+// arrays are float32, and a value float32 cannot hold is an error rather than an inf.
+TEST_F(PackTest, IntegerArraysStayExactAndFloatArraysRefuseOverflow) {
+  auto m =
+      Import("{\"tok\": [16777217, 3]}\n{\"tok\": [-9007199254740993, 5]}\n", ImportFormat::kJsonl);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->schema.fields()[0].dtype, DType::kInt64);
+  auto ds = Dataset::Open(out_);
+  ASSERT_TRUE(ds.ok());
+  auto block = (*ds)->ReadBlock(0);
+  ASSERT_TRUE(block.ok());
+  EXPECT_EQ((*block)->sample(0).field("tok").AsTensor().At<std::int64_t>(0), 16777217);
+  EXPECT_EQ((*block)->sample(1).field("tok").AsTensor().At<std::int64_t>(0), -9007199254740993);
+
+  auto mixed = Import("{\"tok\": [1, 2]}\n{\"tok\": [1.5, 2]}\n", ImportFormat::kJsonl);
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("in.jsonl:2: field 'tok': expected an array of int64"),
+            std::string::npos)
+      << mixed.status().message();
+  auto floats = Import("{\"x\": [0.5, 2]}\n{\"x\": [1e300, 2]}\n", ImportFormat::kJsonl);
+  ASSERT_FALSE(floats.ok());
+  EXPECT_NE(floats.status().message().find("in.jsonl:2: field 'x': element 0"), std::string::npos)
+      << floats.status().message();
+}
+
+// A bad line after several finished shards leaves no shard files behind (without a manifest
+// they are no dataset, and they would sit beside the next one packed there).
+TEST_F(PackTest, AFailedImportRemovesTheShardsItWrote) {
+  std::string text;
+  for (int i = 0; i < 9; ++i) text += "{\"a\": " + std::to_string(i) + "}\n";
+  text += "{\"a\": \"nine\"}\n";
+  auto m = Import(text, ImportFormat::kJsonl);  // 2 samples per shard: 4 shards done by then
+  ASSERT_FALSE(m.ok());
+  EXPECT_NE(m.status().message().find("in.jsonl:10:"), std::string::npos) << m.status().message();
+  std::vector<std::string> left;
+  for (const auto& entry : std::filesystem::directory_iterator(out_)) {
+    left.push_back(entry.path().filename().string());
+  }
+  EXPECT_TRUE(left.empty()) << left.size() << " files left, e.g. " << left[0];
+}
+
+TEST_F(PackTest, CsvByteOrderMarkIsNotPartOfTheFirstColumnName) {
+  auto m = Import(
+      "\xEF\xBB\xBF"
+      "a,b\n1,2\n",
+      ImportFormat::kCsv);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  EXPECT_EQ(m->schema.fields()[0].name, "a");
 }
 
 TEST_F(PackTest, BadLabelFieldAndEmptyInputAreErrors) {

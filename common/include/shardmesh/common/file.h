@@ -46,7 +46,8 @@ Result<std::string> ReadFileToString(const std::string& path);
 
 // Writes `data` to `path` so that a crash leaves either the old file or the new one, never a
 // mix: write to a temporary file in the same directory, fsync it, rename it over `path`, fsync
-// the directory.
+// the directory. InvalidArgument for an empty path or one that exists and is not a regular file
+// (a device, directory, FIFO or symlink is never replaced).
 Status WriteFileAtomically(const std::string& path, std::string_view data);
 
 // Creates `dir` and its parents if missing.

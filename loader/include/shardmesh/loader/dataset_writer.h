@@ -43,6 +43,7 @@ class DatasetWriter {
   // !options.overwrite; InvalidArgument for bad options; IOError for file system failures.
   static Result<std::unique_ptr<DatasetWriter>> Create(const std::string& dir, Schema schema,
                                                        const DatasetWriterOptions& options = {});
+  // A writer destroyed before Finish() succeeded removes the shard files it wrote.
   ~DatasetWriter();
 
   // One sample: BeginSample(), one Add* per field in schema order, EndSample(). EndSample

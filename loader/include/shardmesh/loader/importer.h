@@ -1,7 +1,9 @@
 // Importer: turns JSON Lines or CSV records into a dataset (what `shardmesh pack` runs).
 //
 // The schema is inferred from the first record: integers -> int64, other numbers -> float64,
-// strings -> string, arrays of numbers -> float32 tensor of that fixed length (JSONL only).
+// strings -> string, arrays of numbers -> a tensor of that fixed length (JSONL only): int64
+// when the first record's array holds only integers, else float32 (the dtype of features:
+// values keep float32's 24-bit mantissa, and one outside its range is an error).
 // CSV takes field names from its header line. Every later record must have exactly the same
 // fields with compatible types (an integer is accepted where a float64 is expected). The first
 // bad line stops the import with an error naming the input file, the line number and the field.

@@ -1,0 +1,109 @@
+// The `shardmesh` CLI as a user meets it: usage errors exit 2 before doing anything, files are
+// never replaced by surprise, a resume keeps its own epoch. Real processes, bounded waits.
+#include <gtest/gtest.h>
+#include <sys/stat.h>
+
+#include <chrono>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "process.h"
+
+namespace shardmesh::testing {
+namespace {
+
+struct CliRun {
+  int code = -1;
+  std::string output;  // stdout and stderr together
+};
+
+class CliUsageTest : public ::testing::Test {
+ protected:
+  CliRun Cli(std::vector<std::string> args) {
+    args.insert(args.begin(), SHARDMESH_BIN);
+    const std::string log = dir_.path() + "/run-" + std::to_string(runs_++) + ".log";
+    ChildProcess child(std::move(args), log);
+    CliRun run;
+    const auto code = child.Wait(std::chrono::seconds(60));
+    EXPECT_TRUE(code.has_value()) << "the CLI did not exit within 60 s";
+    run.code = code.value_or(-1);
+    run.output = child.ReadLog();
+    return run;
+  }
+
+  std::string Path(const std::string& name) const { return dir_.path() + "/" + name; }
+
+  static std::string ReadAll(const std::string& path) {
+    std::ifstream in(path);
+    std::stringstream s;
+    s << in.rdbuf();
+    return s.str();
+  }
+
+  TempDir dir_{"cli-usage"};
+  int runs_ = 0;
+};
+
+TEST_F(CliUsageTest, NegativeCountsAreUsageErrorsNotHugeNumbers) {
+  // CLI11 2.1 read "-5" into a 64-bit option as 2^64 - 5: gen then wrote until the disk was full.
+  CliRun gen = Cli({"gen", "--out", Path("g"), "--samples", "-5"});
+  EXPECT_EQ(gen.code, 2) << gen.output;
+  EXPECT_NE(gen.output.find("--samples: must not be negative"), std::string::npos) << gen.output;
+  EXPECT_FALSE(std::filesystem::exists(Path("g")));
+  ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "300", "--shards", "2"}).code, 0);
+  for (const char* flag : {"--limit", "--seed", "--epoch", "--world-size"}) {
+    CliRun read = Cli({"read", Path("d"), flag, "-1"});
+    EXPECT_EQ(read.code, 2) << flag << ": " << read.output;
+  }
+}
+
+TEST_F(CliUsageTest, ParserErrorsExitTwoAndHelpExitsZero) {
+  EXPECT_EQ(Cli({}).code, 2);
+  EXPECT_EQ(Cli({"gen", "--out", Path("x"), "--bogus"}).code, 2);
+  EXPECT_EQ(Cli({"read"}).code, 2);
+  EXPECT_EQ(Cli({"--help"}).code, 0);
+  EXPECT_EQ(Cli({"read", "--help"}).code, 0);
+}
+
+TEST_F(CliUsageTest, CheckpointOutNeverReplacesANonRegularFileOrTakesAnEmptyName) {
+  ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "300", "--shards", "2"}).code, 0);
+  ASSERT_EQ(::mkfifo(Path("fifo").c_str(), 0600), 0);
+  CliRun fifo = Cli({"read", Path("d"), "--limit", "10", "--checkpoint-out", Path("fifo")});
+  EXPECT_EQ(fifo.code, 2) << fifo.output;
+  EXPECT_NE(fifo.output.find("not a regular file"), std::string::npos) << fifo.output;
+  EXPECT_TRUE(std::filesystem::is_fifo(Path("fifo")));
+  CliRun empty = Cli({"read", Path("d"), "--limit", "10", "--checkpoint-out", ""});
+  EXPECT_EQ(empty.code, 2) << empty.output;
+  EXPECT_NE(empty.output.find("empty file name"), std::string::npos) << empty.output;
+}
+
+TEST_F(CliUsageTest, ResumeRefusesAnotherEpochAndContinuesItsOwn) {
+  ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "300", "--shards", "2"}).code, 0);
+  ASSERT_EQ(
+      Cli({"read", Path("d"), "--epoch", "2", "--limit", "100", "--checkpoint-out", Path("ck")})
+          .code,
+      0);
+  CliRun other = Cli({"read", Path("d"), "--epoch", "3", "--resume", Path("ck")});
+  EXPECT_EQ(other.code, 2) << other.output;
+  EXPECT_NE(other.output.find("epoch 2, --epoch says 3"), std::string::npos) << other.output;
+  EXPECT_EQ(Cli({"read", Path("d"), "--epoch", "2", "--resume", Path("ck")}).code, 0);
+  EXPECT_EQ(Cli({"read", Path("d"), "--resume", Path("ck")}).code, 0);
+}
+
+TEST_F(CliUsageTest, KeygenNeverReplacesAKeyFileWithoutForce) {
+  ASSERT_EQ(Cli({"keygen", "--out", Path("k.toml")}).code, 0);
+  const std::string first = ReadAll(Path("k.toml"));
+  ASSERT_NE(first.find("curve_secret"), std::string::npos) << first;
+  CliRun again = Cli({"keygen", "--out", Path("k.toml")});
+  EXPECT_EQ(again.code, 2) << again.output;
+  EXPECT_NE(again.output.find("--force"), std::string::npos) << again.output;
+  EXPECT_EQ(ReadAll(Path("k.toml")), first);
+  EXPECT_EQ(Cli({"keygen", "--out", Path("k.toml"), "--force"}).code, 0);
+  EXPECT_NE(ReadAll(Path("k.toml")), first);
+}
+
+}  // namespace
+}  // namespace shardmesh::testing
