@@ -22,6 +22,18 @@ Result<MemberState> StateFromName(std::string_view name) {
   return Status::Corruption("status: unknown member state '" + std::string(name) + "'");
 }
 
+// A node_info value that is a plain decimal integer goes out as a JSON number, so `status
+// --json` readers get numbers; anything else stays a string.
+json NodeInfoValue(const std::string& v) {
+  const std::size_t digits = v.size() - (!v.empty() && v[0] == '-' ? 1 : 0);
+  if (digits == 0 || digits > 18 ||
+      v.find_first_not_of("0123456789", v.size() - digits) != std::string::npos) {
+    return v;
+  }
+  if (digits > 1 && v[v.size() - digits] == '0') return v;  // "007" is an identifier, not 7
+  return std::stoll(v);
+}
+
 }  // namespace
 
 std::string MeshStatusToJson(const MeshStatus& s) {
@@ -43,7 +55,7 @@ std::string MeshStatusToJson(const MeshStatus& s) {
   j["partitions"] = json::object();
   for (const auto& [name, count] : s.partitions) j["partitions"][name] = count;
   j["node_info"] = json::object();
-  for (const auto& [key, value] : s.node_info) j["node_info"][key] = value;
+  for (const auto& [key, value] : s.node_info) j["node_info"][key] = NodeInfoValue(value);
   return j.dump();
 }
 
@@ -70,7 +82,7 @@ Result<MeshStatus> MeshStatusFromJson(std::string_view text) {
       s.partitions[name] = count.get<std::uint32_t>();
     if (j.contains("node_info")) {
       for (const auto& [key, value] : j.at("node_info").items())
-        s.node_info[key] = value.get<std::string>();
+        s.node_info[key] = value.is_string() ? value.get<std::string>() : value.dump();
     }
     return s;
   } catch (const std::exception& e) {

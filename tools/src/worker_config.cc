@@ -14,7 +14,7 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
                  "mesh timing profile: local (loopback, fast detection) or lan");
   keys.AddInt("vnodes", &c->vnodes, "virtual nodes per member on the consistent-hash ring");
   keys.AddInt("replication", &c->replication, "copies of each shard kept on distinct members");
-  keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch; fixed for a job");
+  keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch (min(this, blocks) are used); fixed for a job");
   keys.AddString(
       "dataset", &c->dataset,
       "source dataset directory this worker can read (one worker, or a path shared by all)");
@@ -65,7 +65,7 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddDuration("probe_timeout", &c->probe_timeout,
                    "wait for a direct ack before indirect probes (0 = profile default)");
   keys.AddInt("suspicion_mult", &c->suspicion_mult,
-              "suspicion timeout = mult x log10(N) x probe_interval (0 = profile default)");
+              "suspicion timeout = mult x max(1, log10 N) x probe_interval (0 = profile default)");
   keys.AddInt("indirect_checks", &c->indirect_checks,
               "members asked to probe on a missed ack (0 = profile default)");
   keys.AddDuration("push_pull_interval", &c->push_pull_interval,

@@ -76,12 +76,21 @@ TEST_F(MeshNodeTest, AnswersStatusRequestsOverTheWire) {
 }
 
 TEST_F(MeshNodeTest, StatusCarriesTheApplicationsNodeInfo) {
-  b_->SetStatusInfo([] { return std::map<std::string, std::string>{{"disk_bytes", "42"}}; });
+  b_->SetStatusInfo([] {
+    return std::map<std::string, std::string>{
+        {"disk_bytes", "42"}, {"delta", "-3"}, {"epoch_state", "running"}, {"id", "007"}};
+  });
   auto status = QueryMeshStatus(b_->endpoint(), std::chrono::seconds(5));
   ASSERT_TRUE(status.ok()) << status.status().message();
   EXPECT_EQ(status->node_info.at("disk_bytes"), "42");
   EXPECT_NE(MeshStatusToTable(*status).find("disk_bytes: 42"), std::string::npos);
-  auto back = MeshStatusFromJson(MeshStatusToJson(*status));
+  // `status --json` gives integers as JSON numbers, other values as strings.
+  const std::string json = MeshStatusToJson(*status);
+  EXPECT_NE(json.find("\"disk_bytes\":42"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"delta\":-3"), std::string::npos) << json;
+  EXPECT_NE(json.find("\"epoch_state\":\"running\""), std::string::npos) << json;
+  EXPECT_NE(json.find("\"id\":\"007\""), std::string::npos) << json;
+  auto back = MeshStatusFromJson(json);
   ASSERT_TRUE(back.ok());
   EXPECT_EQ(back->node_info, status->node_info);
 }
