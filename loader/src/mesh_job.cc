@@ -1,12 +1,12 @@
 #include "shardmesh/loader/mesh_job.h"
 
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+
 #include <atomic>
 #include <filesystem>
 #include <thread>
 #include <utility>
-
-#include <fmt/format.h>
-#include <spdlog/spdlog.h>
 
 #include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/file.h"
@@ -74,13 +74,15 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
                                                 std::unique_ptr<mesh::Transport> transport) {
   if (options.data_dir.empty()) return Status::InvalidArgument("mesh job: data_dir is empty");
   std::unique_ptr<MeshJob> job(new MeshJob());
+  job->cancel_ = options.cancel;
   if (!transport) {
     mesh::ZmqTransportOptions to;
     to.bind = mesh_options.bind.empty() ? to.bind : mesh_options.bind;
     to.advertise = mesh_options.advertise;
     SHARDMESH_ASSIGN_OR_RETURN(transport, mesh::ZmqTransport::Create(to));
   }
-  SHARDMESH_ASSIGN_OR_RETURN(job->node_, mesh::MeshNode::Create(mesh_options, std::move(transport)));
+  SHARDMESH_ASSIGN_OR_RETURN(job->node_,
+                             mesh::MeshNode::Create(mesh_options, std::move(transport)));
   job->provider_ = std::make_unique<Provider>();
   SHARDMESH_ASSIGN_OR_RETURN(job->exchange_,
                              mesh::BlockExchange::Create(options.exchange, job->provider_.get()));
@@ -101,8 +103,15 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
     catalog = *local;
   } else {
     spdlog::info("no source dataset: fetching the catalog from peers");
-    auto fetched = FetchCatalogFromPeers(*job->node_, *job->exchange_, options.catalog_timeout);
-    if (!fetched.ok()) return Context(fetched.status(), "dataset catalog");
+    auto fetched = FetchCatalogFromPeers(*job->node_, *job->exchange_, options.catalog_timeout,
+                                         options.cancel);
+    if (!fetched.ok()) {
+      // Stopped on purpose: leave, so that peers see a leave rather than a death.
+      if (fetched.status().code() == StatusCode::kAborted) {
+        (void)job->node_->Leave(mesh_options.probe_interval);
+      }
+      return Context(fetched.status(), "dataset catalog");
+    }
     catalog = *fetched;
   }
   ShardStoreOptions so;
@@ -120,6 +129,7 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
                                                                *job->exchange_, *job->store_));
 
   MeshLoaderOptions lo = options.loader;
+  lo.cancel = options.cancel;
   lo.replication = options.placement.replication;
   lo.ring = options.placement.ring;
   if (lo.checkpoint_dir.empty()) lo.checkpoint_dir = options.data_dir + "/checkpoints";
@@ -133,8 +143,10 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
       spdlog::info("resuming from the checkpoint {}: epoch {}, {} partition cursors", latest->path,
                    latest->state.epoch, latest->state.cursors.size());
     } else {
-      spdlog::warn("ignoring the checkpoint {}: it belongs to another plan (dataset, seed, "
-                   "partitions, window or strategy differ)", latest->path);
+      spdlog::warn(
+          "ignoring the checkpoint {}: it belongs to another plan (dataset, seed, "
+          "partitions, window or strategy differ)",
+          latest->path);
     }
   }
   auto loader = MeshLoader::Create(lo, *job->node_, *job->exchange_, *job->store_);
@@ -146,13 +158,14 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
 Status MeshJob::WaitForPlacement(std::size_t min_members, Duration timeout) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   for (;;) {
+    if (cancel_ && cancel_->load()) return Status::Aborted("stopped while waiting for placement");
     const bool members = node_->LiveMembers().size() >= min_members;
     const std::uint32_t missing = placement_->MissingOwned();
     if (members && missing == 0) return Status::OK();
     if (std::chrono::steady_clock::now() >= deadline) {
-      return Status::DeadlineExceeded(fmt::format(
-          "{} owned shards not placed here yet, {} of {} members live", missing,
-          node_->LiveMembers().size(), min_members));
+      return Status::DeadlineExceeded(
+          fmt::format("{} owned shards not placed here yet, {} of {} members live", missing,
+                      node_->LiveMembers().size(), min_members));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

@@ -22,6 +22,9 @@ Result<std::vector<std::string>> MeshLoader::Impl::WaitForSettledMembers() {
     since = view_since;
   }
   for (;;) {
+    if (options.cancel && options.cancel->load()) {
+      return Status::Aborted("mesh loader: stopped while waiting for the membership to settle");
+    }
     auto live = node->LiveMembers();
     std::sort(live.begin(), live.end());
     const bool agreed = node->Snapshot().agreed;
@@ -69,6 +72,7 @@ void MeshLoader::Impl::WaitForPeersToStart() {
         waiting.push_back(m);
     }
     if (waiting.empty() || stop || rejoin_pending) return;
+    if (options.cancel && options.cancel->load()) return;
     if (SteadyClock::now() >= deadline) {
       spdlog::info("epoch {}: starting without word from {} (they have not started it yet)",
                    table.epoch(), fmt::join(waiting, ","));

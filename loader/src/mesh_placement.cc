@@ -47,12 +47,13 @@ std::vector<std::string> ShardHolderEndpoints(const mesh::HashRing& ring,
   return out;
 }
 
-Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(mesh::MeshNode& node,
-                                                                    mesh::BlockExchange& exchange,
-                                                                    Duration timeout) {
+Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(
+    mesh::MeshNode& node, mesh::BlockExchange& exchange, Duration timeout,
+    const std::atomic<bool>* cancel) {
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   std::string last_error = "no live peer yet";
   while (std::chrono::steady_clock::now() < deadline) {
+    if (cancel && cancel->load()) return Status::Aborted("stopped while fetching the catalog");
     std::vector<std::string> peers;
     for (const auto& m : node.Members())
       if (m.name != node.name() && mesh::IsLive(m.state)) peers.push_back(m.endpoint);

@@ -111,8 +111,13 @@ int RunWorker(WorkerArgs& args) {
   std::unique_ptr<loader::MeshJob> job;
   std::unique_ptr<mesh::MeshNode> plain_node;  // a membership-only worker's
   if (!c.data_dir.empty()) {
-    auto started = StartJob(c, std::move(transport), LogEvent);
+    auto started = StartJob(c, std::move(transport), LogEvent, &signals.flag());
     if (!started.ok()) {
+      if (signals.flag()) {  // stopped while starting: the node has left already
+        spdlog::info("signal {}: stopped before the job started ({})", signals.signal(),
+                     started.status().message());
+        return 0;
+      }
       spdlog::error("{}", started.status().message());
       return started.status().code() == StatusCode::kInvalidArgument ? 2 : 1;
     }

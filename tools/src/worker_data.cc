@@ -74,8 +74,9 @@ std::map<std::string, std::string> StatusInfo(const loader::MeshJob& job) {
 
 Result<std::unique_ptr<loader::MeshJob>> StartJob(
     const WorkerConfig& c, std::unique_ptr<mesh::Transport> transport,
-    std::function<void(const mesh::MembershipEvent&)> on_event) {
+    std::function<void(const mesh::MembershipEvent&)> on_event, const std::atomic<bool>* stop) {
   loader::MeshJobOptions o;
+  o.cancel = stop;
   o.data_dir = c.data_dir;
   o.dataset = c.dataset;
   o.exchange.fetch.per_try_timeout = std::chrono::milliseconds(1000);
@@ -123,6 +124,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   for (std::uint64_t epoch = job.first_epoch();
        epoch < static_cast<std::uint64_t>(c.epochs) && !stop; ++epoch) {
     if (Status s = loader.StartEpoch(epoch); !s.ok()) {
+      if (stop) break;  // a stop signal ended the wait: leave gracefully
       spdlog::error("epoch {}: {}", epoch, s.message());
       return 1;
     }

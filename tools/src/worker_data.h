@@ -13,10 +13,12 @@
 
 namespace shardmesh::tools {
 
-// Starts the job (node, exchange, store, placement, loader) over `transport`.
+// Starts the job (node, exchange, store, placement, loader) over `transport`. Once `stop` is
+// set, its waits (catalog, placement, epoch start) end early with Aborted.
 Result<std::unique_ptr<loader::MeshJob>> StartJob(
     const WorkerConfig& config, std::unique_ptr<mesh::Transport> transport,
-    std::function<void(const mesh::MembershipEvent&)> on_event);
+    std::function<void(const mesh::MembershipEvent&)> on_event,
+    const std::atomic<bool>* stop = nullptr);
 
 // What `shardmesh status` shows about this worker's data: disk use, shards held, backlog,
 // transfer progress, loader position.

@@ -21,6 +21,7 @@
 // have their own rules).
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <functional>
 #include <memory>
@@ -54,6 +55,10 @@ struct MeshJobOptions {
   MeshLoaderOptions loader;
   // Membership events, after the job's own handling (placement wake-up). Loop thread.
   std::function<void(const mesh::MembershipEvent&)> on_event;
+  // When set and it becomes true (a stop signal), the waits end early with Aborted: Start's
+  // catalog fetch (the node then leaves gracefully), WaitForPlacement and the loader's
+  // StartEpoch (loader.cancel is set from it). Must outlive the job.
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 class MeshJob {
@@ -61,17 +66,17 @@ class MeshJob {
   // Creates the node over `transport` (a ZmqTransport on mesh_options.bind when null), joins
   // through `seeds`, opens or fetches the catalog, opens the store, starts placement and
   // creates the loader. Errors name the step (catalog, store, checkpoint) and its cause.
-  static Result<std::unique_ptr<MeshJob>> Start(MeshJobOptions options,
-                                                mesh::MeshOptions mesh_options,
-                                                std::vector<std::string> seeds,
-                                                std::unique_ptr<mesh::Transport> transport = nullptr);
+  static Result<std::unique_ptr<MeshJob>> Start(
+      MeshJobOptions options, mesh::MeshOptions mesh_options, std::vector<std::string> seeds,
+      std::unique_ptr<mesh::Transport> transport = nullptr);
   ~MeshJob();  // stops everything without a leave announcement (as a crash would look)
   MeshJob(const MeshJob&) = delete;
   MeshJob& operator=(const MeshJob&) = delete;
 
   // Blocks until this worker holds every shard it owns on the current ring and at least
   // `min_members` members are live, or `timeout` passes (then DeadlineExceeded with the
-  // number still missing; reading works anyway, from peers).
+  // number still missing; reading works anyway, from peers), or options.cancel is set
+  // (Aborted).
   Status WaitForPlacement(std::size_t min_members, Duration timeout);
   // Stops the loader and placement (and clears the node's event and status handlers), then
   // leaves the mesh gracefully (drain: see MeshNode). Only node() may be used afterwards.
@@ -104,6 +109,7 @@ class MeshJob {
   std::unique_ptr<MeshLoader> loader_;
   std::uint64_t first_epoch_ = 0;
   std::string restored_from_;
+  const std::atomic<bool>* cancel_ = nullptr;
 };
 
 }  // namespace shardmesh::loader

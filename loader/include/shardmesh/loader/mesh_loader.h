@@ -39,6 +39,7 @@
 // node stops.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -80,6 +81,9 @@ struct MeshLoaderOptions {
   Duration settle = std::chrono::milliseconds(1000);
   // How long StartEpoch waits for those conditions (zero: for ever).
   Duration start_timeout = std::chrono::seconds(60);
+  // When set and it becomes true (a stop signal), StartEpoch's waits end at once: Aborted
+  // while the membership has not settled yet. Must outlive the loader.
+  const std::atomic<bool>* cancel = nullptr;
   // How often every worker re-sends its whole partition table (repairs lost commits).
   Duration progress_interval = std::chrono::milliseconds(250);
   // Takeovers need at least half of the epoch's members alive, counting only those whose

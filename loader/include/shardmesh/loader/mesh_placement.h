@@ -10,6 +10,7 @@
 // Thread-safety: Start/stop from one thread; status() and Holders() from any thread.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <memory>
@@ -41,12 +42,12 @@ struct PlacementOptions {
 
 struct PlacementStatus {
   std::uint32_t shards_total = 0;
-  std::uint32_t shards_owned = 0;    // shards whose owners include this worker
-  std::uint32_t shards_held = 0;     // verified local copies
-  std::uint32_t owned_missing = 0;   // the replication backlog: owned but not yet held
+  std::uint32_t shards_owned = 0;   // shards whose owners include this worker
+  std::uint32_t shards_held = 0;    // verified local copies
+  std::uint32_t owned_missing = 0;  // the replication backlog: owned but not yet held
   std::uint64_t bytes_stored = 0;
-  std::uint64_t bytes_pulled = 0;    // from peers, verified
-  std::uint64_t shards_pulled = 0;   // installed from peers or the source
+  std::uint64_t bytes_pulled = 0;   // from peers, verified
+  std::uint64_t shards_pulled = 0;  // installed from peers or the source
   std::uint64_t pull_failures = 0;
 };
 
@@ -57,8 +58,7 @@ class Placement {
  public:
   // Starts the placement thread. `node`, `exchange` and `store` must outlive the Placement.
   static Result<std::unique_ptr<Placement>> Start(PlacementOptions options, mesh::MeshNode& node,
-                                                  mesh::BlockExchange& exchange,
-                                                  ShardStore& store);
+                                                  mesh::BlockExchange& exchange, ShardStore& store);
   ~Placement();  // stops and joins (an in-flight pull is abandoned; its .part is removed)
   Placement(const Placement&) = delete;
   Placement& operator=(const Placement&) = delete;
@@ -84,9 +84,10 @@ std::vector<std::string> ShardHolderEndpoints(const mesh::HashRing& ring,
                                               std::uint32_t replication, std::string_view self);
 
 // Asks every live peer of `node` for the dataset catalog until one answers with a valid one,
-// or `timeout` passes (Unavailable naming the peers tried).
-Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(mesh::MeshNode& node,
-                                                                    mesh::BlockExchange& exchange,
-                                                                    Duration timeout);
+// or `timeout` passes (Unavailable naming the peers tried), or `cancel` (when given) becomes
+// true (Aborted).
+Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(
+    mesh::MeshNode& node, mesh::BlockExchange& exchange, Duration timeout,
+    const std::atomic<bool>* cancel = nullptr);
 
 }  // namespace shardmesh::loader

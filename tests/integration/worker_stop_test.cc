@@ -1,0 +1,68 @@
+// SIGTERM stops a data worker gracefully (exit 0) wherever it waits: for the dataset catalog
+// from peers, for placement, for the epoch's members. Before these waits took the stop
+// signal, a worker sat out the whole timeout (60 s for the catalog) and then exited 1.
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <string>
+
+#include "process.h"
+
+namespace shardmesh::testing {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+class WorkerStopTest : public ::testing::Test {
+ protected:
+  // Starts one worker with `config` (plus name, bind and data_dir) and waits for `line` in
+  // its log.
+  ChildProcess StartWorker(const std::string& config, const std::string& line) {
+    const std::string path = dir_.path() + "/w.toml";
+    WriteTextFile(
+        path, "name = \"w\"\nbind = \"tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort()) +
+                  "\"\ndata_dir = \"" + dir_.path() + "/store\"\nlog_level = \"info\"\n" + config);
+    ChildProcess worker({SHARDMESH_BIN, "worker", "--config", path}, dir_.path() + "/w.log");
+    EXPECT_TRUE(
+        WaitFor([&] { return worker.ReadLog().find(line) != std::string::npos; }, seconds(30)))
+        << worker.ReadLog();
+    return worker;
+  }
+
+  // SIGTERM, then the exit code within `within`.
+  static std::optional<int> Stop(ChildProcess& worker, milliseconds within) {
+    worker.Signal(SIGTERM);
+    return worker.Wait(within);
+  }
+
+  TempDir dir_{"worker-stop"};
+};
+
+TEST_F(WorkerStopTest, SigtermWhileFetchingTheCatalogLeavesAndExitsZero) {
+  // No dataset and no peer: the worker asks peers for the catalog (60 s by default).
+  ChildProcess worker = StartWorker("", "fetching the catalog from peers");
+  const auto code = Stop(worker, milliseconds(5000));
+  ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM\n" << worker.ReadLog();
+  EXPECT_EQ(*code, 0) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("stopped before the job started"), std::string::npos)
+      << worker.ReadLog();
+}
+
+TEST_F(WorkerStopTest, SigtermWhileWaitingForMembersLeavesAndExitsZero) {
+  // A dataset, but min_members = 2 alone: placement then the epoch start wait (30 s, 60 s).
+  ChildProcess gen(
+      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
+      dir_.path() + "/gen.log");
+  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  ChildProcess worker = StartWorker(
+      "dataset = \"" + dir_.path() + "/data\"\nepochs = 1\nmin_members = 2\n", "listening on");
+  const auto code = Stop(worker, milliseconds(5000));
+  ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM\n" << worker.ReadLog();
+  EXPECT_EQ(*code, 0) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("leaving the mesh"), std::string::npos) << worker.ReadLog();
+}
+
+}  // namespace
+}  // namespace shardmesh::testing
