@@ -91,7 +91,13 @@ class ZmqTransport::Impl {
       router_.bind(NormalizeBind(options_.bind));
       bound_ = router_.get(zmq::sockopt::last_endpoint);
     } catch (const zmq::error_t& e) {
-      return Status::IOError("cannot bind mesh inbox '" + options_.bind + "': " + e.what());
+      // ZeroMQ binds to an IP address or an interface name; a host name reads as an unknown
+      // interface ("No such device").
+      const std::string hint = e.num() == ENODEV
+                                   ? " (bind takes an IP address or an interface name such as "
+                                     "127.0.0.1 or lo, not a host name)"
+                                   : "";
+      return Status::IOError("cannot bind mesh inbox '" + options_.bind + "': " + e.what() + hint);
     }
     wake_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (wake_fd_ < 0) {

@@ -14,7 +14,8 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
                  "mesh timing profile: local (loopback, fast detection) or lan");
   keys.AddInt("vnodes", &c->vnodes, "virtual nodes per member on the consistent-hash ring");
   keys.AddInt("replication", &c->replication, "copies of each shard kept on distinct members");
-  keys.AddInt("partitions", &c->partitions, "canonical partitions of an epoch (min(this, blocks) are used); fixed for a job");
+  keys.AddInt("partitions", &c->partitions,
+              "canonical partitions of an epoch (min(this, blocks) are used); fixed for a job");
   keys.AddString(
       "dataset", &c->dataset,
       "source dataset directory this worker can read (one worker, or a path shared by all)");
@@ -91,10 +92,44 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
                "CurveZMQ: public keys of the members admitted to the mesh");
 }
 
+namespace {
+
+// "tcp://HOST:PORT" with a port in [min_port, 65535] (bind also takes '*' for the port: any).
+Status CheckEndpoint(const std::string& key, const std::string& endpoint, int min_port,
+                     bool any_port_ok) {
+  auto bad = [&](const std::string& why) {
+    return Status::InvalidArgument("key '" + key + "': '" + endpoint + "' " + why +
+                                   " (expected tcp://HOST:PORT, e.g. tcp://127.0.0.1:7101)");
+  };
+  if (endpoint.rfind("tcp://", 0) != 0) return bad("is not a tcp:// endpoint");
+  const std::size_t colon = endpoint.rfind(':');
+  if (colon <= 5 || colon + 1 >= endpoint.size()) return bad("has no port");
+  const std::string host = endpoint.substr(6, colon - 6);
+  const std::string port = endpoint.substr(colon + 1);
+  if (host.empty()) return bad("has no host");
+  if (any_port_ok && port == "*") return Status::OK();
+  if (port.size() > 5 || port.find_first_not_of("0123456789") != std::string::npos ||
+      std::stoi(port) < min_port || std::stoi(port) > 65535) {
+    return bad("has no valid port (" + std::to_string(min_port) + "..65535)");
+  }
+  return Status::OK();
+}
+
+}  // namespace
+
 Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.name.empty()) return Status::InvalidArgument("key 'name': a worker needs a unique name");
-  if (c.bind.rfind("tcp://", 0) != 0)
-    return Status::InvalidArgument("key 'bind': '" + c.bind + "' is not a tcp:// endpoint");
+  SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("bind", c.bind, 0, true));
+  if (!c.advertise.empty())
+    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("advertise", c.advertise, 1, false));
+  for (const std::string& seed : c.seeds)
+    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("seeds", seed, 1, false));
+  if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
+      c.log_level != "warn" && c.log_level != "error" && c.log_level != "critical" &&
+      c.log_level != "off") {
+    return Status::InvalidArgument("key 'log_level': '" + c.log_level +
+                                   "' is not trace, debug, info, warn, error, critical or off");
+  }
   if (c.profile != "local" && c.profile != "lan")
     return Status::InvalidArgument("key 'profile': '" + c.profile + "' is not local or lan");
   if (c.vnodes < 1) return Status::InvalidArgument("key 'vnodes': must be at least 1");

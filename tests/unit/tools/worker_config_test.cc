@@ -52,6 +52,37 @@ TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {
   EXPECT_NE(ValidateWorkerConfig(config_).message().find("'fault_drop_rate'"), std::string::npos);
 }
 
+TEST_F(WorkerConfigTest, EndpointsAndLogLevelAreCheckedNamingKeyAndValue) {
+  config_.name = "w";
+  struct Case {
+    std::string bind, advertise;
+    std::vector<std::string> seeds;
+    std::string log_level, expect;
+  };
+  const std::vector<Case> bad = {
+      {"tcp://127.0.0.1:99999", "", {}, "info", "key 'bind': 'tcp://127.0.0.1:99999'"},
+      {"tcp://127.0.0.1", "", {}, "info", "key 'bind': 'tcp://127.0.0.1' has no port"},
+      {"tcp://127.0.0.1:0", "", {"nonsense"}, "info", "key 'seeds': 'nonsense'"},
+      {"tcp://127.0.0.1:0", "", {"tcp://127.0.0.1:0"}, "info", "key 'seeds'"},
+      {"tcp://127.0.0.1:0", "tcp://:7000", {}, "info", "key 'advertise'"},
+      {"tcp://127.0.0.1:0", "", {}, "loud", "key 'log_level': 'loud'"},
+  };
+  for (const Case& c : bad) {
+    config_.bind = c.bind;
+    config_.advertise = c.advertise;
+    config_.seeds = c.seeds;
+    config_.log_level = c.log_level;
+    const Status s = ValidateWorkerConfig(config_);
+    EXPECT_TRUE(s.IsInvalidArgument()) << c.expect;
+    EXPECT_NE(s.message().find(c.expect), std::string::npos) << s.message();
+  }
+  config_.bind = "tcp://127.0.0.1:*";
+  config_.advertise = "tcp://127.0.0.1:7101";
+  config_.seeds = {"tcp://127.0.0.1:7101", "tcp://127.0.0.1:65535"};
+  config_.log_level = "warn";
+  EXPECT_TRUE(ValidateWorkerConfig(config_).ok()) << ValidateWorkerConfig(config_).message();
+}
+
 TEST_F(WorkerConfigTest, PartialCurveKeysAreRejected) {
   config_.name = "w";
   config_.curve_public = "abc";
