@@ -68,6 +68,25 @@ TEST_F(CliUsageTest, ParserErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(Cli({"read", "--help"}).code, 0);
 }
 
+TEST_F(CliUsageTest, StatusChecksItsArgumentsBeforeWaitingAndNamesThem) {
+  const std::string nobody = "tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort());
+  for (const auto& [args, expect] : std::vector<std::pair<std::vector<std::string>, std::string>>{
+           {{"--connect", nobody, "--timeout", "abc"}, "--timeout"},
+           {{"--connect", nobody, "--timeout", "100000000000000000000s"}, "too long"},
+           {{"--connect", "127.0.0.1:7201"}, "--connect: '127.0.0.1:7201' is not a tcp://"},
+           {{"--connect", "tcp://127.0.0.1:99999"}, "no valid port"},
+           {{"--connect", nobody, "--config", Path("missing.toml")}, "missing.toml"}}) {
+    std::vector<std::string> argv = {"status"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    CliRun run = Cli(argv);
+    EXPECT_EQ(run.code, 2) << run.output;
+    EXPECT_NE(run.output.find(expect), std::string::npos) << run.output;
+  }
+  // Well-formed, but nobody answers: a runtime error after the timeout.
+  CliRun silent = Cli({"status", "--connect", nobody, "--timeout", "200ms"});
+  EXPECT_EQ(silent.code, 1) << silent.output;
+}
+
 TEST_F(CliUsageTest, CheckpointOutNeverReplacesANonRegularFileOrTakesAnEmptyName) {
   ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "300", "--shards", "2"}).code, 0);
   ASSERT_EQ(::mkfifo(Path("fifo").c_str(), 0600), 0);

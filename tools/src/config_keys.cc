@@ -69,6 +69,8 @@ Result<std::chrono::milliseconds> ParseDuration(std::string_view text) {
   else if (unit == "s") ms = value * 1000.0;
   else if (unit == "m") ms = value * 60'000.0;
   else return Status::InvalidArgument("'" + t + "': unknown duration unit '" + unit + "' (us, ms, s, m)");
+  if (!(ms < 1e15))  // about 31,700 years: anything longer is a typo, and would overflow
+    return Status::InvalidArgument("'" + t + "' is too long a duration");
   return std::chrono::milliseconds(static_cast<std::int64_t>(ms + 0.5));
 }
 

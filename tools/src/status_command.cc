@@ -20,22 +20,26 @@ struct StatusArgs {
   std::string config_path;
 };
 
-Result<mesh::MeshStatus> QueryStatus(const StatusArgs& args) {
-  SHARDMESH_ASSIGN_OR_RETURN(std::chrono::milliseconds timeout, ParseDuration(args.timeout));
+int RunStatus(const StatusArgs& args) {
+  // Usage and config errors (exit 2) before any network wait.
+  auto timeout = ParseDuration(args.timeout);
+  Status usage = timeout.ok() ? Status::OK() : timeout.status().WithContext("--timeout");
+  if (usage.ok()) usage = CheckEndpoint("--connect", args.connect, 1, false);
   WorkerConfig config;
   ConfigKeys keys;
   BindWorkerKeys(keys, &config);
-  if (!args.config_path.empty()) SHARDMESH_RETURN_IF_ERROR(keys.Apply(args.config_path));
-  return mesh::QueryMeshStatus(args.connect, timeout, ToTransportOptions(config));
-}
-
-int RunStatus(const StatusArgs& args) {
-  auto status = QueryStatus(args);
+  if (usage.ok() && !args.config_path.empty()) usage = keys.Apply(args.config_path);
+  if (!usage.ok()) {
+    std::cerr << "shardmesh status: " << usage.message() << "\n";
+    return 2;
+  }
+  auto status = mesh::QueryMeshStatus(args.connect, *timeout, ToTransportOptions(config));
   if (!status.ok()) {
     std::cerr << "shardmesh status: " << status.status().message() << "\n";
     return 1;
   }
-  std::cout << (args.json ? mesh::MeshStatusToJson(*status) + "\n" : mesh::MeshStatusToTable(*status));
+  std::cout << (args.json ? mesh::MeshStatusToJson(*status) + "\n"
+                          : mesh::MeshStatusToTable(*status));
   return 0;
 }
 
@@ -47,8 +51,7 @@ void RegisterStatus(CLI::App& app) {
   cmd->add_option("--connect", args->connect, "worker endpoint, e.g. tcp://127.0.0.1:7101")
       ->required();
   cmd->add_flag("--json", args->json, "machine-readable output");
-  cmd->add_option("--timeout", args->timeout, "how long to wait for the reply")
-      ->default_str("3s");
+  cmd->add_option("--timeout", args->timeout, "how long to wait for the reply")->default_str("3s");
   cmd->add_option("--config", args->config_path, "worker config with the mesh's curve keys");
   cmd->callback([args] { SetExitCode(RunStatus(*args)); });
 }

@@ -92,13 +92,10 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
                "CurveZMQ: public keys of the members admitted to the mesh");
 }
 
-namespace {
-
-// "tcp://HOST:PORT" with a port in [min_port, 65535] (bind also takes '*' for the port: any).
-Status CheckEndpoint(const std::string& key, const std::string& endpoint, int min_port,
+Status CheckEndpoint(const std::string& what, const std::string& endpoint, int min_port,
                      bool any_port_ok) {
   auto bad = [&](const std::string& why) {
-    return Status::InvalidArgument("key '" + key + "': '" + endpoint + "' " + why +
+    return Status::InvalidArgument(what + ": '" + endpoint + "' " + why +
                                    " (expected tcp://HOST:PORT, e.g. tcp://127.0.0.1:7101)");
   };
   if (endpoint.rfind("tcp://", 0) != 0) return bad("is not a tcp:// endpoint");
@@ -115,15 +112,13 @@ Status CheckEndpoint(const std::string& key, const std::string& endpoint, int mi
   return Status::OK();
 }
 
-}  // namespace
-
 Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.name.empty()) return Status::InvalidArgument("key 'name': a worker needs a unique name");
-  SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("bind", c.bind, 0, true));
+  SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'bind'", c.bind, 0, true));
   if (!c.advertise.empty())
-    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("advertise", c.advertise, 1, false));
+    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'advertise'", c.advertise, 1, false));
   for (const std::string& seed : c.seeds)
-    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("seeds", seed, 1, false));
+    SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'seeds'", seed, 1, false));
   if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
       c.log_level != "warn" && c.log_level != "error" && c.log_level != "critical" &&
       c.log_level != "off") {

@@ -75,6 +75,11 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* config);
 
 // Checks cross-field rules (name given, replication >= 1, curve keys complete, ...).
 // InvalidArgument naming the key on failure.
+// "tcp://HOST:PORT" with a port in [min_port, 65535] (with any_port_ok, also '*': any);
+// InvalidArgument naming `what` (e.g. "key 'bind'") and the endpoint otherwise.
+Status CheckEndpoint(const std::string& what, const std::string& endpoint, int min_port,
+                     bool any_port_ok);
+
 Status ValidateWorkerConfig(const WorkerConfig& config);
 
 // The mesh options of the chosen profile with the config's overrides applied.

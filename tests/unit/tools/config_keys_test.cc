@@ -88,6 +88,9 @@ TEST(ParseDurationTest, UnitsAndErrors) {
   EXPECT_EQ(*ParseDuration("2s"), std::chrono::milliseconds(2000));
   EXPECT_EQ(*ParseDuration("1m"), std::chrono::milliseconds(60000));
   EXPECT_EQ(*ParseDuration("75"), std::chrono::milliseconds(75));
+  // A count too large for the clock used to wrap to 0 ms.
+  EXPECT_TRUE(ParseDuration("100000000000000000000s").status().IsInvalidArgument());
+  EXPECT_EQ(*ParseDuration("1000000m"), std::chrono::milliseconds(60000000000));
   EXPECT_EQ(*ParseDuration("1.5s"), std::chrono::milliseconds(1500));
   EXPECT_FALSE(ParseDuration("fast").ok());
   EXPECT_FALSE(ParseDuration("3h").ok());
