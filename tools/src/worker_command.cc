@@ -150,7 +150,7 @@ int RunWorker(WorkerArgs& args) {
                                    : Result<std::unique_ptr<MetricsServer>>(registered);
     if (!started.ok()) {
       spdlog::error("metrics: {}", started.status().message());
-      code = 2;
+      code = started.status().IsInvalidArgument() ? 2 : 1;  // a port in use is not a usage error
     } else {
       metrics = std::move(started).value();
       spdlog::info("metrics on http://127.0.0.1:{}/metrics", metrics->port());
