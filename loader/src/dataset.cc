@@ -1,6 +1,8 @@
 #include "shardmesh/loader/dataset.h"
 
 #include <algorithm>
+#include <map>
+#include <set>
 
 #include "shardmesh/common/hash.h"
 #include "shardmesh/loader/block_codec.h"
@@ -136,6 +138,34 @@ Status Dataset::VerifyAll() const {
       return Status::Corruption(reader.path() +
                                 ": file checksum mismatch (every block checksum matched: the "
                                 "damage is in the header, footer or trailer)");
+    }
+  }
+  // The shards' footers (checksummed above) hold every sample's label: the manifest's
+  // histogram must count exactly those.
+  if (schema().label_index().has_value()) {
+    std::map<std::int64_t, std::uint64_t> counted;
+    for (std::int64_t label : labels_) ++counted[label];
+    if (counted != manifest_.label_histogram) {
+      std::string first;
+      auto count_of = [](const auto& m, std::int64_t k) {
+        auto it = m.find(k);
+        return it == m.end() ? std::uint64_t{0} : it->second;
+      };
+      std::set<std::int64_t> keys;
+      for (const auto& [k, v] : counted) keys.insert(k);
+      for (const auto& [k, v] : manifest_.label_histogram) keys.insert(k);
+      for (std::int64_t k : keys) {
+        if (count_of(counted, k) != count_of(manifest_.label_histogram, k)) {
+          first = "label " + std::to_string(k) + ": manifest " +
+                  std::to_string(count_of(manifest_.label_histogram, k)) + ", shards " +
+                  std::to_string(count_of(counted, k));
+          break;
+        }
+      }
+      return Status::Corruption(dir_ +
+                                "/manifest.json: label_histogram disagrees with the "
+                                "labels in the shards (" +
+                                first + ")");
     }
   }
   return Status::OK();

@@ -5,9 +5,11 @@
 
 #include <atomic>
 #include <filesystem>
+#include <nlohmann/json.hpp>
 #include <thread>
 
 #include "format_test_util.h"
+#include "shardmesh/common/file.h"
 
 namespace shardmesh::loader {
 namespace {
@@ -162,7 +164,29 @@ TEST_F(DatasetTest, AbandonedWriterLeavesNoManifestAndNoPartialShard) {
   EXPECT_FALSE(std::filesystem::exists(dir + "/manifest.json"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00001.smd.tmp"));
   EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00001.smd"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00000.smd"));  // finished, then removed
   EXPECT_TRUE(Dataset::Open(dir).status().IsNotFound());
+}
+
+// The footers hold every sample's label; a manifest histogram edited to disagree opens (it is
+// only a summary) but fails verification, naming the manifest and the first label that differs.
+TEST_F(DatasetTest, VerifyCatchesALabelHistogramThatDisagreesWithTheShards) {
+  ASSERT_TRUE(ds_->VerifyAll().ok());
+  const std::string path = dir_ + "/manifest.json";
+  auto text = ReadFileToString(path);
+  ASSERT_TRUE(text.ok());
+  nlohmann::json j = nlohmann::json::parse(*text);
+  const std::string first_label = j["label_histogram"].begin().key();
+  j["label_histogram"][first_label] = j["label_histogram"][first_label].get<std::uint64_t>() + 1;
+  testing::WriteAll(path, j.dump());
+  auto edited = Dataset::Open(dir_);
+  ASSERT_TRUE(edited.ok()) << edited.status().ToString();
+  const Status verify = (*edited)->VerifyAll();
+  EXPECT_TRUE(verify.IsCorruption()) << verify.ToString();
+  EXPECT_NE(verify.message().find("manifest.json: label_histogram disagrees"), std::string::npos)
+      << verify.message();
+  EXPECT_NE(verify.message().find("label " + first_label + ": manifest"), std::string::npos)
+      << verify.message();
 }
 
 TEST_F(DatasetTest, MissingManifestIsNotFound) {
