@@ -213,8 +213,10 @@ void MeshLoader::Impl::ControlLoop() {
           (std::binary_search(table.members().begin(), table.members().end(), m.name) ||
            table.IsGuest(m.name)) &&
           dead.insert(m.name).second) {
-        spdlog::info("epoch {}: {} is dead; its unfinished partitions move to their next owners",
-                     table.epoch(), m.name);
+        spdlog::info(
+            "epoch {}: {} {}; its unfinished partitions, if any, move to their next owners",
+            table.epoch(), m.name,
+            m.state == mesh::MemberState::kLeft ? "left the mesh" : "is dead");
       }
     }
     {

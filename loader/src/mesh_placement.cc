@@ -11,6 +11,7 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <thread>
 #include <utility>
@@ -85,9 +86,10 @@ struct Placement::Impl {
 
   mutable std::mutex mu;
   std::condition_variable cv;
-  bool stop = false;       // guarded by mu
-  bool woken = false;      // guarded by mu
-  PlacementStatus status;  // guarded by mu
+  bool stop = false;                                         // guarded by mu
+  bool woken = false;                                        // guarded by mu
+  PlacementStatus status;                                    // guarded by mu
+  std::map<std::uint32_t, std::uint32_t> failures_in_a_row;  // by shard; guarded by mu
   std::thread thread;
 
   void Run() {
@@ -131,13 +133,19 @@ struct Placement::Impl {
                                                                      options.replication, self));
       std::lock_guard lock(mu);
       if (st.ok()) {
+        failures_in_a_row.erase(s);
         ++status.shards_pulled;
         if (status.owned_missing > 0) --status.owned_missing;
         spdlog::info("placement: installed {} ({} bytes, verified)", file,
                      catalog.manifest().shards[s].bytes);
       } else {
         ++status.pull_failures;
-        spdlog::warn("placement: {} not installed yet: {}", file, st.message());
+        // Retried every pass (a few per second): the first failure of a shard and then every
+        // 40th, so a shard that cannot be had does not flood the log.
+        const std::uint32_t tries = ++failures_in_a_row[s];
+        if (tries == 1 || tries % 40 == 0) {
+          spdlog::warn("placement: {} not installed yet ({} tries): {}", file, tries, st.message());
+        }
       }
     }
   }

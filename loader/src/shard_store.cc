@@ -183,7 +183,8 @@ Status ShardStore::InstallFromSource(std::uint32_t shard) {
   if (shard >= source_.size()) return Status::InvalidArgument(fmt::format("no shard {}", shard));
   const std::string part = PartPath(shard);
   SHARDMESH_RETURN_IF_ERROR(CopyFile(source_[shard]->path(), part));
-  return VerifyAndInstall(shard, part);
+  // A damaged copy names the source file, which is where the damage is.
+  return VerifyAndInstall(shard, part).WithContext("copy of " + source_[shard]->path());
 }
 
 Status ShardStore::InstallPulled(std::uint32_t shard) {
