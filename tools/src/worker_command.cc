@@ -12,6 +12,7 @@
 #include <thread>
 
 #include <fmt/ranges.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
 #include "commands.h"
@@ -79,6 +80,8 @@ class StopSignals {
 };
 
 int RunWorker(WorkerArgs& args) {
+  // Logs (config errors included) go to stderr; stdout keeps only the run's summary line.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("worker"));
   if (Status s = args.keys.Apply(args.config_path); !s.ok()) {
     spdlog::error("worker config: {}", s.message());
     return 2;
