@@ -1,6 +1,7 @@
 #include "errors.h"
 
 #include <array>
+#include <cerrno>
 #include <string>
 
 namespace shardmesh::python {
@@ -70,6 +71,15 @@ void ThrowStatus(const Status& status) {
   // Codes without a class of their own raise the base class; the instance still says which.
   py::object error = py::reinterpret_borrow<py::object>(cls)(status.message());
   error.attr("code") = std::string(StatusCodeName(status.code()));
+  // The OSError subclasses carry the errno their builtin base stands for, so `e.errno ==
+  // errno.ENOENT` checks work (the message keeps naming the file).
+  switch (status.code()) {
+    case StatusCode::kNotFound: error.attr("errno") = ENOENT; break;
+    case StatusCode::kAlreadyExists: error.attr("errno") = EEXIST; break;
+    case StatusCode::kPermissionDenied: error.attr("errno") = EACCES; break;
+    case StatusCode::kDeadlineExceeded: error.attr("errno") = ETIMEDOUT; break;
+    default: break;
+  }
   PyErr_SetObject(cls, error.ptr());
   throw py::error_already_set();
 }

@@ -1,4 +1,5 @@
 """C++ Status errors arrive as shardmesh exceptions with the C++ message, naming the file."""
+import errno
 import os
 import shutil
 
@@ -26,6 +27,7 @@ def test_missing_directory_is_a_file_not_found_error_naming_it(tmp_path):
         assert isinstance(info.value, shardmesh.Error)
         assert missing in str(info.value)
         assert info.value.code == "not found"
+        assert info.value.errno == errno.ENOENT
 
 
 def test_missing_shard_file_names_the_file(fresh_dataset):
