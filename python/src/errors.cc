@@ -74,11 +74,20 @@ void ThrowStatus(const Status& status) {
   // The OSError subclasses carry the errno their builtin base stands for, so `e.errno ==
   // errno.ENOENT` checks work (the message keeps naming the file).
   switch (status.code()) {
-    case StatusCode::kNotFound: error.attr("errno") = ENOENT; break;
-    case StatusCode::kAlreadyExists: error.attr("errno") = EEXIST; break;
-    case StatusCode::kPermissionDenied: error.attr("errno") = EACCES; break;
-    case StatusCode::kDeadlineExceeded: error.attr("errno") = ETIMEDOUT; break;
-    default: break;
+    case StatusCode::kNotFound:
+      error.attr("errno") = ENOENT;
+      break;
+    case StatusCode::kAlreadyExists:
+      error.attr("errno") = EEXIST;
+      break;
+    case StatusCode::kPermissionDenied:
+      error.attr("errno") = EACCES;
+      break;
+    case StatusCode::kDeadlineExceeded:
+      error.attr("errno") = ETIMEDOUT;
+      break;
+    default:
+      break;
   }
   PyErr_SetObject(cls, error.ptr());
   throw py::error_already_set();
