@@ -393,7 +393,8 @@ void RegisterRead(CLI::App& app) {
   cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)")
       ->check(NotNegative());
   cmd->add_flag("--drop-last", args->drop_last,
-                "Deliver floor(N/W) per rank instead of padding to ceil(N/W)");
+                "Deliver floor(N/W) per rank instead of padding to ceil(N/W) (not adaptive: its "
+                "shares follow per-rank throughputs and are not equalised)");
   cmd->add_option("--ranges", args->ranges,
                   "range strategy: BEGIN:END per rank, comma separated (rank order)");
   cmd->add_option("--export-npy", args->export_npy,
