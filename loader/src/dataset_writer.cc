@@ -1,5 +1,8 @@
 #include "shardmesh/loader/dataset_writer.h"
 
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include <cstdio>
 #include <filesystem>
 
@@ -26,9 +29,18 @@ DatasetWriter::~DatasetWriter() {
   // Never finished (an error, or the caller gave up): without a manifest the shards written so
   // far are no dataset, and left behind they would sit beside the next one written here.
   shard_.reset();  // its temporary file goes with it
-  for (const ShardEntry& e : manifest_.shards) {
-    std::error_code ec;
-    std::filesystem::remove(dir_ + "/" + e.file, ec);
+  // A manifest in place (written by a later writer, or ours before a failed directory fsync)
+  // means the shards are a dataset's: never touch them.
+  std::error_code ec;
+  if (std::filesystem::exists(dir_ + "/" + std::string(kManifestFileName), ec)) return;
+  for (std::size_t i = 0; i < manifest_.shards.size() && i < written_.size(); ++i) {
+    // Only the very file this writer installed: a later writer may have replaced it by name.
+    const std::string path = dir_ + "/" + manifest_.shards[i].file;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) == 0 && st.st_dev == written_[i].first &&
+        st.st_ino == written_[i].second) {
+      ::unlink(path.c_str());
+    }
   }
 }
 
@@ -93,6 +105,9 @@ Status DatasetWriter::FinishShard() {
   e.footer_checksum = summary.footer_checksum;
   e.file_checksum = summary.file_checksum;
   manifest_.num_samples += summary.num_samples;
+  struct stat st {};
+  if (::stat((dir_ + "/" + e.file).c_str(), &st) != 0) st = {};
+  written_.emplace_back(st.st_dev, st.st_ino);
   manifest_.shards.push_back(std::move(e));
   shard_samples_ = 0;
   return Status::OK();

@@ -184,6 +184,9 @@ Result<std::optional<Sample>> MeshLoader::Impl::Next() {
           waiting_since = {};
           return std::optional<Sample>();
         }
+        if (options.cancel && options.cancel->load()) {
+          return Status::Aborted("mesh loader: stopped while waiting for the epoch to end");
+        }
         const auto now = SteadyClock::now();
         if (waiting_since == SteadyClock::time_point{}) waiting_since = now;
         if (options.epoch_end_timeout > Duration::zero() &&

@@ -78,6 +78,11 @@ def world_from_env(world_size=None, rank=None, environ=None):
                                            (rank_name, rank is None)) if missing]
             if not any(is_set(n) for n in wanted):
                 continue
+            if (ws_name == "SLURM_NTASKS" and world_size is None and rank is None
+                    and not is_set(ws_name) and env.get(rank_name) == "0"):
+                # A plain sbatch script: the batch step has SLURM_PROCID=0 but no SLURM_NTASKS
+                # without --ntasks. One process: (1, 0).
+                break
             if world_size is None and rank is None and is_set(ws_name) != is_set(rank_name):
                 have, lack = (ws_name, rank_name) if is_set(ws_name) else (rank_name, ws_name)
                 raise InvalidArgumentError(
@@ -251,11 +256,17 @@ def write_dataset(path, samples, schema=None, label_field=None, samples_per_shar
         fields = [_normalize_field(f["name"], f) for f in schema]
     writer = _shardmesh._Writer(_os.fspath(path), fields, label_field, samples_per_shard,
                                 block_bytes, overwrite)
-    writer.add(first)
-    for index, sample in enumerate(iterator, 1):
-        if not isinstance(sample, dict):
-            raise InvalidArgumentError(
-                f"{path}: sample {index} is of type {type(sample).__name__}, expected a dict of "
-                "fields")
-        writer.add(sample)
-    return writer.finish()
+    try:
+        writer.add(first)
+        for index, sample in enumerate(iterator, 1):
+            if not isinstance(sample, dict):
+                raise InvalidArgumentError(
+                    f"{path}: sample {index} is of type {type(sample).__name__}, expected a "
+                    "dict of fields")
+            writer.add(sample)
+        return writer.finish()
+    except BaseException:
+        # Now, not when a kept traceback finally lets the writer go (by then a later, good
+        # write may own the same file names).
+        writer.abandon()
+        raise

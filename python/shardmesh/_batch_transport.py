@@ -19,8 +19,11 @@ Lifetimes:
     code) a worker makes unpooled buffers, which the main process views without copying;
   * names the main process never mapped are unlinked by the worker when it exits normally;
     a worker stopped by a signal (DataLoader terminates workers that do not exit after an
-    error elsewhere) cannot, so every name carries the pid of the worker's parent, and the
-    main process unlinks what its workers left when it exits (after they are gone);
+    error elsewhere) cannot, so every name carries the worker parent's pid and pid namespace
+    (pids repeat across containers sharing /dev/shm), and that parent unlinks what its workers
+    left when it exits, after they are gone (also a parent that was itself forked by
+    multiprocessing; with the forkserver start method the parent is the server, which does
+    not);
   * the main process's cache keeps pooled mappings; past _CACHE_LIMIT it drops those of workers
     that have exited (they will never send them again).
 """
@@ -34,6 +37,16 @@ import numpy as np
 import torch
 
 SHM_DIR = "/dev/shm"
+
+
+def _pid_namespace():
+    try:
+        return os.stat("/proc/self/ns/pid").st_ino
+    except OSError:
+        return 0
+
+
+_PID_NAMESPACE = _pid_namespace()
 _HEADER_BYTES = 64
 _POOL_LIMIT = 16
 _CACHE_LIMIT = 64
@@ -109,8 +122,8 @@ def acquire_buffer(nbytes):
     pooled = len(pool.pooled) < _POOL_LIMIT
     # Pooled buffers get headroom so that a later, slightly larger batch still fits.
     size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
-    name = (f"shardmesh-batch-{os.getppid()}-{os.getpid()}-{next(pool.counter)}-"
-            f"{os.urandom(4).hex()}")
+    name = (f"shardmesh-batch-{_PID_NAMESPACE}-{os.getppid()}-{os.getpid()}-"
+            f"{next(pool.counter)}-{os.urandom(4).hex()}")
     path = os.path.join(SHM_DIR, name)
     pool.names.add(name)
     tensor = torch.frombuffer(_map(path, size, create=True), dtype=torch.uint8)
@@ -142,12 +155,12 @@ _ATTACHED = {}
 
 def _pid_of(name):
     """The pid of the process that created buffer `name`."""
-    return int(name.split("-")[3])
+    return int(name.split("-")[4])
 
 
 def _unlink_children_leftovers():
     """Buffers this process's children (DataLoader workers) created and nobody unlinked."""
-    prefix = f"shardmesh-batch-{os.getpid()}-"
+    prefix = f"shardmesh-batch-{_PID_NAMESPACE}-{os.getpid()}-"
     try:
         names = [n for n in os.listdir(SHM_DIR) if n.startswith(prefix)]
     except OSError:
@@ -158,7 +171,14 @@ def _unlink_children_leftovers():
 # Runs at exit in the last round of multiprocessing's finalizers (negative priority), after
 # daemonic children, such as DataLoader workers, were terminated and joined. A child process
 # starts with an empty registry, so only the process that imported this module runs it.
-mp_util.Finalize(None, _unlink_children_leftovers, exitpriority=-10)
+def _register_cleanup(_=None):
+    mp_util.Finalize(None, _unlink_children_leftovers, exitpriority=-10)
+
+
+_register_cleanup()
+# A multiprocessing child starts with an empty registry: register again there (a trainer
+# started by fork that starts DataLoader workers of its own).
+mp_util.register_after_fork(_register_cleanup, _register_cleanup)
 
 
 def _alive(pid):

@@ -167,11 +167,10 @@ class ShardMeshDataset(IterableDataset):
         self._idle = None      # a finished stream's loader, reused by the next iteration
         self._current = None   # the _Stream that delivered last (None: the epoch's start)
         # Fail here, in the process that made the mistake, rather than in a DataLoader worker
-        # at the first batch: build this rank's loader once. Without workers the first
-        # iteration reuses it; with workers (which build their own) it is dropped at once.
+        # at the first batch: build this rank's loader once, then drop it (kept, its prefetch
+        # thread would run beside the workers and be inherited by every forked one).
         first = self._new_loader(epoch, self.world_size, self.rank)
         self._dataset_samples = first.loader.dataset.num_samples
-        self._idle = first if num_workers == 0 else None
         del first
 
     # -- pickling (spawned DataLoader workers): the C++ loaders stay behind.
@@ -186,13 +185,20 @@ class ShardMeshDataset(IterableDataset):
                                   **self._loader_kwargs)
         return _Stream(loader, (os.getpid(), world_size, rank), (0, 1), 0, 0)
 
+    def _set(self, name, stream):
+        """Sets _idle or _current. A replaced stream inherited through fork() is kept in
+        _ORPHANED_LOADERS: destroying its loader would join threads this process lacks."""
+        old = getattr(self, name)
+        if old is not None and old is not stream and old.key[0] != os.getpid():
+            _ORPHANED_LOADERS.append(old.loader)
+        setattr(self, name, stream)
+
     def _take_loader(self, epoch, world_size, rank):
         """The idle loader when it fits this stream (set to the start of `epoch`), else a new
         one."""
-        idle, self._idle = self._idle, None
+        idle = self._idle
+        self._set("_idle", None)
         if idle is not None and idle.key != (os.getpid(), world_size, rank):
-            if idle.key[0] != os.getpid():
-                _ORPHANED_LOADERS.append(idle.loader)  # forked copy: see _ORPHANED_LOADERS
             idle = None
         if idle is None:
             return self._new_loader(epoch, world_size, rank).loader
@@ -218,11 +224,16 @@ class ShardMeshDataset(IterableDataset):
                                          self.strategy)
         if info is not None and not resume:
             self._warn_if_repeated_in_worker(epoch)
+        self._set("_current", None)  # the loader taken below may be the one it describes
         loader = self._take_loader(epoch, world_size, rank)
         delivered = 0
         if resume:
             if resume.get("stream_state") is not None:
-                loader.load_state_dict(resume["stream_state"])
+                try:
+                    loader.load_state_dict(resume["stream_state"])
+                except BaseException:
+                    self._resume = resume  # still pending: state_dict() keeps showing it
+                    raise
                 delivered = resume["next_batch"]
             else:  # state_after_batches: read past this stream's part of the first n batches
                 for _ in range(batches_before(resume["next_batch"], stream, num_workers)):
@@ -231,7 +242,7 @@ class ShardMeshDataset(IterableDataset):
                     delivered += 1
         current = _Stream(loader, (os.getpid(), world_size, rank), (worker_id, num_workers),
                           offset, delivered)
-        self._current = current
+        self._set("_current", current)
         in_worker = info is not None
         try:
             while True:
@@ -239,12 +250,12 @@ class ShardMeshDataset(IterableDataset):
                 if batch is None:
                     return
                 current.next_batch += 1
-                self._current = current
+                self._set("_current", current)
                 yield to_torch(batch, shared=in_worker)
         finally:
             # Finished, abandoned or closed: the next iteration may reuse this loader (it keeps
             # its position until then, for state_dict).
-            self._idle = current
+            self._set("_idle", current)
 
     def _warn_if_repeated_in_worker(self, epoch):
         """A DataLoader worker that starts an epoch it already read is a persistent worker
@@ -267,7 +278,7 @@ class ShardMeshDataset(IterableDataset):
         if self._resume is not None and self._resume["epoch"] != epoch:
             self._resume = None
         self._epoch = epoch
-        self._current = None
+        self._set("_current", None)
 
     def num_batches(self, num_workers=None):
         """Batches this rank delivers per epoch over `num_workers` DataLoader workers together

@@ -62,6 +62,7 @@ class PyWriter {
   }
 
   void Add(const py::dict& sample) {
+    if (!writer_) ThrowStatus(Status::FailedPrecondition("the writer was abandoned"));
     const std::string where = "sample " + std::to_string(writer_->num_samples());
     // Arrays must outlive EndSample: the encoder may keep pointers until then.
     std::vector<py::array> keep_alive;
@@ -141,7 +142,10 @@ class PyWriter {
     ThrowIfError(writer_->EndSample());
   }
 
+  void Abandon() { writer_.reset(); }
+
   std::uint64_t Finish() {
+    if (!writer_) ThrowStatus(Status::FailedPrecondition("the writer was abandoned"));
     loader::Manifest manifest = ValueOrThrow(writer_->Finish());
     return manifest.num_samples;
   }
@@ -161,6 +165,8 @@ void RegisterWriter(py::module_& m) {
                     std::uint64_t, std::size_t, bool>(),
            py::arg("path"), py::arg("fields"), py::arg("label_field"), py::arg("samples_per_shard"),
            py::arg("block_bytes"), py::arg("overwrite"))
+      .def("abandon", &PyWriter::Abandon,
+           "Gives up: removes the shards written so far (write_dataset calls it on an error).")
       .def("add", &PyWriter::Add, py::arg("sample"),
            "Appends one sample (a dict with every schema field).")
       .def("finish", &PyWriter::Finish, "Writes the manifest; returns the number of samples.")

@@ -163,6 +163,10 @@ def test_world_size_and_rank_never_mix_launchers():
     with pytest.raises(shardmesh.InvalidArgumentError, match="WORLD_SIZE is set but RANK"):
         shardmesh.world_from_env(environ={"WORLD_SIZE": "2", **slurm})
     assert shardmesh.world_from_env(environ={"WORLD_SIZE": "2", "RANK": "1", **slurm}) == (2, 1)
+    # A plain sbatch batch step sets SLURM_PROCID=0 without SLURM_NTASKS: one process.
+    assert shardmesh.world_from_env(environ={"SLURM_PROCID": "0"}) == (1, 0)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="SLURM_PROCID is set"):
+        shardmesh.world_from_env(environ={"SLURM_PROCID": "3"})
 
 
 def test_loader_reads_rank_from_environment(gen_dataset, monkeypatch):

@@ -524,3 +524,19 @@ def test_persistent_workers_warn_that_set_epoch_does_not_reach_them(gen_dataset,
     ds.set_epoch(1)
     assert ids_of(dl) == first  # the documented limitation itself
     assert "starts epoch 0 again" in capfd.readouterr().err
+
+
+def test_forked_workers_after_a_peek_do_not_destroy_the_parents_loaders(gen_dataset):
+    """After two iterations in the parent (one a peek), the dataset holds two loaders; a forked
+    worker must keep both (their threads do not exist there) instead of joining them."""
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=500,
+                              return_index=True)
+    first = iter(ds)
+    next(first)
+    peek = iter(ds)
+    next(peek)
+    peek.close()
+    first.close()
+    dl = DataLoader(ds, batch_size=None, num_workers=1, multiprocessing_context="fork",
+                    timeout=60)
+    assert sorted(ids_of(dl)) == list(range(GEN_SAMPLES))

@@ -1,4 +1,5 @@
 """shardmesh.write_dataset: schema inference, explicit schemas, round trips, errors."""
+import os
 import numpy as np
 import pytest
 
@@ -113,3 +114,20 @@ def test_a_field_outside_the_schema_or_a_sample_that_is_not_a_dict_is_refused(tm
         shardmesh.write_dataset(tmp_path / "b", [{"a": 1}, 3])
     with pytest.raises(shardmesh.InvalidArgumentError, match="sample 0 is of type list"):
         shardmesh.write_dataset(tmp_path / "c", [[1, 2]])
+
+
+def test_a_failed_write_removes_its_shards_at_once_not_when_the_error_is_collected(tmp_path):
+    """A kept exception (a notebook's last traceback) must not let the failed writer delete,
+    later, the shards of a good dataset written to the same directory meanwhile."""
+    def samples(bad):
+        for i in range(60):
+            yield {"x": "oops" if bad and i == 50 else i}
+    target = tmp_path / "w"
+    with pytest.raises(shardmesh.InvalidArgumentError) as kept:
+        shardmesh.write_dataset(target, samples(True), samples_per_shard=10)
+    assert sorted(os.listdir(target)) == []
+    assert shardmesh.write_dataset(target, samples(False), samples_per_shard=10) == 60
+    del kept
+    import gc
+    gc.collect()
+    assert len(shardmesh.Dataset(target)) == 60

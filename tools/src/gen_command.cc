@@ -74,6 +74,7 @@ void RegisterGen(CLI::App& app) {
       ->check(NotNegative())
       ->capture_default_str();
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
+      ->check(NotNegative())
       ->capture_default_str();
   cmd->add_flag("--force", o.overwrite, "Replace an existing dataset in --out");
   cmd->callback([args] { RunGen(*args); });

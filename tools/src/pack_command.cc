@@ -65,6 +65,7 @@ void RegisterPack(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--label-field", args->label_field, "int64 field used as the label");
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
+      ->check(NotNegative())
       ->capture_default_str();
   cmd->add_flag("--force", args->options.overwrite, "Replace an existing dataset in --out");
   cmd->callback([args] { RunPack(*args); });

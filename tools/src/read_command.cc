@@ -12,6 +12,7 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -405,6 +406,15 @@ void RegisterRead(CLI::App& app) {
     for (const char* file : {"--checkpoint-out", "--resume", "--export-npy"}) {
       if (cmd->count(file) > 0 && cmd->get_option(file)->as<std::string>().empty()) {
         s = Status::InvalidArgument(std::string(file) + ": empty file name");
+      }
+    }
+    if (s.ok() && !args->checkpoint_out.empty()) {
+      // Refuse a target that cannot be written before reading the epoch, not after it.
+      std::error_code ec;
+      const auto st = std::filesystem::symlink_status(args->checkpoint_out, ec);
+      if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
+        s = Status::InvalidArgument(args->checkpoint_out +
+                                    ": exists and is not a regular file; not replacing it");
       }
     }
     if (s.ok()) s = RunRead(*args);

@@ -136,6 +136,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
       auto next = loader.Next();
       if (!next.ok()) {
         ids.Flush();
+        if (stop) break;  // a stop signal ended a wait: leave gracefully
         spdlog::error("epoch {}: {}", epoch, next.status().message());
         return 1;
       }

@@ -85,6 +85,7 @@ class DatasetWriter {
   std::uint64_t num_samples_ = 0;
   std::uint64_t shard_samples_ = 0;
   bool finished_ = false;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> written_;  // (device, inode) per shard
 };
 
 // "shard-00042.smd"
