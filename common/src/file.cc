@@ -121,15 +121,20 @@ Status SyncDirectory(const std::string& dir) {
   return Status::OK();
 }
 
-Status WriteFileAtomically(const std::string& path, std::string_view data) {
-  const std::filesystem::path target(path);
+Status CheckReplaceable(const std::string& path) {
   if (path.empty()) return Status::InvalidArgument("empty file name");
   std::error_code ec;
-  const auto status = std::filesystem::symlink_status(target, ec);
+  const auto status = std::filesystem::symlink_status(path, ec);
   if (!ec && std::filesystem::exists(status) && !std::filesystem::is_regular_file(status)) {
     // rename() would replace a device, a FIFO or a symlink's link itself: never what was meant.
     return Status::InvalidArgument(path + ": exists and is not a regular file; not replacing it");
   }
+  return Status::OK();
+}
+
+Status WriteFileAtomically(const std::string& path, std::string_view data) {
+  SHARDMESH_RETURN_IF_ERROR(CheckReplaceable(path));
+  const std::filesystem::path target(path);
   const std::string dir =
       target.has_parent_path() ? target.parent_path().string() : std::string(".");
   std::string tmp = path + ".tmp.XXXXXX";

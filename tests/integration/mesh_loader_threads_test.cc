@@ -120,6 +120,20 @@ class MeshLoaderThreadsTest : public ::testing::Test {
     return true;
   }
 
+  // A late member: a and b start epoch 0 (commits every `commit_every` samples, progress only
+  // every 20 s, so little of it reaches the newcomer), then node c joins. Returns c's loader,
+  // not started, with `settle`; null after a test failure. `loaders` gets a's and b's.
+  std::unique_ptr<loader::MeshLoader> StartTwoThenAddLateC(
+      std::vector<std::unique_ptr<loader::MeshLoader>>* loaders, std::uint64_t commit_every,
+      const std::string& tag, std::chrono::milliseconds settle) {
+    *loaders = MakeLoaders(commit_every, tag, std::chrono::seconds(20));
+    if (loaders->size() != 2u || !StartBoth(*loaders, 0) || !AddNodeC()) {
+      ADD_FAILURE() << "a and b did not start, or c did not join";
+      return nullptr;
+    }
+    return MakeLoader(nodes_.back(), commit_every, tag, std::chrono::seconds(20), settle);
+  }
+
   std::shared_ptr<const loader::DatasetCatalog> catalog_;
   std::string source_;
   TempDir dir_;
@@ -301,12 +315,8 @@ TEST_F(MeshLoaderThreadsTest, AMemberJoiningMidEpochTakesHandedOverPartitionsAnd
 // and its settle is short) fixes a member set of its own. The others ignore its messages as
 // conflicting and count them, rather than merging a table built on other owners.
 TEST_F(MeshLoaderThreadsTest, ProgressFromAnotherMemberSetIsIgnoredAndCounted) {
-  auto loaders = MakeLoaders(0, "conflict", std::chrono::seconds(20));
-  ASSERT_EQ(loaders.size(), 2u);
-  ASSERT_TRUE(StartBoth(loaders, 0));
-  ASSERT_TRUE(AddNodeC());
-  auto late = MakeLoader(nodes_.back(), 0, "conflict", std::chrono::seconds(20),
-                         std::chrono::milliseconds(100));
+  std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
+  auto late = StartTwoThenAddLateC(&loaders, 0, "conflict", std::chrono::milliseconds(100));
   ASSERT_NE(late, nullptr);
   ASSERT_TRUE(late->StartEpoch(0).ok());
   const auto deadline = Steady::now() + std::chrono::seconds(10);
@@ -365,12 +375,8 @@ bool Lists(InProcessNode& n, const std::string& name) {
 // nothing lost; only what the late member delivered under its own set repeats, instead of it
 // duplicating its whole share and waiting for ever on a table nobody else keeps.
 TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberSet) {
-  auto loaders = MakeLoaders(7, "rejoin", std::chrono::seconds(20));
-  ASSERT_EQ(loaders.size(), 2u);
-  ASSERT_TRUE(StartBoth(loaders, 0));
-  ASSERT_TRUE(AddNodeC());
-  auto late = MakeLoader(nodes_.back(), 7, "rejoin", std::chrono::seconds(20),
-                         std::chrono::milliseconds(100));
+  std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
+  auto late = StartTwoThenAddLateC(&loaders, 7, "rejoin", std::chrono::milliseconds(100));
   ASSERT_NE(late, nullptr);
   ASSERT_TRUE(late->StartEpoch(0).ok());
   ASSERT_EQ(late->GetCheckpoint().world_size, 3u) << "it heard progress before it started";
@@ -418,12 +424,8 @@ TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsTheEpochAsAGuestOfTheMeshMemberS
 // start (settle 2 s): it re-joins as a guest there, before delivering anything, so every sample
 // arrives exactly once and the epoch ends for all three.
 TEST_F(MeshLoaderThreadsTest, LateStarterRejoinsInsideStartEpochAndDeliversNothingTwice) {
-  auto loaders = MakeLoaders(7, "inside", std::chrono::seconds(20));
-  ASSERT_EQ(loaders.size(), 2u);
-  ASSERT_TRUE(StartBoth(loaders, 0));
-  ASSERT_TRUE(AddNodeC());
-  auto late =
-      MakeLoader(nodes_.back(), 7, "inside", std::chrono::seconds(20), std::chrono::seconds(2));
+  std::vector<std::unique_ptr<loader::MeshLoader>> loaders;
+  auto late = StartTwoThenAddLateC(&loaders, 7, "inside", std::chrono::seconds(2));
   ASSERT_NE(late, nullptr);
   Status started;
   std::thread start([&] { started = late->StartEpoch(0); });

@@ -13,6 +13,7 @@
 #include <string>
 
 #include "commands.h"
+#include "shardmesh/common/file.h"
 #include "shardmesh/mesh/curve_keys.h"
 
 namespace shardmesh::tools {
@@ -86,17 +87,18 @@ int RunKeygen(const KeygenArgs& args) {
     std::fputs(text.c_str(), stdout);
     return 0;
   }
+  if (Status replaceable = CheckReplaceable(args.out); !replaceable.ok()) {
+    std::fprintf(stderr, "keygen: %s\n", replaceable.message().c_str());
+    return 2;
+  }
+  // A key file holds a secret key that may be the only copy: replacing it is never implicit.
   std::error_code ec;
-  const auto existing = std::filesystem::symlink_status(args.out, ec);
-  if (!ec && std::filesystem::exists(existing)) {
-    // A key file holds a secret key that may be the only copy: replacing it is never implicit.
-    if (!std::filesystem::is_regular_file(existing) || !args.force) {
-      std::fprintf(stderr, "keygen: %s already exists; %s\n", args.out.c_str(),
-                   std::filesystem::is_regular_file(existing)
-                       ? "pass --force to replace it (its secret key is then lost)"
-                       : "it is not a regular file");
-      return 2;
-    }
+  if (!args.force && std::filesystem::exists(args.out, ec)) {
+    std::fprintf(stderr,
+                 "keygen: %s already exists; pass --force to replace it (its secret key is then "
+                 "lost)\n",
+                 args.out.c_str());
+    return 2;
   }
   Status written = WriteSecretFile(args.out, text);
   if (!written.ok()) {

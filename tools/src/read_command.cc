@@ -12,7 +12,6 @@
 #include <chrono>
 #include <cstdio>
 #include <cstring>
-#include <filesystem>
 #include <memory>
 #include <set>
 #include <string>
@@ -408,15 +407,8 @@ void RegisterRead(CLI::App& app) {
         s = Status::InvalidArgument(std::string(file) + ": empty file name");
       }
     }
-    if (s.ok() && !args->checkpoint_out.empty()) {
-      // Refuse a target that cannot be written before reading the epoch, not after it.
-      std::error_code ec;
-      const auto st = std::filesystem::symlink_status(args->checkpoint_out, ec);
-      if (!ec && std::filesystem::exists(st) && !std::filesystem::is_regular_file(st)) {
-        s = Status::InvalidArgument(args->checkpoint_out +
-                                    ": exists and is not a regular file; not replacing it");
-      }
-    }
+    // Refuse a target that cannot be written before reading the epoch, not after it.
+    if (s.ok() && !args->checkpoint_out.empty()) s = CheckReplaceable(args->checkpoint_out);
     if (s.ok()) s = RunRead(*args);
     if (!s.ok()) {
       std::fprintf(stderr, "read: %s\n", s.ToString().c_str());

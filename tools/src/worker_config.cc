@@ -1,5 +1,7 @@
 #include "worker_config.h"
 
+#include <spdlog/common.h>
+
 namespace shardmesh::tools {
 
 void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
@@ -119,9 +121,8 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
     SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'advertise'", c.advertise, 1, false));
   for (const std::string& seed : c.seeds)
     SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'seeds'", seed, 1, false));
-  if (c.log_level != "trace" && c.log_level != "debug" && c.log_level != "info" &&
-      c.log_level != "warn" && c.log_level != "warning" && c.log_level != "error" &&
-      c.log_level != "err" && c.log_level != "critical" && c.log_level != "off") {
+  // spdlog's own parser (it also takes "warning" and "err") reads any unknown name as off.
+  if (spdlog::level::from_str(c.log_level) == spdlog::level::off && c.log_level != "off") {
     return Status::InvalidArgument("key 'log_level': '" + c.log_level +
                                    "' is not trace, debug, info, warn, error, critical or off");
   }

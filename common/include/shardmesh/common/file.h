@@ -44,6 +44,11 @@ class RandomAccessFile {
 // Reads a whole file.
 Result<std::string> ReadFileToString(const std::string& path);
 
+// OK when a file may be written at `path` by replacing it: InvalidArgument for an empty path
+// or one that exists and is not a regular file (a device, directory, FIFO or symlink is never
+// replaced).
+Status CheckReplaceable(const std::string& path);
+
 // Writes `data` to `path` so that a crash leaves either the old file or the new one, never a
 // mix: write to a temporary file in the same directory, fsync it, rename it over `path`, fsync
 // the directory. InvalidArgument for an empty path or one that exists and is not a regular file
