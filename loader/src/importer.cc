@@ -1,6 +1,8 @@
 #include "shardmesh/loader/importer.h"
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdint>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -27,6 +29,13 @@ class Importer {
   explicit Importer(const ImportOptions& options) : o_(options) {}
 
   Result<Manifest> Run() {
+    for (const auto& [name, type] : o_.field_types) {
+      if (!IsFieldTypeOverrideName(type)) {
+        return Status::InvalidArgument("field '" + name + "': unknown type '" + type +
+                                       "' (scalars: int64, float64, string; arrays: float32, "
+                                       "float64, int64, int32, int16, int8, uint32, uint8)");
+      }
+    }
     std::ifstream in(o_.input, std::ios::binary);
     if (!in) {
       std::error_code ec;
@@ -70,7 +79,40 @@ class Importer {
     throw LineError{field.empty() ? what : "field '" + field + "': " + what};
   }
 
+  static bool IsScalarTypeName(std::string_view t) {
+    return t == "int64" || t == "float64" || t == "string";
+  }
+  static bool IsArrayTypeName(std::string_view t) {
+    return t == "float32" || t == "float64" || t == "int64" || t == "int32" || t == "int16" ||
+           t == "int8" || t == "uint32" || t == "uint8";
+  }
+
+  // Applies o_.field_types to field `f` inferred from a scalar or (JSONL) an array value.
+  void ApplyOverride(FieldSpec& f, bool array_value) const {
+    auto it = o_.field_types.find(f.name);
+    if (it == o_.field_types.end()) return;
+    const std::string& t = it->second;
+    if (array_value) {
+      if (!IsArrayTypeName(t)) {
+        Fail(f.name, "type '" + t + "' does not fit an array; arrays take float32, float64, "
+                     "int64, int32, int16, int8, uint32 or uint8");
+      }
+      f.dtype = *ParseDType(t);
+    } else {
+      if (!IsScalarTypeName(t)) {
+        Fail(f.name, "type '" + t + "' is a tensor dtype; a single value takes int64, float64 "
+                     "or string");
+      }
+      f.type = *ParseFieldType(t);
+    }
+  }
+
   Status CreateWriter(std::vector<FieldSpec> fields) {
+    for (const auto& entry : o_.field_types) {
+      const bool known = std::any_of(fields.begin(), fields.end(),
+                                     [&](const FieldSpec& f) { return f.name == entry.first; });
+      if (!known) Fail(entry.first, "has a type override but is not in the first record");
+    }
     auto schema = Schema::Create(std::move(fields), o_.label_field);
     if (!schema.ok()) {
       return Status::InvalidArgument(Where() + "inferred " + schema.status().message());
@@ -108,6 +150,73 @@ class Importer {
     return true;
   }
 
+  // Integer element `e` of `f` within [lo, hi], or a line error naming the element.
+  std::int64_t IntElement(const FieldSpec& f, const Json& v, std::size_t i, std::int64_t lo,
+                          std::int64_t hi) const {
+    const Json& e = v[i];
+    if (!e.is_number_integer() || (e.is_number_unsigned() && e.get<std::uint64_t>() > INT64_MAX)) {
+      Fail(f.name, "element " + std::to_string(i) + " (" + e.dump() + ") is not an integer, and " +
+                       std::string(DTypeName(f.dtype)) + " takes only integers" +
+                       (f.dtype == DType::kInt64 && !o_.field_types.count(f.name)
+                            ? " (inferred from the first record's array of integers; give "
+                              "the field the type float32 for a float column: pack "
+                              "--field-type " + f.name + "=float32)"
+                            : ""));
+    }
+    const std::int64_t x = e.get<std::int64_t>();
+    if (x < lo || x > hi) {
+      Fail(f.name, "element " + std::to_string(i) + " (" + e.dump() + ") is out of " +
+                       std::string(DTypeName(f.dtype)) + "'s range");
+    }
+    return x;
+  }
+
+  // Converts the JSON array `v` to `f`'s dtype and adds it to the sample.
+  void AddTensorElements(const FieldSpec& f, const Json& v) {
+    element_bytes_.clear();
+    const auto put = [this](const auto value) {
+      const auto* p = reinterpret_cast<const std::uint8_t*>(&value);
+      element_bytes_.insert(element_bytes_.end(), p, p + sizeof value);
+    };
+    for (std::size_t i = 0; i < v.size(); ++i) {
+      switch (f.dtype) {
+        case DType::kFloat32: {
+          const double d = v[i].get<double>();
+          if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
+            Fail(f.name, "element " + std::to_string(i) + " (" + v[i].dump() +
+                             ") is out of float32's range");
+          }
+          put(static_cast<float>(d));
+          break;
+        }
+        case DType::kFloat64:
+          put(v[i].get<double>());
+          break;
+        case DType::kInt64:
+          put(IntElement(f, v, i, INT64_MIN, INT64_MAX));
+          break;
+        case DType::kInt32:
+          put(static_cast<std::int32_t>(IntElement(f, v, i, INT32_MIN, INT32_MAX)));
+          break;
+        case DType::kInt16:
+          put(static_cast<std::int16_t>(IntElement(f, v, i, INT16_MIN, INT16_MAX)));
+          break;
+        case DType::kInt8:
+          put(static_cast<std::int8_t>(IntElement(f, v, i, INT8_MIN, INT8_MAX)));
+          break;
+        case DType::kUint32:
+          put(static_cast<std::uint32_t>(IntElement(f, v, i, 0, UINT32_MAX)));
+          break;
+        case DType::kUint8:
+          put(static_cast<std::uint8_t>(IntElement(f, v, i, 0, UINT8_MAX)));
+          break;
+        default:
+          Fail(f.name, "dtype " + std::string(DTypeName(f.dtype)) + " cannot come from JSON");
+      }
+    }
+    writer_->AddTensor(ByteView(element_bytes_.data(), element_bytes_.size()));
+  }
+
   Status JsonLine(const std::string& line) {
     Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
     if (j.is_discarded()) Fail("", "malformed JSON");
@@ -136,6 +245,7 @@ class Importer {
           Fail(key, "unsupported value " + v.dump() +
                         " (use integers, floats, strings or non-empty arrays of numbers)");
         }
+        ApplyOverride(f, f.type == FieldType::kTensor);
         fields.push_back(std::move(f));
       }
       SHARDMESH_RETURN_IF_ERROR(CreateWriter(std::move(fields)));
@@ -155,7 +265,12 @@ class Importer {
         case FieldType::kInt64:
           if (!v.is_number_integer() ||
               (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX)) {
-            Fail(f.name, "expected an int64, got " + v.dump());
+            Fail(f.name, "expected an int64, got " + v.dump() +
+                             (o_.field_types.count(f.name)
+                                  ? ""
+                                  : " (inferred from the first record; give the field the "
+                                    "type float64 for a float column: pack --field-type " +
+                                        f.name + "=float64)"));
           }
           writer_->AddInt64(v.get<std::int64_t>());
           break;
@@ -175,30 +290,7 @@ class Importer {
             Fail(f.name, "array of " + std::to_string(v.size()) + " numbers, expected " +
                              std::to_string(f.shape[0]));
           }
-          if (f.dtype == DType::kInt64) {
-            if (!IsInt64Array(v)) {
-              Fail(f.name,
-                   "expected an array of int64 integers (the first record's array held "
-                   "only integers), got " +
-                       v.dump());
-            }
-            ints_.resize(v.size());
-            for (std::size_t i = 0; i < v.size(); ++i) ints_[i] = v[i].get<std::int64_t>();
-            writer_->AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(ints_.data()),
-                                        ints_.size() * sizeof(std::int64_t)));
-            break;
-          }
-          tensor_.resize(v.size());
-          for (std::size_t i = 0; i < v.size(); ++i) {
-            const double d = v[i].get<double>();
-            if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
-              Fail(f.name, "element " + std::to_string(i) + " (" + v[i].dump() +
-                               ") is out of float32's range");
-            }
-            tensor_[i] = static_cast<float>(d);
-          }
-          writer_->AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(tensor_.data()),
-                                      tensor_.size() * sizeof(float)));
+          AddTensorElements(f, v);
           break;
         }
         case FieldType::kBytes:
@@ -292,6 +384,7 @@ class Importer {
         } else {
           f.type = FieldType::kString;
         }
+        ApplyOverride(f, /*array_value=*/false);
         fields.push_back(std::move(f));
       }
       SHARDMESH_RETURN_IF_ERROR(CreateWriter(std::move(fields)));
@@ -303,7 +396,14 @@ class Importer {
       switch (f.type) {
         case FieldType::kInt64: {
           std::int64_t v;
-          if (!ParseInt(cells[i], &v)) Fail(f.name, "expected an int64, got \"" + cells[i] + "\"");
+          if (!ParseInt(cells[i], &v)) {
+            Fail(f.name, "expected an int64, got \"" + cells[i] + "\"" +
+                             (o_.field_types.count(f.name)
+                                  ? ""
+                                  : " (inferred from the first record; give the column the "
+                                    "type float64 or string: pack --field-type " + f.name +
+                                        "=TYPE)"));
+          }
           writer_->AddInt64(v);
           break;
         }
@@ -330,8 +430,7 @@ class Importer {
   std::uint64_t line_no_ = 0;
   std::vector<std::string> header_;
   bool have_header_ = false;
-  std::vector<float> tensor_;
-  std::vector<std::int64_t> ints_;
+  std::vector<std::uint8_t> element_bytes_;  // one tensor's little-endian elements
 };
 
 }  // namespace
@@ -340,6 +439,12 @@ std::optional<ImportFormat> ParseImportFormat(std::string_view name) {
   if (name == "jsonl") return ImportFormat::kJsonl;
   if (name == "csv") return ImportFormat::kCsv;
   return std::nullopt;
+}
+
+bool IsFieldTypeOverrideName(std::string_view type) {
+  return type == "string" || type == "int64" || type == "float64" || type == "float32" ||
+         type == "int32" || type == "int16" || type == "int8" || type == "uint32" ||
+         type == "uint8";
 }
 
 Result<Manifest> ImportRecords(const ImportOptions& options) {

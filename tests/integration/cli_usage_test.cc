@@ -124,5 +124,33 @@ TEST_F(CliUsageTest, KeygenNeverReplacesAKeyFileWithoutForce) {
   EXPECT_NE(ReadAll(Path("k.toml")), first);
 }
 
+// --field-type: a malformed or repeated entry or an unknown type is a usage error (exit 2,
+// nothing written); a valid one changes the packed dtype; a data error points at the flag.
+TEST_F(CliUsageTest, PackFieldTypeIsCheckedAndApplied) {
+  {
+    std::ofstream in(Path("in.jsonl"));
+    in << "{\"emb\": [1, 2], \"y\": 1}\n{\"emb\": [0.5, 2], \"y\": 0}\n";
+  }
+  for (const std::vector<std::string>& bad :
+       {std::vector<std::string>{"--field-type", "emb"}, {"--field-type", "emb=flot"},
+        {"--field-type", "emb=float32", "--field-type", "emb=int64"}}) {
+    std::vector<std::string> args = {"pack", "--input", Path("in.jsonl"), "--out", Path("bad")};
+    args.insert(args.end(), bad.begin(), bad.end());
+    CliRun run = Cli(args);
+    EXPECT_EQ(run.code, 2) << bad.back() << ": " << run.output;
+    EXPECT_NE(run.output.find("--field-type"), std::string::npos) << run.output;
+    EXPECT_FALSE(std::filesystem::exists(Path("bad")));
+  }
+  CliRun inferred = Cli({"pack", "--input", Path("in.jsonl"), "--out", Path("int")});
+  EXPECT_EQ(inferred.code, 1) << inferred.output;
+  EXPECT_NE(inferred.output.find("--field-type emb=float32"), std::string::npos)
+      << inferred.output;
+  CliRun typed = Cli({"pack", "--input", Path("in.jsonl"), "--out", Path("f32"), "--field-type",
+                      "emb=float32", "--field-type", "y=float64"});
+  EXPECT_EQ(typed.code, 0) << typed.output;
+  EXPECT_NE(typed.output.find("emb: tensor float32 [2]"), std::string::npos) << typed.output;
+  EXPECT_NE(typed.output.find("y: float64"), std::string::npos) << typed.output;
+}
+
 }  // namespace
 }  // namespace shardmesh::testing

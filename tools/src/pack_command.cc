@@ -3,6 +3,8 @@
 
 #include <cstdio>
 #include <iostream>
+#include <string>
+#include <vector>
 
 #include "commands.h"
 #include "shardmesh/loader/importer.h"
@@ -15,6 +17,7 @@ struct PackArgs {
   std::string format = "jsonl";
   std::string label_field;
   std::size_t block_kib = 256;
+  std::vector<std::string> field_types;  // FIELD=TYPE
 };
 
 void RunPack(PackArgs& args) {
@@ -29,6 +32,27 @@ void RunPack(PackArgs& args) {
     std::cerr << "pack: --samples-per-shard and --block-kib must be positive\n";
     SetExitCode(2);
     return;
+  }
+  for (const std::string& entry : args.field_types) {
+    const std::size_t eq = entry.rfind('=');
+    if (eq == std::string::npos || eq == 0 || eq + 1 == entry.size()) {
+      std::cerr << "pack: --field-type takes FIELD=TYPE, not '" << entry << "'\n";
+      SetExitCode(2);
+      return;
+    }
+    const std::string type = entry.substr(eq + 1);
+    if (!loader::IsFieldTypeOverrideName(type)) {
+      std::cerr << "pack: --field-type " << entry << ": unknown type '" << type
+                << "' (single values: int64, float64, string; arrays: float32, float64, int64, "
+                   "int32, int16, int8, uint32, uint8)\n";
+      SetExitCode(2);
+      return;
+    }
+    if (!o.field_types.emplace(entry.substr(0, eq), entry.substr(eq + 1)).second) {
+      std::cerr << "pack: --field-type gives field '" << entry.substr(0, eq) << "' twice\n";
+      SetExitCode(2);
+      return;
+    }
   }
   o.format = *format;
   o.block_bytes = args.block_kib * 1024;
@@ -67,6 +91,11 @@ void RegisterPack(CLI::App& app) {
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
       ->check(NotNegative())
       ->capture_default_str();
+  cmd->add_option("--field-type", args->field_types,
+                  "FIELD=TYPE, replacing the type inferred from the first record (repeatable): "
+                  "int64, float64 or string for a single value; float32, float64, int64, int32, "
+                  "int16, int8, uint32 or uint8 for an array (JSONL)")
+      ->take_all();
   cmd->add_flag("--force", args->options.overwrite, "Replace an existing dataset in --out");
   cmd->callback([args] { RunPack(*args); });
 }

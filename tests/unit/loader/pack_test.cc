@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <map>
 
 #include "format_test_util.h"
 #include "shardmesh/loader/dataset.h"
@@ -13,7 +14,8 @@ namespace {
 class PackTest : public ::testing::Test {
  protected:
   Result<Manifest> Import(const std::string& text, ImportFormat format,
-                          std::optional<std::string> label = std::nullopt) {
+                          std::optional<std::string> label = std::nullopt,
+                          std::map<std::string, std::string> field_types = {}) {
     const std::string input = tmp_.Sub(format == ImportFormat::kCsv ? "in.csv" : "in.jsonl");
     testing::WriteAll(input, text);
     ImportOptions o;
@@ -22,6 +24,7 @@ class PackTest : public ::testing::Test {
     o.out_dir = tmp_.Sub("out" + std::to_string(++runs_));
     o.samples_per_shard = 2;
     o.label_field = std::move(label);
+    o.field_types = std::move(field_types);
     out_ = o.out_dir;
     return ImportRecords(o);
   }
@@ -132,8 +135,11 @@ TEST_F(PackTest, IntegerArraysStayExactAndFloatArraysRefuseOverflow) {
 
   auto mixed = Import("{\"tok\": [1, 2]}\n{\"tok\": [1.5, 2]}\n", ImportFormat::kJsonl);
   ASSERT_FALSE(mixed.ok());
-  EXPECT_NE(mixed.status().message().find("in.jsonl:2: field 'tok': expected an array of int64"),
+  EXPECT_NE(mixed.status().message().find("in.jsonl:2: field 'tok': element 0 (1.5) is not an "
+                                          "integer"),
             std::string::npos)
+      << mixed.status().message();
+  EXPECT_NE(mixed.status().message().find("give the field the type float32"), std::string::npos)
       << mixed.status().message();
   auto floats = Import("{\"x\": [0.5, 2]}\n{\"x\": [1e300, 2]}\n", ImportFormat::kJsonl);
   ASSERT_FALSE(floats.ok());
@@ -164,6 +170,72 @@ TEST_F(PackTest, CsvByteOrderMarkIsNotPartOfTheFirstColumnName) {
       ImportFormat::kCsv);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->schema.fields()[0].name, "a");
+}
+
+// field_types replaces what the first record would give: a float column whose first values
+// are whole numbers, a narrower integer dtype (range-checked), a CSV code column kept as text.
+TEST_F(PackTest, FieldTypesOverrideTheInference) {
+  auto m = Import(
+      "{\"emb\": [1, 2], \"w\": 1, \"ids\": [1, 2, 3]}\n"
+      "{\"emb\": [0.5, -1.5], \"w\": 2.5, \"ids\": [4, 5, -300]}\n",
+      ImportFormat::kJsonl, std::nullopt, {{"emb", "float32"}, {"w", "float64"}, {"ids", "int16"}});
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& f = m->schema.fields();
+  EXPECT_EQ(f[0].dtype, DType::kFloat32);
+  EXPECT_EQ(f[1].type, FieldType::kFloat64);
+  EXPECT_EQ(f[2].dtype, DType::kInt16);
+  auto ds = Dataset::Open(out_);
+  ASSERT_TRUE(ds.ok());
+  auto block = (*ds)->ReadBlock(0);
+  ASSERT_TRUE(block.ok());
+  const SampleView s = (*block)->sample(1);
+  EXPECT_EQ(s.field("emb").AsTensor().At<float>(1), -1.5f);
+  EXPECT_EQ(s.field("w").AsFloat64(), 2.5);
+  EXPECT_EQ(s.field("ids").AsTensor().data.size(), 3 * sizeof(std::int16_t));
+  EXPECT_EQ(s.field("ids").AsTensor().At<std::int16_t>(2), -300);
+
+  auto range = Import("{\"ids\": [1, 2]}\n{\"ids\": [256, 2]}\n", ImportFormat::kJsonl,
+                      std::nullopt, {{"ids", "uint8"}});
+  ASSERT_FALSE(range.ok());
+  EXPECT_NE(range.status().message().find("in.jsonl:2: field 'ids': element 0 (256) is out of "
+                                          "uint8's range"),
+            std::string::npos)
+      << range.status().message();
+
+  auto csv = Import("zip,x\n01234,1\n99999,1.5\n", ImportFormat::kCsv, std::nullopt,
+                    {{"zip", "string"}, {"x", "float64"}});
+  ASSERT_TRUE(csv.ok()) << csv.status().ToString();
+  auto csv_ds = Dataset::Open(out_);
+  ASSERT_TRUE(csv_ds.ok());
+  auto csv_block = (*csv_ds)->ReadBlock(0);
+  ASSERT_TRUE(csv_block.ok());
+  EXPECT_EQ((*csv_block)->sample(0).field("zip").AsString(), "01234");
+  EXPECT_EQ((*csv_block)->sample(1).field("x").AsFloat64(), 1.5);
+  auto inferred = Import("zip,x\n01234,1\n99999,1.5\n", ImportFormat::kCsv);
+  ASSERT_FALSE(inferred.ok());
+  EXPECT_NE(inferred.status().message().find("in.csv:3: field 'x': expected an int64"),
+            std::string::npos)
+      << inferred.status().message();
+  EXPECT_NE(inferred.status().message().find("type float64 or string"), std::string::npos);
+}
+
+TEST_F(PackTest, BadFieldTypesAreErrorsNamingTheField) {
+  struct Case {
+    std::map<std::string, std::string> types;
+    std::string expect;
+  };
+  const std::vector<Case> cases = {
+      {{{"a", "floaty"}}, "field 'a': unknown type 'floaty'"},
+      {{{"nope", "int64"}}, "field 'nope': has a type override but is not in the first record"},
+      {{{"v", "string"}}, "field 'v': type 'string' does not fit an array"},
+      {{{"a", "float32"}}, "field 'a': type 'float32' is a tensor dtype"},
+  };
+  for (const Case& c : cases) {
+    auto m = Import("{\"a\": 1, \"v\": [1, 2]}\n", ImportFormat::kJsonl, std::nullopt, c.types);
+    ASSERT_FALSE(m.ok()) << c.expect;
+    EXPECT_TRUE(m.status().IsInvalidArgument());
+    EXPECT_NE(m.status().message().find(c.expect), std::string::npos) << m.status().message();
+  }
 }
 
 TEST_F(PackTest, BadLabelFieldAndEmptyInputAreErrors) {

@@ -4,6 +4,10 @@
 // strings -> string, arrays of numbers -> a tensor of that fixed length (JSONL only): int64
 // when the first record's array holds only integers, else float32 (the dtype of features:
 // values keep float32's 24-bit mantissa, and one outside its range is an error).
+// ImportOptions::field_types overrides the inference per field: a scalar field takes int64,
+// float64 or string; an array field (JSONL) takes a tensor dtype (float32, float64, int64,
+// int32, int16, int8, uint32, uint8), and each element must fit it (integer dtypes take only
+// JSON integers in their range).
 // CSV takes field names from its header line. Every later record must have exactly the same
 // fields with compatible types (an integer is accepted where a float64 is expected). The first
 // bad line stops the import with an error naming the input file, the line number and the field.
@@ -13,6 +17,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <string>
 
@@ -31,6 +36,9 @@ struct ImportOptions {
   std::size_t block_bytes = 256 * 1024;      // target uncompressed block size
   std::optional<std::string> label_field;    // must name an int64 field of the inferred schema
   bool overwrite = false;                    // replace an existing dataset in out_dir
+  // Field name -> type name, replacing what the first record would give (see above). A name
+  // the first record lacks, or a type its value cannot take, is an InvalidArgument.
+  std::map<std::string, std::string> field_types;
   // Called every few thousand records with the number of input lines read (for progress
   // output); may be empty.
   std::function<void(std::uint64_t lines)> progress;
@@ -38,9 +46,13 @@ struct ImportOptions {
 
 // Imports the records and returns the manifest written. InvalidArgument naming
 // "<input>:<line>: field '<name>'" for malformed or mismatching records, an unsupported value
-// type, an empty input or a bad label field; NotFound/IOError for files.
+// type, an empty input, a bad label field or a bad field_types entry; NotFound/IOError for
+// files.
 Result<Manifest> ImportRecords(const ImportOptions& options);
 
 std::optional<ImportFormat> ParseImportFormat(std::string_view name);
+
+// Whether `type` is a name ImportOptions::field_types accepts (for one field kind or other).
+bool IsFieldTypeOverrideName(std::string_view type);
 
 }  // namespace shardmesh::loader
