@@ -126,13 +126,13 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view where) 
     if (!j.is_object()) throw Bad{"not a JSON object"};
     auto format = j.find("format");
     if (format == j.end() || !format->is_string() || *format != kManifestFormat) {
-      return Status::InvalidArgument(w + ": not a shardmesh dataset manifest (format is not \"" +
+      return Status::Corruption(w + ": not a shardmesh dataset manifest (format is not \"" +
                                      std::string(kManifestFormat) + "\")");
     }
     auto version = j.find("version");
     if (version == j.end() || !version->is_number_integer() ||
         version->get<std::int64_t>() != kManifestVersion) {
-      return Status::InvalidArgument(
+      return Status::Corruption(
           w + ": unsupported manifest version " +
           (version == j.end() ? std::string("(missing)") : version->dump()) +
           " (this reader knows " + std::to_string(kManifestVersion) + ")");

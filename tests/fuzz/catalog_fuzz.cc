@@ -1,6 +1,6 @@
 // Fuzzes DatasetCatalog::Decode, the dataset description a worker without the source fetches
-// from a peer: any crash or sanitizer report is a bug; errors must be Corruption or
-// InvalidArgument (an unknown manifest version).
+// from a peer: any crash or sanitizer report is a bug; errors must be Corruption, or
+// InvalidArgument from the layout check behind it.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>

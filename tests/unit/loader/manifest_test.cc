@@ -70,7 +70,9 @@ TEST_F(ManifestTest, UnknownVersionIsRejectedClearly) {
   j["version"] = 2;
   auto r = Reparse(j);
   ASSERT_FALSE(r.ok());
-  EXPECT_TRUE(r.status().IsInvalidArgument());
+  // Corruption like a shard's unknown version: data this reader cannot take, not a usage error
+  // (the CLI exits 1 for it, 2 for usage errors).
+  EXPECT_TRUE(r.status().IsCorruption());
   EXPECT_NE(r.status().message().find("unsupported manifest version 2"), std::string::npos)
       << r.status().message();
   EXPECT_EQ(r.status().message().rfind("m.json", 0), 0u);
@@ -79,9 +81,9 @@ TEST_F(ManifestTest, UnknownVersionIsRejectedClearly) {
 TEST_F(ManifestTest, ForeignFormatIsRejected) {
   nlohmann::json j = Json(Sample());
   j["format"] = "webdataset";
-  EXPECT_TRUE(Reparse(j).status().IsInvalidArgument());
+  EXPECT_TRUE(Reparse(j).status().IsCorruption());
   j.erase("format");
-  EXPECT_TRUE(Reparse(j).status().IsInvalidArgument());
+  EXPECT_TRUE(Reparse(j).status().IsCorruption());
 }
 
 TEST_F(ManifestTest, InconsistentShardListsAreCorruption) {

@@ -48,8 +48,8 @@ struct Manifest {
   std::vector<ShardEntry> shards;
   std::map<std::int64_t, std::uint64_t> label_histogram;  // empty without a label field
 
-  // Parses a manifest. `where` (usually the path) prefixes error messages. InvalidArgument
-  // for a foreign format or unknown version; Corruption for malformed JSON, missing or mistyped
+  // Parses a manifest. `where` (usually the path) prefixes error messages. Corruption for a
+  // foreign format or unknown version (like a shard's), malformed JSON, missing or mistyped
   // keys, an invalid schema, or shard counts that do not add up (first_sample not contiguous,
   // sum of shard samples != num_samples).
   static Result<Manifest> Parse(std::string_view json, std::string_view where);
