@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <sys/stat.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -150,6 +151,31 @@ TEST_F(CliUsageTest, PackFieldTypeIsCheckedAndApplied) {
   EXPECT_EQ(typed.code, 0) << typed.output;
   EXPECT_NE(typed.output.find("emb: tensor float32 [2]"), std::string::npos) << typed.output;
   EXPECT_NE(typed.output.find("y: float64"), std::string::npos) << typed.output;
+}
+
+// --throughputs hands the adaptive strategy its per-rank weights (it used to split evenly from
+// the CLI): shares follow them in whole partitions, and the ranks still cover the epoch once.
+TEST_F(CliUsageTest, ReadAdaptiveFollowsThroughputs) {
+  ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "4000", "--block-kib", "16"}).code, 0);
+  std::vector<std::vector<std::string>> ids(2);
+  for (int rank = 0; rank < 2; ++rank) {
+    CliRun run = Cli({"read", Path("d"), "--world-size", "2", "--rank", std::to_string(rank),
+                      "--strategy", "adaptive", "--throughputs", "1,3", "--ids"});
+    ASSERT_EQ(run.code, 0) << run.output;
+    std::istringstream lines(run.output);
+    for (std::string line; std::getline(lines, line);) ids[rank].push_back(line);
+  }
+  EXPECT_NEAR(static_cast<double>(ids[0].size()), 1000.0, 100.0);
+  EXPECT_EQ(ids[0].size() + ids[1].size(), 4000u);
+  std::vector<std::string> all = ids[0];
+  all.insert(all.end(), ids[1].begin(), ids[1].end());
+  std::sort(all.begin(), all.end());
+  EXPECT_EQ(std::unique(all.begin(), all.end()), all.end());
+  for (const char* bad : {"1", "1,-2", "1,x"}) {
+    CliRun run = Cli({"read", Path("d"), "--world-size", "2", "--strategy", "adaptive",
+                      "--throughputs", bad});
+    EXPECT_EQ(run.code, 2) << bad << ": " << run.output;
+  }
 }
 
 }  // namespace

@@ -51,6 +51,7 @@ struct ReadArgs {
   std::uint32_t window = 1;
   bool drop_last = false;
   std::string ranges;
+  std::vector<double> throughputs;  // adaptive: one per rank
   std::string export_npy;
 };
 
@@ -261,6 +262,7 @@ Status RunRead(const ReadArgs& args) {
     SHARDMESH_ASSIGN_OR_RETURN(auto ranges, ParseRanges(args.ranges));
     config.WithRanges(std::move(ranges));
   }
+  if (!args.throughputs.empty()) config.WithAdaptiveThroughputs(args.throughputs);
 
   std::vector<std::uint8_t> warm;
   std::vector<std::uint32_t> bench_blocks;
@@ -397,6 +399,10 @@ void RegisterRead(CLI::App& app) {
                 "shares follow per-rank throughputs and are not equalised)");
   cmd->add_option("--ranges", args->ranges,
                   "range strategy: BEGIN:END per rank, comma separated (rank order)");
+  cmd->add_option("--throughputs", args->throughputs,
+                  "adaptive strategy: relative throughput of every rank, comma separated (rank "
+                  "order; default equal)")
+      ->delimiter(',');
   cmd->add_option("--export-npy", args->export_npy,
                   "Write the fixed-shape tensor and int64 fields to OUT/<field>.npy and exit");
   cmd->callback([args, cmd] {
