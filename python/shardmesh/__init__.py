@@ -46,6 +46,38 @@ def _int_arg(name, value, minimum=0, maximum=(1 << 64) - 1):
     return value
 
 
+def _throughputs_arg(throughputs):
+    """`throughputs` (None or a sequence of real numbers) as a list of floats; TypeError naming
+    the argument otherwise (the loader checks the count and the signs)."""
+    if throughputs is None:
+        return []
+    if isinstance(throughputs, (str, bytes)) or not hasattr(throughputs, "__iter__"):
+        raise TypeError(f"throughputs must be a sequence of numbers, got "
+                        f"{type(throughputs).__name__}")
+    out = []
+    for i, t in enumerate(throughputs):
+        if isinstance(t, bool) or not isinstance(t, (int, float, _np.integer, _np.floating)):
+            raise TypeError(f"throughputs[{i}] must be a number, got {type(t).__name__} {t!r}")
+        out.append(float(t))
+    return out
+
+
+def _ranges_arg(ranges):
+    """`ranges` (None or a sequence of (begin, end) integer pairs) as a list of tuples;
+    TypeError naming the argument otherwise (the loader checks overlap and coverage)."""
+    if ranges is None:
+        return []
+    if isinstance(ranges, (str, bytes)) or not hasattr(ranges, "__iter__"):
+        raise TypeError(f"ranges must be a sequence of (begin, end) pairs, got "
+                        f"{type(ranges).__name__}")
+    out = []
+    for i, r in enumerate(ranges):
+        if isinstance(r, (str, bytes)) or not hasattr(r, "__len__") or len(r) != 2:
+            raise TypeError(f"ranges[{i}] must be a (begin, end) pair, got {r!r}")
+        out.append((_int_arg(f"ranges[{i}][0]", r[0]), _int_arg(f"ranges[{i}][1]", r[1])))
+    return out
+
+
 def world_from_env(world_size=None, rank=None, environ=None):
     """(world_size, rank): the given values, else torchrun's WORLD_SIZE/RANK, else SLURM's
     SLURM_NTASKS/SLURM_PROCID, else (1, 0). A value missing from the arguments is read from
@@ -113,9 +145,11 @@ class Loader(_shardmesh._Loader):
 
     world_size/rank default to torchrun's WORLD_SIZE/RANK, then SLURM_NTASKS/SLURM_PROCID,
     then 1/0. Every rank must pass the same seed. Strategies: round-robin, contiguous, hash,
-    stratified, adaptive (without reported throughputs, which Python cannot pass, an even
-    split); range needs explicit ranges and is C++ only. Integer arguments that are not ints
-    raise TypeError, ones out of range InvalidArgumentError, both naming the argument.
+    stratified, adaptive (whole partitions in proportion to `throughputs`, one positive number
+    per rank in rank order, equal when omitted) and range (`ranges`: one (begin, end) pair of
+    global sample indices per rank, disjoint and covering the dataset). Every rank must pass
+    the same throughputs or ranges. Integer arguments that are not ints raise TypeError, ones
+    out of range InvalidArgumentError, both naming the argument.
 
     drop_last: like DistributedSampler's; False pads every rank to ceil(N/W) samples with
     samples from the start of the epoch, True gives floor(N/W) (a few samples skipped).
@@ -137,7 +171,7 @@ class Loader(_shardmesh._Loader):
     def __init__(self, source, world_size=None, rank=None, strategy="round-robin", seed=0,
                  epoch=0, batch_size=256, drop_last=False, drop_last_batch=False,
                  prefetch_threads=1, prefetch_blocks=8, prefetch_bytes=512 << 20, partitions=64,
-                 shuffle_window_blocks=1, return_index=False):
+                 shuffle_window_blocks=1, return_index=False, throughputs=None, ranges=None):
         world_size, rank = world_from_env(world_size, rank)
         u32 = (1 << 32) - 1
         seed = _int_arg("seed", seed)
@@ -150,14 +184,14 @@ class Loader(_shardmesh._Loader):
         shuffle_window_blocks = _int_arg("shuffle_window_blocks", shuffle_window_blocks, 1, u32)
         if not isinstance(strategy, str):
             raise TypeError(f"strategy must be a str, got {type(strategy).__name__}")
-        if strategy == "range":
+        throughputs = _throughputs_arg(throughputs)
+        ranges = _ranges_arg(ranges)
+        if strategy == "range" and not ranges:
             raise InvalidArgumentError(
-                "strategy 'range' takes explicit per-rank ranges, which only the C++ API "
-                "(StreamingConfig::WithRanges) accepts; from Python use round-robin, contiguous, "
-                "hash, stratified or adaptive")
+                "strategy 'range' needs ranges=[(begin, end), ...], one pair per rank")
         super().__init__(source, world_size, rank, strategy, seed, epoch, batch_size, drop_last,
                          drop_last_batch, prefetch_threads, prefetch_blocks, prefetch_bytes,
-                         partitions, shuffle_window_blocks, return_index)
+                         partitions, shuffle_window_blocks, return_index, throughputs, ranges)
         self.world_size = world_size
         self.rank = rank
 

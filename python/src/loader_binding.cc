@@ -40,6 +40,8 @@ struct LoaderOptions {
   std::uint32_t partitions = 64;
   std::uint32_t shuffle_window_blocks = 1;
   bool return_index = false;
+  std::vector<double> throughputs;           // adaptive: one per rank (empty: equal)
+  std::vector<loader::SampleRange> ranges;   // range: one per rank
 };
 
 class PyLoader {
@@ -61,6 +63,8 @@ class PyLoader {
         .WithPrefetchBytes(o.prefetch_bytes)
         .WithPartitions(o.partitions)
         .WithShuffleWindowBlocks(o.shuffle_window_blocks);
+    if (!o.throughputs.empty()) config.WithAdaptiveThroughputs(o.throughputs);
+    if (!o.ranges.empty()) config.WithRanges(o.ranges);
     Result<std::unique_ptr<StreamingLoader>> loader = Status::Internal("not created");
     {
       py::gil_scoped_release release;
@@ -240,7 +244,9 @@ void RegisterLoader(py::module_& m) {
                        std::size_t batch_size, bool drop_last, bool drop_last_batch,
                        std::uint32_t prefetch_threads, std::uint32_t prefetch_blocks,
                        std::uint64_t prefetch_bytes, std::uint32_t partitions,
-                       std::uint32_t shuffle_window_blocks, bool return_index) {
+                       std::uint32_t shuffle_window_blocks, bool return_index,
+                       std::vector<double> throughputs,
+                       std::vector<std::pair<std::uint64_t, std::uint64_t>> ranges) {
              std::shared_ptr<const Dataset> dataset;
              if (py::isinstance<Dataset>(source)) {
                dataset = source.cast<std::shared_ptr<Dataset>>();
@@ -268,13 +274,15 @@ void RegisterLoader(py::module_& m) {
              o.partitions = partitions;
              o.shuffle_window_blocks = shuffle_window_blocks;
              o.return_index = return_index;
+             o.throughputs = std::move(throughputs);
+             for (const auto& [begin, end] : ranges) o.ranges.push_back({begin, end});
              return std::make_unique<PyLoader>(std::move(dataset), o);
            }),
            py::arg("source"), py::arg("world_size"), py::arg("rank"), py::arg("strategy"),
            py::arg("seed"), py::arg("epoch"), py::arg("batch_size"), py::arg("drop_last"),
            py::arg("drop_last_batch"), py::arg("prefetch_threads"), py::arg("prefetch_blocks"),
            py::arg("prefetch_bytes"), py::arg("partitions"), py::arg("shuffle_window_blocks"),
-           py::arg("return_index"))
+           py::arg("return_index"), py::arg("throughputs"), py::arg("ranges"))
       .def("next_batch", &PyLoader::NextBatch,
            "The next batch as {field: array or list}, or None at the end of the epoch.")
       .def("_skip_batch", &PyLoader::SkipBatch)

@@ -27,6 +27,45 @@ def test_strategies_match_cli(cli, gen_dataset, strategy):
                                          "--seed", 1, "--strategy", strategy)
 
 
+def test_adaptive_throughputs_and_ranges_match_cli(cli, gen_dataset):
+    for rank in range(2):
+        adaptive = shardmesh.Loader(gen_dataset, world_size=2, rank=rank, strategy="adaptive",
+                                    throughputs=[1, 3.0], batch_size=64, return_index=True)
+        assert loader_ids(adaptive) == cli_ids(cli, gen_dataset, "--world-size", 2, "--rank",
+                                               rank, "--strategy", "adaptive", "--throughputs",
+                                               "1,3")
+    first = loader_ids(shardmesh.Loader(gen_dataset, world_size=2, rank=0, strategy="adaptive",
+                                        throughputs=[1, 3], return_index=True))
+    assert 0.15 < len(first) / GEN_SAMPLES < 0.35
+    # Ranges are each rank's home; counts are then equalised (rank 1 hands 500 to rank 0).
+    ranged = [loader_ids(shardmesh.Loader(gen_dataset, world_size=2, rank=r, strategy="range",
+                                          ranges=[(0, 1000), (1000, GEN_SAMPLES)],
+                                          return_index=True)) for r in range(2)]
+    assert all(1000 <= i < GEN_SAMPLES for i in ranged[1])
+    assert sorted(ranged[0] + ranged[1]) == list(range(GEN_SAMPLES))
+    assert ranged[1] == cli_ids(cli, gen_dataset, "--world-size", 2, "--rank", 1, "--strategy",
+                                "range", "--ranges", f"0:1000,1000:{GEN_SAMPLES}")
+
+
+def test_bad_throughputs_and_ranges_are_named(gen_dataset):
+    def make(**kwargs):
+        return shardmesh.Loader(gen_dataset, world_size=2, rank=0, **kwargs)
+    with pytest.raises(TypeError, match=r"throughputs\[1\] must be a number"):
+        make(strategy="adaptive", throughputs=[1, "2"])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="1 values for world_size 2"):
+        make(strategy="adaptive", throughputs=[1])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="only used by the adaptive"):
+        make(throughputs=[1, 2])
+    with pytest.raises(shardmesh.InvalidArgumentError, match="needs ranges"):
+        make(strategy="range")
+    with pytest.raises(TypeError, match=r"ranges\[0\] must be a \(begin, end\) pair"):
+        make(strategy="range", ranges=[(0, 1, 2)])
+    with pytest.raises(TypeError, match=r"ranges\[1\]\[0\] must be an integer"):
+        make(strategy="range", ranges=[(0, 10), (10.0, 20)])
+    with pytest.raises(shardmesh.InvalidArgumentError):
+        make(strategy="range", ranges=[(0, 1000), (900, GEN_SAMPLES)])
+
+
 def test_batch_values_equal_dataset_reads(gen_dataset):
     dataset = shardmesh.Dataset(gen_dataset)
     loader = shardmesh.Loader(dataset, world_size=2, rank=1, seed=9, batch_size=128,
