@@ -19,16 +19,17 @@ Lifetimes:
     code) a worker makes unpooled buffers, which the main process views without copying;
   * names the main process never mapped are unlinked by the worker when it exits normally;
     a worker stopped by a signal (DataLoader terminates workers that do not exit after an
-    error elsewhere) cannot, so every name carries the worker parent's pid and pid namespace
-    (pids repeat across containers sharing /dev/shm), and that parent unlinks what its workers
-    left when it exits, after they are gone (also a parent that was itself forked by
-    multiprocessing; with the forkserver start method the parent is the server, which does
-    not);
+    error elsewhere) cannot, so every name carries the pid of the process that started the
+    worker (multiprocessing's parent_process(): the trainer, also under the forkserver start
+    method, where the OS parent is the server) and the pid namespace (pids repeat across
+    containers sharing /dev/shm), and that process unlinks what its workers left when it
+    exits, after they are gone (also a trainer that was itself forked by multiprocessing);
   * the main process's cache keeps pooled mappings; past _CACHE_LIMIT it drops those of workers
     that have exited (they will never send them again).
 """
 import itertools
 import mmap
+import multiprocessing
 import os
 import threading
 from multiprocessing import util as mp_util
@@ -59,6 +60,13 @@ def torch_dtype(dtype):
     """The torch dtype a NumPy array of `dtype` becomes (uint32, which torch 1.13 lacks, is
     widened to int64)."""
     return torch.from_numpy(np.empty(0, np.int64 if dtype == np.uint32 else dtype)).dtype
+
+
+def _starter_pid():
+    """The pid of the process that started this one through multiprocessing (the trainer of
+    a DataLoader worker, whichever the start method), else the OS parent."""
+    parent = multiprocessing.parent_process()
+    return parent.pid if parent is not None and parent.pid is not None else os.getppid()
 
 
 def _map(path, nbytes, create):
@@ -122,7 +130,7 @@ def acquire_buffer(nbytes):
     pooled = len(pool.pooled) < _POOL_LIMIT
     # Pooled buffers get headroom so that a later, slightly larger batch still fits.
     size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
-    name = (f"shardmesh-batch-{_PID_NAMESPACE}-{os.getppid()}-{os.getpid()}-"
+    name = (f"shardmesh-batch-{_PID_NAMESPACE}-{_starter_pid()}-{os.getpid()}-"
             f"{next(pool.counter)}-{os.urandom(4).hex()}")
     path = os.path.join(SHM_DIR, name)
     pool.names.add(name)

@@ -415,7 +415,7 @@ if __name__ == "__main__":
 """
 
 
-@pytest.mark.parametrize("context", ["fork", "spawn"])
+@pytest.mark.parametrize("context", ["fork", "spawn", "forkserver"])
 def test_buffers_of_a_killed_worker_are_unlinked_when_the_main_process_exits(tmp_path, context):
     """A worker stopped by a signal cannot unlink its buffers; its parent does, at exit."""
     script = tmp_path / "main.py"
