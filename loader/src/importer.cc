@@ -2,8 +2,8 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstdlib>
 #include <fstream>
 #include <limits>
@@ -94,14 +94,16 @@ class Importer {
     const std::string& t = it->second;
     if (array_value) {
       if (!IsArrayTypeName(t)) {
-        Fail(f.name, "type '" + t + "' does not fit an array; arrays take float32, float64, "
-                     "int64, int32, int16, int8, uint32 or uint8");
+        Fail(f.name, "type '" + t +
+                         "' does not fit an array; arrays take float32, float64, "
+                         "int64, int32, int16, int8, uint32 or uint8");
       }
       f.dtype = *ParseDType(t);
     } else {
       if (!IsScalarTypeName(t)) {
-        Fail(f.name, "type '" + t + "' is a tensor dtype; a single value takes int64, float64 "
-                     "or string");
+        Fail(f.name, "type '" + t +
+                         "' is a tensor dtype; a single value takes int64, float64 "
+                         "or string");
       }
       f.type = *ParseFieldType(t);
     }
@@ -160,7 +162,8 @@ class Importer {
                        (f.dtype == DType::kInt64 && !o_.field_types.count(f.name)
                             ? " (inferred from the first record's array of integers; give "
                               "the field the type float32 for a float column: pack "
-                              "--field-type " + f.name + "=float32)"
+                              "--field-type " +
+                                  f.name + "=float32)"
                             : ""));
     }
     const std::int64_t x = e.get<std::int64_t>();
@@ -401,8 +404,8 @@ class Importer {
                              (o_.field_types.count(f.name)
                                   ? ""
                                   : " (inferred from the first record; give the column the "
-                                    "type float64 or string: pack --field-type " + f.name +
-                                        "=TYPE)"));
+                                    "type float64 or string: pack --field-type " +
+                                        f.name + "=TYPE)"));
           }
           writer_->AddInt64(v);
           break;

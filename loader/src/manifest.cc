@@ -127,15 +127,14 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view where) 
     auto format = j.find("format");
     if (format == j.end() || !format->is_string() || *format != kManifestFormat) {
       return Status::Corruption(w + ": not a shardmesh dataset manifest (format is not \"" +
-                                     std::string(kManifestFormat) + "\")");
+                                std::string(kManifestFormat) + "\")");
     }
     auto version = j.find("version");
     if (version == j.end() || !version->is_number_integer() ||
         version->get<std::int64_t>() != kManifestVersion) {
-      return Status::Corruption(
-          w + ": unsupported manifest version " +
-          (version == j.end() ? std::string("(missing)") : version->dump()) +
-          " (this reader knows " + std::to_string(kManifestVersion) + ")");
+      return Status::Corruption(w + ": unsupported manifest version " +
+                                (version == j.end() ? std::string("(missing)") : version->dump()) +
+                                " (this reader knows " + std::to_string(kManifestVersion) + ")");
     }
     Manifest m;
     auto schema = ParseSchema(Get(j, "schema", "manifest"));

@@ -40,8 +40,8 @@ struct LoaderOptions {
   std::uint32_t partitions = 64;
   std::uint32_t shuffle_window_blocks = 1;
   bool return_index = false;
-  std::vector<double> throughputs;           // adaptive: one per rank (empty: equal)
-  std::vector<loader::SampleRange> ranges;   // range: one per rank
+  std::vector<double> throughputs;          // adaptive: one per rank (empty: equal)
+  std::vector<loader::SampleRange> ranges;  // range: one per rank
 };
 
 class PyLoader {

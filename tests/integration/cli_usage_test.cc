@@ -133,7 +133,8 @@ TEST_F(CliUsageTest, PackFieldTypeIsCheckedAndApplied) {
     in << "{\"emb\": [1, 2], \"y\": 1}\n{\"emb\": [0.5, 2], \"y\": 0}\n";
   }
   for (const std::vector<std::string>& bad :
-       {std::vector<std::string>{"--field-type", "emb"}, {"--field-type", "emb=flot"},
+       {std::vector<std::string>{"--field-type", "emb"},
+        {"--field-type", "emb=flot"},
         {"--field-type", "emb=float32", "--field-type", "emb=int64"}}) {
     std::vector<std::string> args = {"pack", "--input", Path("in.jsonl"), "--out", Path("bad")};
     args.insert(args.end(), bad.begin(), bad.end());
@@ -144,8 +145,7 @@ TEST_F(CliUsageTest, PackFieldTypeIsCheckedAndApplied) {
   }
   CliRun inferred = Cli({"pack", "--input", Path("in.jsonl"), "--out", Path("int")});
   EXPECT_EQ(inferred.code, 1) << inferred.output;
-  EXPECT_NE(inferred.output.find("--field-type emb=float32"), std::string::npos)
-      << inferred.output;
+  EXPECT_NE(inferred.output.find("--field-type emb=float32"), std::string::npos) << inferred.output;
   CliRun typed = Cli({"pack", "--input", Path("in.jsonl"), "--out", Path("f32"), "--field-type",
                       "emb=float32", "--field-type", "y=float64"});
   EXPECT_EQ(typed.code, 0) << typed.output;
@@ -172,8 +172,8 @@ TEST_F(CliUsageTest, ReadAdaptiveFollowsThroughputs) {
   std::sort(all.begin(), all.end());
   EXPECT_EQ(std::unique(all.begin(), all.end()), all.end());
   for (const char* bad : {"1", "1,-2", "1,x"}) {
-    CliRun run = Cli({"read", Path("d"), "--world-size", "2", "--strategy", "adaptive",
-                      "--throughputs", bad});
+    CliRun run = Cli(
+        {"read", Path("d"), "--world-size", "2", "--strategy", "adaptive", "--throughputs", bad});
     EXPECT_EQ(run.code, 2) << bad << ": " << run.output;
   }
 }
