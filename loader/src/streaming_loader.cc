@@ -51,19 +51,47 @@ struct StreamingLoader::Impl {
   mutable std::vector<std::uint64_t> cursor_counts;
   mutable std::uint64_t cursor_pos = 0;
 
-  Status BuildPlan(std::uint64_t new_epoch) {
+  // One epoch's plan for this rank, built before anything of the loader changes.
+  struct EpochPlan {
+    std::uint64_t epoch = 0;
+    RankPlan plan;
+    std::vector<std::uint32_t> partition_of_block;
+    std::uint32_t num_partitions = 0;
+    double ideal_blocks = 0;
+  };
+
+  Result<EpochPlan> MakePlan(std::uint64_t new_epoch) const {
     PlanOptions options = config.plan_options();
     options.epoch = new_epoch;
     SHARDMESH_ASSIGN_OR_RETURN(PartitionPlan all,
                                BuildPartitionPlan(layout, dataset->labels(), options));
-    epoch = new_epoch;
-    plan = std::move(all.ranks[options.rank]);
-    partition_of_block = std::move(all.partition_of_block);
+    EpochPlan e;
+    e.epoch = new_epoch;
+    e.plan = std::move(all.ranks[options.rank]);
+    e.partition_of_block = std::move(all.partition_of_block);
+    e.num_partitions = all.num_partitions;
+    e.ideal_blocks = static_cast<double>(all.num_blocks) / options.world_size;
+    return e;
+  }
+
+  void Install(EpochPlan e) {
+    epoch = e.epoch;
+    plan = std::move(e.plan);
+    partition_of_block = std::move(e.partition_of_block);
     plan_blocks = plan.blocks_touched;
-    ideal_blocks = static_cast<double>(all.num_blocks) / options.world_size;
-    cursor_counts.assign(all.num_partitions, 0);
+    ideal_blocks = e.ideal_blocks;
+    cursor_counts.assign(e.num_partitions, 0);
     cursor_pos = 0;
-    return Status::OK();
+    last_auto.reset();  // a tick of another epoch (or of an abandoned position) is stale
+  }
+
+  // Per-partition counts of the first `position` samples of `p`'s sequence.
+  std::vector<std::uint64_t> CursorsAt(const EpochPlan& p, std::uint64_t position) const {
+    std::vector<std::uint64_t> counts(p.num_partitions, 0);
+    for (std::uint64_t i = 0; i < position; ++i) {
+      ++counts[p.partition_of_block[layout.BlockOfSample(p.plan.sequence[i])]];
+    }
+    return counts;
   }
 
   void StartAt(std::uint64_t position) {
@@ -153,7 +181,9 @@ Result<std::unique_ptr<StreamingLoader>> StreamingLoader::Create(
   SHARDMESH_ASSIGN_OR_RETURN(impl->layout, MakeDatasetLayout(*impl->dataset));
   impl->digest = PlanDigest(impl->layout, config.plan_options());
   impl->config = std::move(config);
-  SHARDMESH_RETURN_IF_ERROR(impl->BuildPlan(impl->config.plan_options().epoch));
+  SHARDMESH_ASSIGN_OR_RETURN(Impl::EpochPlan first,
+                             impl->MakePlan(impl->config.plan_options().epoch));
+  impl->Install(std::move(first));
   impl->StartAt(0);
   return std::unique_ptr<StreamingLoader>(new StreamingLoader(std::move(impl)));
 }
@@ -199,19 +229,26 @@ Result<std::vector<Sample>> StreamingLoader::NextBatch(std::size_t n) {
   std::vector<Sample> batch;
   batch.reserve(std::min<std::uint64_t>(n, Len() - position()));
   while (batch.size() < n) {
-    SHARDMESH_ASSIGN_OR_RETURN(std::optional<Sample> s, Next());
-    if (!s) break;
-    batch.push_back(std::move(*s));
+    Result<std::optional<Sample>> s = Next();
+    if (!s.ok()) {
+      // The samples taken so far are delivered (position() counts them); the error, which
+      // stays until Reset or RestoreFromCheckpoint, comes with the next call.
+      if (!batch.empty()) break;
+      return s.status();
+    }
+    if (!s->has_value()) break;
+    batch.push_back(std::move(**s));
   }
   return batch;
 }
 
 Status StreamingLoader::Reset(std::uint64_t epoch) {
-  impl_->prefetcher.reset();
-  Status built = impl_->BuildPlan(epoch);
+  Result<Impl::EpochPlan> built = impl_->MakePlan(epoch);
   // On failure the previous plan is kept and restarted, so the loader stays usable.
+  if (built.ok()) impl_->Install(std::move(built).value());
+  impl_->last_auto.reset();
   impl_->StartAt(0);
-  SHARDMESH_RETURN_IF_ERROR(built);
+  SHARDMESH_RETURN_IF_ERROR(built.status());
   impl_->iteration_status = Status::OK();
   return Status::OK();
 }
@@ -268,21 +305,51 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
         "checkpoint plan digest does not match this loader's (dataset, strategy, partitions, "
         "shuffle window or drop policy differ)");
   }
+  if (state.version != checkpoint::kStreamStateVersion) {
+    return mismatch("version", state.version, checkpoint::kStreamStateVersion);
+  }
+  if (state.strategy != static_cast<std::uint32_t>(o.strategy)) {
+    return mismatch("strategy", state.strategy, static_cast<std::uint32_t>(o.strategy));
+  }
+  // Everything is checked against the checkpoint's epoch before the loader changes: a refused
+  // checkpoint leaves the epoch, the position and the prefetch as they were.
+  Impl::EpochPlan target;
   if (state.epoch != m.epoch || m.plan.sequence.empty()) {
-    m.prefetcher.reset();
-    Status built = m.BuildPlan(state.epoch);
-    if (!built.ok()) {
-      m.StartAt(0);  // keep the loader consistent on its previous plan
-      return built;
-    }
+    SHARDMESH_ASSIGN_OR_RETURN(target, m.MakePlan(state.epoch));
+  } else {
+    target.epoch = m.epoch;
+    target.plan = m.plan;
+    target.partition_of_block = m.partition_of_block;
+    target.num_partitions = static_cast<std::uint32_t>(m.cursor_counts.size());
+    target.ideal_blocks = m.ideal_blocks;
   }
-  if (state.sequence_length != m.plan.sequence.size() || state.position > m.plan.sequence.size()) {
-    m.StartAt(0);  // the plan may have changed epoch above: restart it consistently
+  const std::uint64_t length = target.plan.sequence.size();
+  if (state.sequence_length != length) {
+    return mismatch("sequence_length", state.sequence_length, length);
+  }
+  if (state.position > length) {
     return Status::InvalidArgument("checkpoint position " + std::to_string(state.position) +
-                                   " / sequence length " + std::to_string(state.sequence_length) +
-                                   " do not fit this loader's sequence of " +
-                                   std::to_string(m.plan.sequence.size()));
+                                   " is past the end of this loader's sequence of " +
+                                   std::to_string(length));
   }
+  // The cursors must be those of the position: a state whose parts disagree was damaged or
+  // assembled by hand, and resuming it would replay or skip samples.
+  const std::vector<std::uint64_t> counts = m.CursorsAt(target, state.position);
+  std::vector<checkpoint::PartitionCursor> expected;
+  for (std::uint32_t p = 0; p < counts.size(); ++p) {
+    if (counts[p] > 0) expected.push_back({p, counts[p]});
+  }
+  if (state.cursors != expected) {
+    return Status::InvalidArgument("checkpoint cursors do not match its position " +
+                                   std::to_string(state.position) + " (" +
+                                   std::to_string(state.cursors.size()) +
+                                   " partition cursors, the position gives " +
+                                   std::to_string(expected.size()) + ")");
+  }
+  m.prefetcher.reset();
+  m.Install(std::move(target));
+  m.cursor_counts = counts;
+  m.cursor_pos = state.position;
   m.StartAt(state.position);
   m.iteration_status = Status::OK();
   return Status::OK();

@@ -83,7 +83,12 @@ class PyLoader {
       batch = loader_->NextBatch(batch_size_);
     }
     std::vector<loader::Sample> samples = ValueOrThrow(std::move(batch));
-    if (samples.empty() || (drop_last_batch_ && samples.size() < batch_size_)) return py::none();
+    // A short batch is the epoch's last only at its end; one cut short by an error (raised by
+    // the next call) is delivered even with drop_last_batch, since the loader counted it.
+    const bool at_end = loader_->position() == loader_->Len();
+    if (samples.empty() || (drop_last_batch_ && samples.size() < batch_size_ && at_end)) {
+      return py::none();
+    }
     return BatchToPython(dataset_->schema(), samples, return_index_);
   }
 

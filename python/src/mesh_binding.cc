@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "bindings.h"
@@ -120,6 +121,7 @@ class PyMeshJob {
       if (status.ok()) {
         epoch_ = epoch;
         started_ = true;
+        pending_error_ = Status::OK();
       }
     }
     ThrowIfError(status);
@@ -138,6 +140,7 @@ class PyMeshJob {
       if (status.ok() && !started_) {
         status = Status::FailedPrecondition("start_epoch() has not been called");
       }
+      if (status.ok() && !pending_error_.ok()) status = std::exchange(pending_error_, Status::OK());
       while (status.ok() && samples.size() < batch_size) {
         auto next = job_->loader().Next();
         if (!next.ok()) {
@@ -147,6 +150,8 @@ class PyMeshJob {
         if (!next->has_value()) break;
         samples.push_back(std::move(**next));
       }
+      // Samples taken before an error are delivered; the error comes with the next call.
+      if (!status.ok() && !samples.empty()) pending_error_ = std::exchange(status, Status::OK());
     }
     ThrowIfError(status);
     if (samples.empty()) return py::none();
@@ -257,6 +262,7 @@ class PyMeshJob {
   std::uint64_t num_samples_ = 0;
   std::uint64_t epoch_ = 0;
   bool started_ = false;
+  Status pending_error_;  // an error met after some samples of a batch: raised next
 };
 
 }  // namespace

@@ -61,6 +61,27 @@ def test_damaged_block_fails_the_epoch_naming_file_and_block(fresh_dataset):
         shardmesh.Dataset(fresh_dataset, verify=True)
 
 
+def test_a_batch_cut_short_by_an_error_is_delivered_then_the_error_raised(fresh_dataset):
+    """The samples taken before a damaged block count as delivered: they must reach the caller
+    (even with drop_last_batch), and state_dict must not skip past them."""
+    reference = shardmesh.Loader(fresh_dataset, batch_size=3000, return_index=True)
+    order = reference.next_batch()["__index__"].tolist()
+    path = shard_path(fresh_dataset, 0)
+    with open(path, "r+b") as f:
+        f.seek(200)  # inside the first block of shard 0, i.e. samples 0, 1, ...
+        byte = f.read(1)
+        f.seek(200)
+        f.write(bytes([byte[0] ^ 0xFF]))
+    loader = shardmesh.Loader(fresh_dataset, batch_size=3000, drop_last_batch=True,
+                              return_index=True)
+    batch = loader.next_batch()
+    taken = batch["__index__"].tolist()
+    assert 0 < len(taken) < len(order) and taken == order[:len(taken)]
+    assert loader.state_dict()["position"] == len(taken)
+    with pytest.raises(shardmesh.CorruptionError, match="shard-00000.smd"):
+        loader.next_batch()
+
+
 def test_damaged_manifest_is_a_corruption_error(fresh_dataset):
     with open(os.path.join(fresh_dataset, "manifest.json"), "w") as f:
         f.write("{ not json")

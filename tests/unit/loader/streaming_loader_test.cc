@@ -73,6 +73,27 @@ class StreamingLoaderTest : public ::testing::Test {
     return plan->ranks[config.plan_options().rank].sequence;
   }
 
+  // A copy of the dataset in <root>/<name> with one byte of global block `block` flipped.
+  static std::shared_ptr<const Dataset> CorruptCopy(const std::string& name, std::uint32_t block) {
+    const std::string dir = *root_ + "/" + name;
+    fs::remove_all(dir);
+    fs::copy(*root_ + "/data", dir, fs::copy_options::recursive);
+    const BlockInfo& info = (*dataset_)->blocks()[block];
+    std::fstream f((*dataset_)->ShardPath(info.shard).replace(0, (*root_ + "/data").size(), dir),
+                   std::ios::in | std::ios::out | std::ios::binary);
+    const auto at = static_cast<std::streamoff>(info.offset + info.compressed_size / 2);
+    char c;
+    f.seekg(at);
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x5a);
+    f.seekp(at);
+    f.write(&c, 1);
+    f.close();
+    auto ds = Dataset::Open(dir);
+    EXPECT_TRUE(ds.ok()) << ds.status().ToString();
+    return ds.ok() ? *ds : nullptr;
+  }
+
   static std::string* root_;
   static std::shared_ptr<const Dataset>* dataset_;
 };
@@ -204,14 +225,71 @@ TEST_F(StreamingLoaderTest, RejectedRestoreLeavesAUsableLoader) {
   const auto config = StreamingConfig(2, 0).WithSeed(3);
   auto loader = MustCreate(*dataset_, config);
   ASSERT_NE(loader, nullptr);
-  for (int i = 0; i < 5; ++i) ASSERT_TRUE(loader->Next().ok());
-  auto state = loader->GetCheckpoint();
-  state.epoch = 7;
-  state.sequence_length += 1;  // does not fit epoch 7's sequence
-  EXPECT_FALSE(loader->RestoreFromCheckpoint(state).ok());
-  const auto ids = Drain(*loader);
-  EXPECT_EQ(ids.size(), loader->Len());
-  EXPECT_EQ(ids.size(), 505u);
+  std::vector<std::uint64_t> ids;
+  for (int i = 0; i < 5; ++i) ids.push_back((*loader->Next())->global_index());
+  const auto good = loader->GetCheckpoint();
+  // Each is refused, and each leaves the loader where it was: epoch 0, position 5, the rest
+  // of the stream intact (it used to move to the refused epoch or back to position 0).
+  std::vector<checkpoint::StreamState> bad(5, good);
+  bad[0].epoch = 7;
+  bad[0].sequence_length += 1;  // does not fit epoch 7's sequence
+  bad[1].position = good.sequence_length + 1;
+  bad[2].position = 4;  // the cursors say 5
+  bad[3].version = 99;
+  bad[4].cursors.clear();
+  for (const auto& state : bad) {
+    const Status s = loader->RestoreFromCheckpoint(state);
+    EXPECT_TRUE(s.IsInvalidArgument()) << s.ToString();
+    EXPECT_EQ(loader->epoch(), 0u);
+    EXPECT_EQ(loader->position(), 5u);
+  }
+  const auto rest = Drain(*loader);
+  ids.insert(ids.end(), rest.begin(), rest.end());
+  EXPECT_EQ(ids, PlannedSequence(config));
+}
+
+// NextBatch that meets an error after taking some samples hands them over instead of dropping
+// them (they were counted as delivered, so a checkpoint taken then skipped them for good).
+TEST_F(StreamingLoaderTest, NextBatchKeepsTheSamplesTakenBeforeAnError) {
+  const auto config = StreamingConfig(1, 0).WithSeed(2);
+  auto loader = MustCreate(*dataset_, config);
+  ASSERT_NE(loader, nullptr);
+  const std::vector<std::uint64_t> planned = PlannedSequence(config);
+  // Damage the block of the sample at position 40 (the first 40 come from other blocks or
+  // from the same one; either way the batch stops at or before 40).
+  const std::uint32_t bad_block = (*dataset_)->BlockOfSample(planned[40]);
+  std::uint64_t first_bad = 0;
+  while ((*dataset_)->BlockOfSample(planned[first_bad]) != bad_block) ++first_bad;
+  ASSERT_GT(first_bad, 0u) << "pick another seed: the damaged block comes first";
+  auto damaged = MustCreate(CorruptCopy("batch-error", bad_block), config);
+  ASSERT_NE(damaged, nullptr);
+  auto batch = damaged->NextBatch(1000);
+  ASSERT_TRUE(batch.ok()) << batch.status().ToString();
+  ASSERT_EQ(batch->size(), first_bad);
+  for (std::size_t i = 0; i < batch->size(); ++i) EXPECT_EQ((*batch)[i].global_index(), planned[i]);
+  EXPECT_EQ(damaged->position(), first_bad);
+  auto next = damaged->NextBatch(1000);
+  ASSERT_FALSE(next.ok());
+  EXPECT_TRUE(next.status().IsCorruption()) << next.status().ToString();
+  EXPECT_EQ(damaged->GetCheckpoint().position, first_bad);
+}
+
+// A tick of the interval belongs to its epoch: after Reset (or a restore) there is none until
+// the next tick, so saving it never resumes the previous epoch.
+TEST_F(StreamingLoaderTest, AutoCheckpointIsClearedByResetAndRestore) {
+  auto loader = MustCreate(*dataset_, StreamingConfig(2, 1).WithCheckpointInterval(100));
+  ASSERT_NE(loader, nullptr);
+  Drain(*loader);
+  ASSERT_TRUE(loader->LastAutoCheckpoint().has_value());
+  EXPECT_EQ(loader->LastAutoCheckpoint()->epoch, 0u);
+  ASSERT_TRUE(loader->Reset(1).ok());
+  EXPECT_FALSE(loader->LastAutoCheckpoint().has_value());
+  for (int i = 0; i < 100; ++i) ASSERT_TRUE(loader->Next().ok());
+  ASSERT_TRUE(loader->LastAutoCheckpoint().has_value());
+  EXPECT_EQ(loader->LastAutoCheckpoint()->epoch, 1u);
+  EXPECT_EQ(loader->LastAutoCheckpoint()->position, 100u);
+  ASSERT_TRUE(loader->RestoreFromCheckpoint(*loader->LastAutoCheckpoint()).ok());
+  EXPECT_FALSE(loader->LastAutoCheckpoint().has_value());
 }
 
 TEST_F(StreamingLoaderTest, RangeForAndNextBatchCoverTheEpoch) {

@@ -56,7 +56,9 @@ class StreamingLoader {
   // cannot be read (I/O error, corruption) is returned as its Status, naming the shard file and
   // block; the loader then stays failed until Reset or RestoreFromCheckpoint.
   Result<std::optional<Sample>> Next();
-  // Up to `n` samples (fewer at the end of the epoch, none after it). Errors as Next().
+  // Up to `n` samples (fewer at the end of the epoch, none after it). An error after some
+  // samples of the batch were taken returns those samples (position() counts them, so a
+  // checkpoint never skips them) and the next call returns the error, as Next() does.
   Result<std::vector<Sample>> NextBatch(std::size_t n);
 
   // Starts epoch `epoch` from its beginning: new plan, prefetch restarted. InvalidArgument
@@ -80,9 +82,12 @@ class StreamingLoader {
   checkpoint::StreamState GetCheckpoint() const;
   // Continues from `state` (taken by a loader over the same dataset and config, possibly in
   // another process). InvalidArgument naming the mismatch when the plan digest (dataset, seed,
-  // world size, strategy, partitions), rank or sequence length differ.
+  // world size, strategy, partitions), rank, version, strategy or sequence length differ, the
+  // position is past the end, or the cursors are not those of the position; the loader is
+  // then left exactly as it was (epoch, position, prefetch).
   Status RestoreFromCheckpoint(const checkpoint::StreamState& state);
-  // The checkpoint recorded by the last WithCheckpointInterval tick, if any.
+  // The checkpoint recorded by the last WithCheckpointInterval tick of the current epoch, if
+  // any (Reset and RestoreFromCheckpoint clear it).
   std::optional<checkpoint::StreamState> LastAutoCheckpoint() const;
 
   // The first error met by range iteration (OK otherwise).
