@@ -40,10 +40,11 @@ struct Model {
   }
   // One SGD step of least squares from the features to (label == 0); returns the loss.
   double Step(const std::vector<Sample>& batch) {
-    std::vector<float> grad(kDim, 0.0f);
+    std::vector<float> grad(kDim, 0.0f), x(kDim);
     double loss = 0;
     for (const Sample& s : batch) {
-      const float* x = reinterpret_cast<const float*>(s.view.field("features").AsTensor().data.data());
+      // Tensor bytes are not aligned to the element size: copy (or use At<float>(i)).
+      std::memcpy(x.data(), s.view.field("features").AsTensor().data.data(), kDim * sizeof(float));
       const float y = s.view.field("label").AsInt64() == 0 ? 1.0f : 0.0f;
       float pred = 0;
       for (std::uint32_t i = 0; i < kDim; ++i) pred += w[i] * x[i];

@@ -25,7 +25,7 @@ Status Run(const std::string& dir) {
   for (int i = 0; i < 1000; ++i) {
     SHARDMESH_ASSIGN_OR_RETURN(std::optional<Sample> s, loader->Next());
     const TensorView features = s->view.field("features").AsTensor();  // zero-copy view
-    feature_sum += reinterpret_cast<const float*>(features.data.data())[0];
+    feature_sum += features.At<float>(0);  // unaligned-safe (never cast data.data())
   }
   const checkpoint::StreamState state = loader->GetCheckpoint();
 

@@ -18,6 +18,7 @@ std::string Dataset::ShardPath(std::uint32_t shard) const {
 
 Result<std::shared_ptr<const Dataset>> Dataset::Open(const std::string& dir,
                                                      const OpenOptions& options) {
+  if (dir.empty()) return Status::InvalidArgument("dataset directory: empty path");
   std::shared_ptr<Dataset> ds(new Dataset());
   ds->dir_ = dir;
   SHARDMESH_ASSIGN_OR_RETURN(ds->manifest_, Manifest::Load(dir));

@@ -168,6 +168,14 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
     return Status::InvalidArgument("rank " + std::to_string(options.rank) +
                                    " must be < world_size " + std::to_string(options.world_size));
   }
+  if (static_cast<std::uint32_t>(options.strategy) > static_cast<std::uint32_t>(Strategy::kAdaptive)) {
+    return Status::InvalidArgument("strategy: unknown value " +
+                                   std::to_string(static_cast<int>(options.strategy)));
+  }
+  if (options.drop_policy != DropPolicy::kPad && options.drop_policy != DropPolicy::kDrop) {
+    return Status::InvalidArgument("drop_policy: unknown value " +
+                                   std::to_string(static_cast<int>(options.drop_policy)));
+  }
   if (options.partitions == 0) return Status::InvalidArgument("partitions must be > 0");
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("shuffle_window_blocks must be > 0");

@@ -1,5 +1,8 @@
 #include "shardmesh/loader/sample.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace shardmesh::loader {
 
 DecodedBlock::DecodedBlock(internal::DecodedBlockParts parts)
@@ -11,6 +14,16 @@ DecodedBlock::DecodedBlock(internal::DecodedBlockParts parts)
       num_samples_(parts.num_samples),
       slots_(std::move(parts.slots)),
       shape_pool_(std::move(parts.shape_pool)) {}
+
+namespace internal {
+void DieOnInvalidFieldView(const char* accessor) {
+  std::fprintf(stderr,
+               "shardmesh: FieldView::%s() on an invalid view: SampleView::field(name) found no "
+               "field of that name in the schema (check valid() when a name may be wrong)\n",
+               accessor);
+  std::abort();
+}
+}  // namespace internal
 
 FieldView SampleView::field(std::string_view name) const {
   const auto index = block_->schema_.FieldIndex(name);

@@ -63,6 +63,11 @@ StreamingConfig& StreamingConfig::WithEpoch(std::uint64_t epoch) {
 
 Status StreamingConfig::Validate(const Dataset& dataset) const {
   if (prefetch_threads_ == 0) return Status::InvalidArgument("prefetch_threads must be > 0");
+  if (prefetch_threads_ > kMaxPrefetchThreads) {
+    return Status::InvalidArgument("prefetch_threads must be at most " +
+                                   std::to_string(kMaxPrefetchThreads) + ", got " +
+                                   std::to_string(prefetch_threads_));
+  }
   if (prefetch_blocks_ == 0) return Status::InvalidArgument("prefetch_blocks must be > 0");
   if (prefetch_bytes_ == 0) return Status::InvalidArgument("prefetch_bytes must be > 0");
   SHARDMESH_ASSIGN_OR_RETURN(DatasetLayout layout, MakeDatasetLayout(dataset));

@@ -443,6 +443,9 @@ TEST_F(StreamingLoaderTest, InvalidConfigsAreRejectedNamingTheField) {
       {StreamingConfig(2, 0).WithPrefetchThreads(0), "prefetch_threads"},
       {StreamingConfig(2, 0).WithPrefetchBytes(0), "prefetch_bytes"},
       {StreamingConfig(2, 0).WithStrategy(Strategy::kRange), "ranges"},
+      {StreamingConfig(2, 0).WithPrefetchThreads(40000), "prefetch_threads"},
+      {StreamingConfig(2, 0).WithStrategy(static_cast<Strategy>(42)), "strategy"},
+      {StreamingConfig(2, 0).WithDropPolicy(static_cast<DropPolicy>(7)), "drop_policy"},
   };
   for (const auto& c : cases) {
     auto loader = StreamingLoader::Create(*dataset_, c.config);
@@ -451,6 +454,26 @@ TEST_F(StreamingLoaderTest, InvalidConfigsAreRejectedNamingTheField) {
     EXPECT_NE(loader.status().message().find(c.field), std::string::npos)
         << loader.status().message();
   }
+}
+
+TEST_F(StreamingLoaderTest, EmptyDatasetPathIsAnArgumentErrorNotTheRoot) {
+  auto ds = Dataset::Open("");
+  ASSERT_FALSE(ds.ok());
+  EXPECT_TRUE(ds.status().IsInvalidArgument()) << ds.status().ToString();
+}
+
+// A misspelt field name gives an invalid view; using it anyway aborts with a message that says
+// so (it was a null dereference).
+TEST_F(StreamingLoaderTest, AccessorOnAnUnknownFieldNameAbortsWithAMessage) {
+  auto loader = MustCreate(*dataset_, StreamingConfig(1, 0));
+  ASSERT_NE(loader, nullptr);
+  auto sample = loader->Next();
+  ASSERT_TRUE(sample.ok() && sample->has_value());
+  const SampleView view = (*sample)->view;
+  EXPECT_FALSE(view.field("featurs").valid());
+  EXPECT_TRUE(view.field("features").valid());
+  EXPECT_DEATH(view.field("featurs").AsTensor(), "AsTensor\\(\\) on an invalid view");
+  EXPECT_DEATH((void)view.field("labl").type(), "check valid\\(\\)");
 }
 
 TEST_F(StreamingLoaderTest, CorruptBlockSurfacesFromNextNamingFileAndBlock) {

@@ -49,8 +49,8 @@ class Dataset {
  public:
   // Opens the dataset in `dir`. NotFound when the manifest or a shard file is missing;
   // Corruption (naming the file, and the block where there is one) when the manifest, a
-  // header, trailer or footer is damaged or they disagree; InvalidArgument for an unknown
-  // format name or version.
+  // header, trailer or footer is damaged or they disagree, or a format name or version is
+  // unknown; InvalidArgument for an empty `dir`.
   static Result<std::shared_ptr<const Dataset>> Open(const std::string& dir,
                                                      const OpenOptions& options = {});
   ~Dataset();

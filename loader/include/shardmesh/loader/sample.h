@@ -63,10 +63,14 @@ struct DecodedBlockParts {
   std::vector<FieldSlot> slots;          // num_samples * num_fields, sample-major
   std::vector<std::int64_t> shape_pool;  // dims of variable-shape tensors
 };
+// Prints what went wrong and aborts: an accessor called on an invalid FieldView.
+[[noreturn]] void DieOnInvalidFieldView(const char* accessor);
 }  // namespace internal
 
 // One field of one sample. Calling an As* accessor that does not match type() is a
-// programming error (asserted in debug builds; the value is unspecified otherwise).
+// programming error (asserted in debug builds; the value is unspecified otherwise). Calling
+// type() or an As* accessor on an invalid view (an unknown field name) aborts with a message
+// saying so: check valid() when the name may be wrong.
 class FieldView {
  public:
   FieldView() = default;
@@ -149,26 +153,40 @@ inline FieldView SampleView::field(std::size_t i) const {
   return FieldView(block_, &block_->slots_[index_ * block_->num_fields_ + i], i);
 }
 
-inline FieldType FieldView::type() const { return block_->specs_[field_].type; }
+inline FieldType FieldView::type() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("type");
+  return block_->specs_[field_].type;
+}
 inline std::int64_t FieldView::AsInt64() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("AsInt64");
   assert(type() == FieldType::kInt64);
   return static_cast<std::int64_t>(slot_->word);
 }
 inline double FieldView::AsFloat64() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("AsFloat64");
   assert(type() == FieldType::kFloat64);
   double d;
   std::memcpy(&d, &slot_->word, sizeof d);
   return d;
 }
 inline std::string_view FieldView::AsString() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("AsString");
   assert(type() == FieldType::kString);
   return {reinterpret_cast<const char*>(block_->raw_.data()) + slot_->word, slot_->length};
 }
 inline ByteView FieldView::AsBytes() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("AsBytes");
   assert(type() == FieldType::kBytes || type() == FieldType::kString);
   return {block_->raw_.data() + slot_->word, slot_->length};
 }
 inline TensorView FieldView::AsTensor() const {
+  if (block_ == nullptr) [[unlikely]]
+    internal::DieOnInvalidFieldView("AsTensor");
   assert(type() == FieldType::kTensor);
   const FieldSpec& spec = block_->specs_[field_];
   TensorView t;

@@ -25,6 +25,9 @@ class Dataset;
 struct BlockInfo;
 class Schema;
 
+// Upper bound of WithPrefetchThreads: more decoders than this only cost memory and threads.
+inline constexpr std::uint32_t kMaxPrefetchThreads = 64;
+
 class StreamingConfig {
  public:
   // Rank `rank` of `world_size` (as torchrun's RANK / WORLD_SIZE). Validated by Validate().
@@ -53,8 +56,8 @@ class StreamingConfig {
   StreamingConfig& WithPartitions(std::uint32_t partitions);
   // Blocks per shuffle window (default 1). Memory: owned partitions * window * block size.
   StreamingConfig& WithShuffleWindowBlocks(std::uint32_t blocks);
-  // Background decode threads (default 1). More helps when decoding is slower than the
-  // consumer; each in-flight decode holds one more block. A process confined to one CPU
+  // Background decode threads (default 1, at most kMaxPrefetchThreads). More helps when
+  // decoding is slower than the consumer; each in-flight decode holds one more block. A process confined to one CPU
   // (taskset, cgroup cpusets) decodes on the consumer's thread instead, whatever this says.
   StreamingConfig& WithPrefetchThreads(std::uint32_t threads);
   // kAdaptive only: relative throughput of every rank (same vector on all ranks).
