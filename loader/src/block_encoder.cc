@@ -37,13 +37,13 @@ bool BlockEncoder::Expect(FieldType type) {
   if (error_) return false;
   const auto& fields = schema_.fields();
   if (next_field_ >= fields.size()) {
-    Fail("sample " + std::to_string(num_samples_) + ": more values than the schema's " +
+    Fail("sample " + std::to_string(samples_before_ + num_samples_) + ": more values than the schema's " +
          std::to_string(fields.size()) + " fields");
     return false;
   }
   const FieldSpec& f = fields[next_field_];
   if (f.type != type) {
-    Fail("sample " + std::to_string(num_samples_) + " field '" + f.name + "': expected " +
+    Fail("sample " + std::to_string(samples_before_ + num_samples_) + " field '" + f.name + "': expected " +
          std::string(FieldTypeName(f.type)) + ", got " + std::string(FieldTypeName(type)));
     return false;
   }
@@ -79,7 +79,7 @@ void BlockEncoder::AddTensor(ByteView data) {
   if (!Expect(FieldType::kTensor)) return;
   const FieldSpec& f = schema_.fields()[next_field_];
   if (!schema_.IsFixedTensor(next_field_)) {
-    Fail("sample " + std::to_string(num_samples_) + " field '" + f.name +
+    Fail("sample " + std::to_string(samples_before_ + num_samples_) + " field '" + f.name +
          "': variable-shape tensor given without dims");
     return;
   }
@@ -91,12 +91,12 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
   if (schema_.IsFixedTensor(next_field_)) {
     const FieldSpec& f = schema_.fields()[next_field_];
     if (!std::equal(dims.begin(), dims.end(), f.shape.begin(), f.shape.end())) {
-      Fail("sample " + std::to_string(num_samples_) + " field '" + f.name +
+      Fail("sample " + std::to_string(samples_before_ + num_samples_) + " field '" + f.name +
            "': dims differ from the fixed shape");
       return;
     }
     if (data.size() != schema_.FixedTensorBytes(next_field_)) {
-      Fail("sample " + std::to_string(num_samples_) + " field '" + f.name + "': tensor of " +
+      Fail("sample " + std::to_string(samples_before_ + num_samples_) + " field '" + f.name + "': tensor of " +
            std::to_string(data.size()) + " bytes, shape needs " +
            std::to_string(schema_.FixedTensorBytes(next_field_)));
       return;
@@ -106,7 +106,7 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
     return;
   }
   const FieldSpec& f = schema_.fields()[next_field_];
-  const std::string where = "sample " + std::to_string(num_samples_) + " field '" + f.name + "': ";
+  const std::string where = "sample " + std::to_string(samples_before_ + num_samples_) + " field '" + f.name + "': ";
   if (dims.size() != f.shape.size()) {
     Fail(where + "rank " + std::to_string(dims.size()) + ", schema rank " +
          std::to_string(f.shape.size()));
@@ -138,7 +138,7 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
 
 Status BlockEncoder::EndSample() {
   if (!error_ && next_field_ != schema_.num_fields()) {
-    Fail("sample " + std::to_string(num_samples_) + ": " + std::to_string(next_field_) +
+    Fail("sample " + std::to_string(samples_before_ + num_samples_) + ": " + std::to_string(next_field_) +
          " values, schema has " + std::to_string(schema_.num_fields()) + " fields (missing '" +
          schema_.fields()[next_field_].name + "')");
   }
@@ -177,6 +177,7 @@ Result<EncodedBlock> BlockEncoder::Finish() {
   block.checksum = Hash64(block.compressed.data(), block.compressed.size());
   block.labels = std::move(labels_);
   labels_.clear();
+  samples_before_ += num_samples_;
   num_samples_ = 0;
   buffer_.resize(kBlockHeaderBytes);
   return block;

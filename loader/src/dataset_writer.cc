@@ -3,6 +3,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 #include <filesystem>
 
@@ -56,16 +57,24 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
   SHARDMESH_RETURN_IF_ERROR(CreateDirectories(dir));
   const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
   std::error_code ec;
+  std::vector<std::string> replaced;
   if (std::filesystem::exists(manifest_path, ec)) {
     if (!options.overwrite) {
       return Status::AlreadyExists(dir + " already holds a dataset (" + manifest_path + ")");
+    }
+    // Its shard files, so that Finish can remove those the new dataset does not reuse (a
+    // damaged old manifest leaves its files to the user).
+    if (auto old = Manifest::Load(dir); old.ok()) {
+      for (const ShardEntry& e : old->shards) replaced.push_back(e.file);
     }
     // Remove the old manifest first: until the new one is written the directory is then
     // visibly incomplete rather than describing shards that are being replaced.
     std::filesystem::remove(manifest_path, ec);
     if (ec) return Status::IOError("remove " + manifest_path + ": " + ec.message());
   }
-  return std::unique_ptr<DatasetWriter>(new DatasetWriter(dir, std::move(schema), options));
+  std::unique_ptr<DatasetWriter> writer(new DatasetWriter(dir, std::move(schema), options));
+  writer->replaced_shards_ = std::move(replaced);
+  return writer;
 }
 
 Status DatasetWriter::EndSample() {
@@ -120,6 +129,12 @@ Result<Manifest> DatasetWriter::Finish() {
   SHARDMESH_RETURN_IF_ERROR(SyncDirectory(dir_));
   SHARDMESH_RETURN_IF_ERROR(manifest_.Store(dir_));
   finished_ = true;
+  for (const std::string& file : replaced_shards_) {
+    const bool reused = std::any_of(manifest_.shards.begin(), manifest_.shards.end(),
+                                    [&](const ShardEntry& e) { return e.file == file; });
+    // Only plain names: an old manifest names files inside the directory.
+    if (!reused && file.find('/') == std::string::npos) ::unlink((dir_ + "/" + file).c_str());
+  }
   return manifest_;
 }
 

@@ -148,6 +148,52 @@ TEST_F(DatasetTest, WriterRefusesToOverwriteAnExistingDatasetUnlessAsked) {
   EXPECT_TRUE(DatasetWriter::Create(dir_, testing::AllTypesSchema(), o).ok());
 }
 
+// Overwriting with fewer shards removes the old extra shard files (they sat beside the new
+// manifest, tens of MB of them); shards of the new dataset stay.
+TEST_F(DatasetTest, OverwriteRemovesTheOldShardsTheNewDatasetDoesNotList) {
+  ASSERT_GT(manifest_.shards.size(), 2u);
+  const std::string last = dir_ + "/" + manifest_.shards.back().file;
+  ASSERT_TRUE(std::filesystem::exists(last));
+  DatasetWriterOptions o;
+  o.overwrite = true;
+  o.samples_per_shard = 10;
+  auto w = DatasetWriter::Create(dir_, testing::AllTypesSchema(), o);
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  for (std::uint64_t i = 0; i < 15; ++i) {  // two shards
+    testing::AppendAllTypesSample(**w, i);
+    ASSERT_TRUE((*w)->EndSample().ok());
+  }
+  auto m = (*w)->Finish();
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  ASSERT_EQ(m->shards.size(), 2u);
+  std::size_t shard_files = 0;
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    if (entry.path().extension() == ".smd") ++shard_files;
+  }
+  EXPECT_EQ(shard_files, 2u);
+  EXPECT_FALSE(std::filesystem::exists(last));
+  auto ds = Dataset::Open(dir_);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ((*ds)->num_samples(), 15u);
+}
+
+// A rejected sample's error gives its number in the dataset, not within the current block.
+TEST_F(DatasetTest, WriterErrorsNumberSamplesAcrossBlocks) {
+  DatasetWriterOptions o;
+  o.target_block_bytes = 1000;  // a few samples per block
+  auto w = DatasetWriter::Create(tmp_.Sub("numbered"), testing::AllTypesSchema(), o);
+  ASSERT_TRUE(w.ok());
+  for (std::uint64_t i = 0; i < 57; ++i) {
+    testing::AppendAllTypesSample(**w, i);
+    ASSERT_TRUE((*w)->EndSample().ok());
+  }
+  (*w)->BeginSample();
+  (*w)->AddInt64(1);  // then too few values
+  const Status s = (*w)->EndSample();
+  EXPECT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("sample 57"), std::string::npos) << s.message();
+}
+
 TEST_F(DatasetTest, AbandonedWriterLeavesNoManifestAndNoPartialShard) {
   const std::string dir = tmp_.Sub("abandoned");
   {

@@ -49,6 +49,8 @@ class BlockEncoder {
   void AddTensor(std::span<const std::int64_t> dims, ByteView data);
   // Commits the sample. InvalidArgument naming the field when a value had the wrong type or
   // size or the field count is wrong; the sample is then dropped and the block is unchanged.
+  // The sample is numbered among all the samples committed to this encoder (across blocks):
+  // for DatasetWriter, its index in the dataset.
   Status EndSample();
 
   std::uint32_t num_samples() const { return num_samples_; }
@@ -69,6 +71,7 @@ class BlockEncoder {
   std::vector<std::uint8_t> buffer_;  // 5 reserved bytes (array32 header) + samples
   std::vector<std::int64_t> labels_;
   std::uint32_t num_samples_ = 0;
+  std::uint64_t samples_before_ = 0;  // committed in earlier blocks (for error messages)
   std::size_t sample_start_ = 0;
   std::size_t next_field_ = 0;
   std::int64_t sample_label_ = 0;

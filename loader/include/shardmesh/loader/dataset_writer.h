@@ -33,7 +33,10 @@ struct DatasetWriterOptions {
   std::uint64_t samples_per_shard = 100000;
   // LZ4 acceleration: 1 = LZ4_compress_default (best ratio); higher is faster, larger.
   int lz4_acceleration = 1;
-  // Replace an existing dataset in the directory instead of failing with AlreadyExists.
+  // Replace an existing dataset in the directory instead of failing with AlreadyExists. The
+  // old dataset stops being one at Create (its manifest is removed first, as its shard files
+  // are about to be replaced): a writer that never finishes leaves no dataset there. Finish
+  // removes the old shard files the new manifest does not list.
   bool overwrite = false;
 };
 
@@ -86,6 +89,7 @@ class DatasetWriter {
   std::uint64_t shard_samples_ = 0;
   bool finished_ = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> written_;  // (device, inode) per shard
+  std::vector<std::string> replaced_shards_;  // shard files of the dataset overwritten
 };
 
 // "shard-00042.smd"
