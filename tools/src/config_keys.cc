@@ -1,5 +1,8 @@
 #include "config_keys.h"
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
@@ -157,7 +160,10 @@ std::string ConfigKeys::EnvName(std::string_view key) const {
 Status ConfigKeys::Set(std::string_view key, std::string_view value, std::string_view source) {
   for (const auto& k : keys_) {
     if (k.name == key) {
-      return k.parse(value).WithContext(std::string(source) + ": key '" + k.name + "'");
+      SHARDMESH_RETURN_IF_ERROR(
+          k.parse(value).WithContext(std::string(source) + ": key '" + k.name + "'"));
+      sources_[k.name] = std::string(source);
+      return Status::OK();
     }
   }
   return Status::InvalidArgument(std::string(source) + ": unknown key '" + std::string(key) + "'");
@@ -198,9 +204,18 @@ Status ConfigKeys::Apply(const std::string& toml_path) {
   }
   for (const auto& k : keys_) {
     const std::string env = EnvName(k.name);
-    if (const char* v = std::getenv(env.c_str())) {
+    if (const char* v = std::getenv(env.c_str()); v != nullptr && *v != '\0') {
       SHARDMESH_RETURN_IF_ERROR(Set(k.name, v, "environment " + env));
     }
+  }
+  unknown_env_.clear();
+  for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
+    const std::string_view var(*e);
+    const std::string_view name = var.substr(0, var.find('='));
+    if (name.rfind(env_prefix_, 0) != 0) continue;
+    const bool known = std::any_of(keys_.begin(), keys_.end(),
+                                   [&](const Key& k) { return EnvName(k.name) == name; });
+    if (!known) unknown_env_.emplace_back(name);
   }
   for (const auto& k : keys_) {
     const auto it = flag_values_.find(k.name);
@@ -209,6 +224,11 @@ Status ConfigKeys::Apply(const std::string& toml_path) {
     }
   }
   return Status::OK();
+}
+
+std::string ConfigKeys::SourceOf(std::string_view key) const {
+  const auto it = sources_.find(key);
+  return it == sources_.end() ? std::string() : it->second;
 }
 
 std::string ConfigKeys::Reference() const {

@@ -39,12 +39,19 @@ class ConfigKeys {
   void AddFlags(CLI::App& app);
 
   // Applies, in order: the TOML file (if `toml_path` is not empty), the environment, the flags
-  // given on the command line. InvalidArgument names the key and the source on a bad value or
+  // given on the command line. An empty value in the environment or a flag counts as unset. InvalidArgument names the key and the source on a bad value or
   // an unknown key in the file; NotFound/InvalidArgument for a missing or unparsable file.
   Status Apply(const std::string& toml_path);
 
   // Applies one value from a named source ("file.toml", "env SHARDMESH_X", "--x").
   Status Set(std::string_view key, std::string_view value, std::string_view source);
+
+  // Where `key`'s value came from: the source given to the last successful Set ("w1.toml",
+  // "environment SHARDMESH_VNODES", "--vnodes"), or "" for the default.
+  std::string SourceOf(std::string_view key) const;
+
+  // Environment variables with the prefix that name no key (typos), seen by the last Apply.
+  const std::vector<std::string>& unknown_env() const { return unknown_env_; }
 
   // Applies a TOML document given as text (used by Apply and by tests).
   Status ApplyToml(std::string_view toml_text, std::string_view source);
@@ -69,6 +76,8 @@ class ConfigKeys {
   std::string env_prefix_;
   std::vector<Key> keys_;
   std::map<std::string, std::string> flag_values_;  // filled by CLI11
+  std::map<std::string, std::string, std::less<>> sources_;  // key -> source of its value
+  std::vector<std::string> unknown_env_;
 };
 
 }  // namespace shardmesh::tools

@@ -79,6 +79,16 @@ class StopSignals {
   std::thread thread_;
 };
 
+// "<where the value came from>: " for a validation error about "key 'K'": the file, the
+// environment variable or the flag that set K ("" for a default, which the message covers).
+std::string SourceOfError(const WorkerArgs& args, const std::string& message) {
+  const std::size_t at = message.find("key '");
+  if (at == std::string::npos) return args.config_path.empty() ? "" : args.config_path + ": ";
+  const std::size_t end = message.find('\'', at + 5);
+  const std::string source = args.keys.SourceOf(message.substr(at + 5, end - at - 5));
+  return source.empty() ? "" : source + ": ";
+}
+
 int RunWorker(WorkerArgs& args) {
   // Logs (config errors included) go to stderr; stdout keeps only the run's summary line.
   spdlog::set_default_logger(spdlog::stderr_color_mt("worker"));
@@ -86,10 +96,12 @@ int RunWorker(WorkerArgs& args) {
     spdlog::error("worker config: {}", s.message());
     return 2;
   }
+  for (const std::string& var : args.keys.unknown_env()) {
+    spdlog::warn("environment {} names no config key (ignored; see shardmesh worker --help)", var);
+  }
   const WorkerConfig& c = args.config;
   if (Status s = ValidateWorkerConfig(c); !s.ok()) {
-    spdlog::error("worker config{}: {}", args.config_path.empty() ? "" : " " + args.config_path,
-                  s.message());
+    spdlog::error("worker config: {}{}", SourceOfError(args, s.message()), s.message());
     return 2;
   }
   spdlog::set_level(spdlog::level::from_str(c.log_level));
@@ -104,6 +116,13 @@ int RunWorker(WorkerArgs& args) {
 
   auto zmq = mesh::ZmqTransport::Create(ToTransportOptions(c));
   if (!zmq.ok()) {
+    // Bad or mismatched curve keys are config errors (exit 2, naming where they came from); a
+    // bind that fails (port in use) is a runtime one.
+    if (zmq.status().IsInvalidArgument()) {
+      spdlog::error("worker config: {}{}", SourceOfError(args, zmq.status().message()),
+                    zmq.status().message());
+      return 2;
+    }
     spdlog::error("transport: {}", zmq.status().message());
     return 1;
   }

@@ -128,9 +128,26 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
   }
   if (c.profile != "local" && c.profile != "lan")
     return Status::InvalidArgument("key 'profile': '" + c.profile + "' is not local or lan");
-  if (c.vnodes < 1) return Status::InvalidArgument("key 'vnodes': must be at least 1");
-  if (c.replication < 1) return Status::InvalidArgument("key 'replication': must be at least 1");
-  if (c.partitions < 1) return Status::InvalidArgument("key 'partitions': must be at least 1");
+  // Upper bounds keep a typo from asking for gigabytes of ring (vnodes x members points) or
+  // plan, and every value inside 32 bits, where the mesh keeps it.
+  struct Range {
+    const char* key;
+    std::int64_t value, min, max;
+  };
+  for (const Range& r : {Range{"vnodes", c.vnodes, 1, 4096},
+                         Range{"replication", c.replication, 1, 64},
+                         Range{"partitions", c.partitions, 1, 65536},
+                         Range{"shuffle_window_blocks", c.shuffle_window_blocks, 1, 65536},
+                         Range{"min_members", c.min_members, 1, 100000},
+                         Range{"suspicion_mult", c.suspicion_mult, 0, 100},
+                         Range{"indirect_checks", c.indirect_checks, 0, 64}}) {
+    if (r.value < r.min || r.value > r.max) {
+      return Status::InvalidArgument("key '" + std::string(r.key) + "': " +
+                                     std::to_string(r.value) + " is outside " +
+                                     std::to_string(r.min) + ".." + std::to_string(r.max) +
+                                     (r.min == 0 ? " (0 = profile default)" : ""));
+    }
+  }
   if (c.epochs < 0) return Status::InvalidArgument("key 'epochs': must be >= 0");
   if (c.epochs > 0 && c.data_dir.empty())
     return Status::InvalidArgument("key 'epochs': needs 'data_dir' (the worker's shard store)");
@@ -140,10 +157,7 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
     return Status::InvalidArgument("key 'strategy': '" + c.strategy +
                                    "' is not consistent-hash or global-shuffle");
   if (c.seed < 0) return Status::InvalidArgument("key 'seed': must be >= 0");
-  if (c.shuffle_window_blocks < 1)
-    return Status::InvalidArgument("key 'shuffle_window_blocks': must be at least 1");
   if (c.commit_every < 1) return Status::InvalidArgument("key 'commit_every': must be at least 1");
-  if (c.min_members < 1) return Status::InvalidArgument("key 'min_members': must be at least 1");
   if (c.consume_rate < 0) return Status::InvalidArgument("key 'consume_rate': must be >= 0");
   if (c.metrics_port < -1 || c.metrics_port > 65535)
     return Status::InvalidArgument("key 'metrics_port': must be -1 (off) or a port 0..65535");

@@ -83,6 +83,31 @@ TEST_F(ConfigKeysTest, EnvironmentOverridesFileAndFlagOverridesEnvironment) {
   EXPECT_EQ(c_.name, "from-env");  // env beats file
 }
 
+// Errors found after parsing (ranges) name where the value came from; an empty environment
+// value counts as unset (as an empty flag does); a misspelt variable is reported.
+TEST_F(ConfigKeysTest, SourcesEmptyValuesAndUnknownEnvironmentVariables) {
+  CLI::App app;
+  keys_.AddFlags(app);
+  const char* argv[] = {"x", "--vnodes", "32"};
+  app.parse(3, const_cast<char**>(argv));
+  ASSERT_TRUE(keys_.Set("name", "from-file", "f.toml").ok());
+  ASSERT_TRUE(keys_.Set("drop_rate", "0.5", "f.toml").ok());
+  ::setenv("SHARDMESH_TEST_NAME", "", 1);
+  ::setenv("SHARDMESH_TEST_DROP_RATE", "0.25", 1);
+  ::setenv("SHARDMESH_TEST_PROBE_INTERVALL", "1s", 1);
+  const Status s = keys_.Apply("");
+  ::unsetenv("SHARDMESH_TEST_NAME");
+  ::unsetenv("SHARDMESH_TEST_DROP_RATE");
+  ::unsetenv("SHARDMESH_TEST_PROBE_INTERVALL");
+  ASSERT_TRUE(s.ok()) << s.ToString();
+  EXPECT_EQ(c_.name, "from-file");
+  EXPECT_EQ(keys_.SourceOf("name"), "f.toml");
+  EXPECT_EQ(keys_.SourceOf("drop_rate"), "environment SHARDMESH_TEST_DROP_RATE");
+  EXPECT_EQ(keys_.SourceOf("vnodes"), "--vnodes");
+  EXPECT_EQ(keys_.SourceOf("seeds"), "");
+  EXPECT_EQ(keys_.unknown_env(), std::vector<std::string>{"SHARDMESH_TEST_PROBE_INTERVALL"});
+}
+
 TEST(ParseDurationTest, UnitsAndErrors) {
   EXPECT_EQ(*ParseDuration("250ms"), std::chrono::milliseconds(250));
   EXPECT_EQ(*ParseDuration("2s"), std::chrono::milliseconds(2000));

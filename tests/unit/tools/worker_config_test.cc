@@ -52,6 +52,33 @@ TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {
   EXPECT_NE(ValidateWorkerConfig(config_).message().find("'fault_drop_rate'"), std::string::npos);
 }
 
+// Integers the mesh keeps in 32 bits have bounds: 99999999999 vnodes used to be truncated (or
+// grow the worker to gigabytes until the OOM killer came), and negative suspicion_mult or
+// indirect_checks silently meant "default".
+TEST_F(WorkerConfigTest, IntegerKeysOutsideTheirRangeAreRejectedWithTheRange) {
+  config_.name = "w";
+  config_.bind = "tcp://127.0.0.1:0";
+  ASSERT_TRUE(ValidateWorkerConfig(config_).ok());
+  struct Case {
+    std::int64_t WorkerConfig::*field;
+    std::int64_t value;
+    const char* expect;
+  };
+  for (const Case& c : {Case{&WorkerConfig::vnodes, 99999999999, "'vnodes': 99999999999 is outside 1..4096"},
+                        Case{&WorkerConfig::vnodes, 4294967297, "'vnodes'"},
+                        Case{&WorkerConfig::partitions, 65537, "'partitions'"},
+                        Case{&WorkerConfig::replication, 65, "'replication'"},
+                        Case{&WorkerConfig::min_members, 0, "'min_members'"},
+                        Case{&WorkerConfig::suspicion_mult, -3, "'suspicion_mult': -3 is outside 0..100"},
+                        Case{&WorkerConfig::indirect_checks, -1, "'indirect_checks'"}}) {
+    WorkerConfig bad = config_;
+    bad.*c.field = c.value;
+    const Status s = ValidateWorkerConfig(bad);
+    EXPECT_TRUE(s.IsInvalidArgument()) << c.expect;
+    EXPECT_NE(s.message().find(c.expect), std::string::npos) << s.message();
+  }
+}
+
 TEST_F(WorkerConfigTest, EndpointsAndLogLevelAreCheckedNamingKeyAndValue) {
   config_.name = "w";
   struct Case {
