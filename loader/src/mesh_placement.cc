@@ -51,13 +51,23 @@ std::vector<std::string> ShardHolderEndpoints(const mesh::HashRing& ring,
 Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(
     mesh::MeshNode& node, mesh::BlockExchange& exchange, Duration timeout,
     const std::atomic<bool>* cancel) {
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  const auto start = std::chrono::steady_clock::now();
+  const auto deadline = start + timeout;
+  auto next_warning = start + std::chrono::seconds(10);
   std::string last_error = "no live peer yet";
+  std::size_t peers_asked = 0;
   while (std::chrono::steady_clock::now() < deadline) {
     if (cancel && cancel->load()) return Status::Aborted("stopped while fetching the catalog");
     std::vector<std::string> peers;
     for (const auto& m : node.Members())
       if (m.name != node.name() && mesh::IsLive(m.state)) peers.push_back(m.endpoint);
+    peers_asked = peers.size();
+    if (const auto now = std::chrono::steady_clock::now(); now >= next_warning) {
+      spdlog::warn("still no dataset catalog after {} s ({} live peers; last: {})",
+                   std::chrono::duration_cast<std::chrono::seconds>(now - start).count(),
+                   peers_asked, last_error);
+      next_warning = now + std::chrono::seconds(10);
+    }
     if (!peers.empty()) {
       mesh::FetchOptions fo;
       fo.per_try_timeout = std::chrono::milliseconds(2000);
@@ -73,9 +83,10 @@ Result<std::shared_ptr<const DatasetCatalog>> FetchCatalogFromPeers(
     std::this_thread::sleep_for(std::chrono::milliseconds(200));
   }
   return Status::Unavailable(
-      "no peer served the dataset catalog (is a worker with `dataset` "
-      "running?): " +
-      last_error);
+      "no peer served the dataset catalog within " +
+      std::to_string(std::chrono::duration_cast<std::chrono::milliseconds>(timeout).count()) +
+      " ms (" + std::to_string(peers_asked) +
+      " live peers; is a worker with `dataset` running?): " + last_error);
 }
 
 struct Placement::Impl {

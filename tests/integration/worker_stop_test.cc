@@ -64,5 +64,19 @@ TEST_F(WorkerStopTest, SigtermWhileWaitingForMembersLeavesAndExitsZero) {
   EXPECT_NE(worker.ReadLog().find("leaving the mesh"), std::string::npos) << worker.ReadLog();
 }
 
+// Getting the catalog is part of starting: start_timeout bounds it (it waited 60 s, whatever
+// start_timeout said, and said nothing meanwhile).
+TEST_F(WorkerStopTest, NoCatalogWithinStartTimeoutExitsOneNamingIt) {
+  ChildProcess worker = StartWorker("epochs = 1\nstart_timeout = \"1s\"\n",
+                                    "fetching the catalog from peers");
+  const auto code = worker.Wait(seconds(15));
+  ASSERT_TRUE(code.has_value()) << "still waiting 15 s into a 1 s start_timeout\n"
+                                << worker.ReadLog();
+  EXPECT_EQ(*code, 1) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("no peer served the dataset catalog within 1000 ms"),
+            std::string::npos)
+      << worker.ReadLog();
+}
+
 }  // namespace
 }  // namespace shardmesh::testing

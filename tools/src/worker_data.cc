@@ -90,6 +90,9 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.loader.min_members = static_cast<std::uint32_t>(c.min_members);
   o.loader.settle = c.settle;
   o.loader.start_timeout = c.start_timeout;
+  // Getting the catalog is part of starting: the same limit (0: for ever, until SIGTERM).
+  o.catalog_timeout = c.start_timeout.count() > 0 ? Duration(c.start_timeout)
+                                                  : Duration(std::chrono::hours(24 * 365));
   o.loader.read_deadline = c.read_deadline;
   o.loader.epoch_end_timeout = c.epoch_end_timeout;
   o.loader.checkpoint_dir = c.checkpoint_dir;
