@@ -4,10 +4,15 @@
 #   scripts/mesh.sh status [endpoint]             the mesh as seen by one worker
 #   scripts/mesh.sh stop                          SIGTERM every started worker (graceful leave),
 #                                                 SIGKILL any still running after 5 s
-# Logs and PIDs go to ${SHARDMESH_RUN_DIR:-build/mesh-run}. Stops only the PIDs it started.
+# Logs and PIDs go to ${SHARDMESH_RUN_DIR:-build/mesh-run} (relative paths, configs included,
+# are taken from the directory it is run in). Stops only the PIDs it started. `start` refuses a
+# worker whose previous instance is still running, and exits 1 if a worker dies at start-up.
 set -euo pipefail
+here=$PWD
+abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 cd "$(dirname "$0")/.."
 run=${SHARDMESH_RUN_DIR:-build/mesh-run}
+[ -n "${SHARDMESH_RUN_DIR:-}" ] && run=$(abs "$SHARDMESH_RUN_DIR")
 bin=${SHARDMESH_BIN:-build/release/tools/shardmesh}
 mkdir -p "$run"
 
@@ -15,12 +20,34 @@ case "${1:-}" in
   start)
     shift
     [ -x "$bin" ] || { echo "mesh.sh: $bin not built (run scripts/demo.sh or cmake --build build/release)"; exit 1; }
+    [ $# -gt 0 ] || { echo "mesh.sh: start needs at least one config file"; exit 2; }
+    for cfg in "$@"; do
+      [ -f "$(abs "$cfg")" ] || { echo "mesh.sh: no config file $cfg"; exit 2; }
+      name=$(basename "$cfg" .toml)
+      if [ -f "$run/$name.pid" ] && kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
+        echo "mesh.sh: $name is already running (pid $(cat "$run/$name.pid")); stop it first"
+        exit 1
+      fi
+    done
+    started=()
     for cfg in "$@"; do
       name=$(basename "$cfg" .toml)
-      "$bin" worker --config "$cfg" >"$run/$name.log" 2>&1 &
+      "$bin" worker --config "$(abs "$cfg")" >"$run/$name.log" 2>&1 &
       echo $! >"$run/$name.pid"
+      started+=("$name")
       echo "started $name (pid $!), log $run/$name.log"
     done
+    # A worker with a bad config or a port in use exits at once: say so instead of succeeding.
+    sleep 0.5
+    failed=0
+    for name in "${started[@]}"; do
+      if ! kill -0 "$(cat "$run/$name.pid")" 2>/dev/null; then
+        echo "mesh.sh: $name exited at start-up:"; tail -n 5 "$run/$name.log" | sed 's/^/  /'
+        rm -f "$run/$name.pid"
+        failed=1
+      fi
+    done
+    exit $failed
     ;;
   status)
     "$bin" status --connect "${2:-tcp://127.0.0.1:7101}"

@@ -9,6 +9,8 @@
 #include <condition_variable>
 #include <memory>
 #include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 
 #include <fmt/ranges.h>
@@ -96,7 +98,13 @@ int RunWorker(WorkerArgs& args) {
     spdlog::error("worker config: {}", s.message());
     return 2;
   }
+  // Variables of our own scripts and tests share the prefix; they are not typos.
+  static const std::set<std::string> kToolVariables = {
+      "SHARDMESH_BIN",      "SHARDMESH_RUN_DIR",       "SHARDMESH_CLI",
+      "SHARDMESH_JOBS",     "SHARDMESH_PROMTOOL",      "SHARDMESH_WITH_PROMTOOL",
+      "SHARDMESH_FUZZ_RUNS", "SHARDMESH_FAILURE_TRIALS", "SHARDMESH_KEEP_TEST_DIRS"};
   for (const std::string& var : args.keys.unknown_env()) {
+    if (kToolVariables.count(var) > 0) continue;
     spdlog::warn("environment {} names no config key (ignored; see shardmesh worker --help)", var);
   }
   const WorkerConfig& c = args.config;

@@ -135,6 +135,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
     // Pacing: one sample every 1/consume_rate s after the previous one, never a burst to
     // catch up after a stall (a training step takes its time whenever it runs).
     auto next_due = SteadyClock::now();
+    bool finished = false;  // the epoch ran out, rather than a stop signal ending it
     while (!stop) {
       auto next = loader.Next();
       if (!next.ok()) {
@@ -143,7 +144,10 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
         spdlog::error("epoch {}: {}", epoch, next.status().message());
         return 1;
       }
-      if (!next->has_value()) break;
+      if (!next->has_value()) {
+        finished = true;
+        break;
+      }
       ids.Add((*next)->global_index());
       ++delivered;
       if (c.consume_rate > 0) {
@@ -164,9 +168,10 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
     read_seconds += std::chrono::duration<double>(SteadyClock::now() - epoch_t0).count();
     const auto s = loader.stats();
     spdlog::info(
-        "epoch {} done: {} samples delivered here so far (local {}, remote {}), "
+        "epoch {} {}: {} samples delivered here so far (local {}, remote {}), "
         "{} blocks healed, {} partitions taken over, {} handed over, {} received",
-        epoch, s.samples_delivered, s.local_samples, s.remote_samples, s.blocks_healed,
+        epoch, finished ? "done" : "interrupted by a stop signal", s.samples_delivered,
+        s.local_samples, s.remote_samples, s.blocks_healed,
         s.partitions_taken_over, s.partitions_handed_over, s.partitions_received);
   }
   const double secs = read_seconds;
