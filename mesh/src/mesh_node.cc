@@ -10,6 +10,9 @@
 #include <thread>
 #include <vector>
 
+#include <fmt/ranges.h>
+#include <spdlog/spdlog.h>
+
 #include "shardmesh/common/thread_name.h"
 #include "shardmesh/mesh/membership.h"
 #include "shardmesh/mesh/ring.h"
@@ -60,6 +63,11 @@ class MeshNode::Impl {
     std::lock_guard lock(mu_);
     if (thread_.joinable()) return Status::FailedPrecondition("mesh node already started");
     // A seed list that fails entirely is still retried from Tick(), so this is not fatal.
+    seeds_.clear();
+    for (const std::string& seed : seeds) {
+      if (seed != membership_->endpoint()) seeds_.push_back(seed);
+    }
+    alone_since_ = clock_.Now();
     (void)membership_->Join(std::move(seeds));
     stop_ = false;
     thread_ = std::thread([this] {
@@ -180,12 +188,39 @@ class MeshNode::Impl {
       {
         std::lock_guard lock(mu_);
         membership_->Tick();
+        WarnIfAlone();
       }
       DeliverEvents();
     }
     // Tasks posted before Stop() still run (a loader's last commits, a leave's messages); the
     // transport's linger then lets their messages out.
     RunTasks();
+  }
+
+  // A node given seeds that has heard from no other member for a while says so, every 30 s:
+  // otherwise a wrong seed address or a CurveZMQ key the seeds refuse leaves it running as a
+  // mesh of one, silently. Loop thread, under mu_.
+  void WarnIfAlone() {
+    if (seeds_.empty()) return;
+    const TimePoint now = clock_.Now();
+    if (membership_->live_count() > 1) {
+      alone_since_ = now;
+      joined_once_ = true;
+      return;
+    }
+    if (now - alone_since_ < std::chrono::seconds(5) || now < next_alone_warning_) return;
+    next_alone_warning_ = now + std::chrono::seconds(30);
+    const auto secs = std::chrono::duration_cast<std::chrono::seconds>(now - alone_since_).count();
+    if (joined_once_) {
+      spdlog::warn("no other live member for {} s; retrying the seeds ({}) and dead members",
+                   secs, fmt::join(seeds_, ", "));
+    } else {
+      spdlog::warn(
+          "no seed has answered in {} s ({}); retrying. Check the addresses and, with CurveZMQ, "
+          "that the seeds list this node's curve_public in allowed_peers and that "
+          "curve_server_public matches",
+          secs, fmt::join(seeds_, ", "));
+    }
   }
 
   void RunTasks() {
@@ -253,6 +288,11 @@ class MeshNode::Impl {
   std::unique_ptr<Transport> transport_;
   std::unique_ptr<Membership> membership_;
   const Clock& clock_;
+  // WarnIfAlone's state (loop thread).
+  std::vector<std::string> seeds_;
+  TimePoint alone_since_{};
+  TimePoint next_alone_warning_{};
+  bool joined_once_ = false;
 
   mutable std::mutex mu_;  // guards membership_, pending_events_, cached ring
   std::vector<MembershipEvent> pending_events_;

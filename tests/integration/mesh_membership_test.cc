@@ -148,6 +148,11 @@ TEST(MeshMembershipTest, WorkerWithUnlistedCurveKeyIsRefused) {
     }
   }
   EXPECT_TRUE(c.worker(3).running()) << "w3 should keep retrying, not crash";
+  // ... and say why it stays alone (it used to run as a silent mesh of one).
+  EXPECT_TRUE(WaitFor(
+      [&] { return c.worker(3).ReadLog().find("no seed has answered") != std::string::npos; },
+      seconds(20)))
+      << c.worker(3).ReadLog();
 }
 
 }  // namespace
