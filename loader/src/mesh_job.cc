@@ -163,9 +163,13 @@ Status MeshJob::WaitForPlacement(std::size_t min_members, Duration timeout) {
     const std::uint32_t missing = placement_->MissingOwned();
     if (members && missing == 0) return Status::OK();
     if (std::chrono::steady_clock::now() >= deadline) {
+      const std::size_t live = node_->LiveMembers().size();
       return Status::DeadlineExceeded(
-          fmt::format("{} owned shards not placed here yet, {} of {} members live", missing,
-                      node_->LiveMembers().size(), min_members));
+          missing == 0 ? fmt::format("owned shards all placed, but only {} of the {} members "
+                                     "needed are live",
+                                     live, min_members)
+                       : fmt::format("{} owned shards not placed here yet; {} of {} members live",
+                                     missing, live, min_members));
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));
   }

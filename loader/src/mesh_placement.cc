@@ -101,6 +101,8 @@ struct Placement::Impl {
   bool woken = false;                                        // guarded by mu
   PlacementStatus status;                                    // guarded by mu
   std::map<std::uint32_t, std::uint32_t> failures_in_a_row;  // by shard; guarded by mu
+  std::vector<std::string> view_;  // placement thread: live members, sorted
+  std::chrono::steady_clock::time_point view_since_{};
   std::thread thread;
 
   void Run() {
@@ -122,7 +124,15 @@ struct Placement::Impl {
   void Round() {
     const DatasetCatalog& catalog = store->catalog();
     const std::vector<mesh::MemberInfo> members = node->Members();
-    const auto ring = mesh::HashRing::Build(node->LiveMembers(), options.ring);
+    std::vector<std::string> live = node->LiveMembers();
+    std::sort(live.begin(), live.end());
+    const auto now = std::chrono::steady_clock::now();
+    if (live != view_) {
+      view_ = live;
+      view_since_ = now;
+    }
+    const bool settled = now - view_since_ >= options.settle;
+    const auto ring = mesh::HashRing::Build(live, options.ring);
     const std::string& self = node->name();
     std::vector<std::uint32_t> missing;
     std::uint32_t owned = 0;
@@ -131,11 +141,12 @@ struct Placement::Impl {
       const bool mine = std::find(owners.begin(), owners.end(), self) != owners.end();
       owned += mine;
       if (mine && !store->Has(s)) missing.push_back(s);
-      if (!mine && options.drop_unowned && store->Has(s)) {
+      if (!mine && settled && options.drop_unowned && store->Has(s)) {
         if (Status d = store->Drop(s); !d.ok()) spdlog::warn("placement: {}", d.message());
       }
     }
     Publish(owned, static_cast<std::uint32_t>(missing.size()));
+    if (!settled) return;  // the view is still moving: a later round acts on the settled one
     for (std::uint32_t s : missing) {
       if (Stopping()) return;
       const std::string& file = catalog.manifest().shards[s].file;

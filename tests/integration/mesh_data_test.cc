@@ -68,6 +68,21 @@ TEST_F(MeshDataTest, ConsistentHashPlacesTwoCopiesAndDeliversEverySampleOnceMost
   EXPECT_TRUE(EveryShardHasCopies({0, 1, 2, 3}, 2));
 }
 
+// Workers started together from a shared source copy only the shards they own: placement waits
+// for a settled view. Each used to see only itself at first, own every shard, and copy the
+// whole dataset (56 copies instead of 32 here with `settle = "0ms"`).
+TEST_F(MeshDataTest, SharedSourceWorkersCopyOnlyWhatTheyOwn) {
+  GenerateDataset();
+  data_.set_shared_source(true);
+  Start(4, "replication = 2\n");
+  ASSERT_TRUE(WaitFor([&] { return EveryShardHasCopies({0, 1, 2, 3}, 2); }, seconds(60)))
+      << Logs()[0];
+  std::this_thread::sleep_for(milliseconds(1500));  // time for any extra copy to show up
+  std::size_t copies = 0;
+  for (int i = 0; i < 4; ++i) copies += Held(i).size();
+  EXPECT_EQ(copies, static_cast<std::size_t>(2 * DataCluster::kShards));
+}
+
 TEST_F(MeshDataTest, GlobalShuffleDeliversEverySampleOnceAndCountsRemoteReads) {
   GenerateDataset();
   Start(4, "replication = 2\nepochs = 1\nmin_members = 4\nstrategy = \"global-shuffle\"\n");

@@ -34,12 +34,16 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
                  "file to append the global index of every delivered sample to, one per line");
   keys.AddBool("serve_after", &c->serve_after,
                "keep serving shards after the last epoch, until SIGTERM");
+  keys.AddBool("drop_unowned", &c->drop_unowned,
+               "delete local copies of shards this worker no longer owns (kept by default: they "
+               "still serve reads)");
   keys.AddInt("commit_every", &c->commit_every,
               "commit the stream position every N delivered samples");
   keys.AddInt("min_members", &c->min_members,
               "an epoch starts once this many members are live and agree");
   keys.AddDuration("settle", &c->settle,
-                   "membership must be unchanged this long before an epoch starts");
+                   "membership must be unchanged this long before an epoch starts, and before "
+                   "placement copies or drops shards");
   keys.AddDuration("start_timeout", &c->start_timeout,
                    "an epoch that cannot start within this (too few members, views disagree) fails "
                    "the worker (0: wait for ever)");

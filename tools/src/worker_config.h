@@ -35,6 +35,7 @@ struct WorkerConfig {
   std::int64_t shuffle_window_blocks = 1;    // blocks per shuffle window
   std::string ids_out;                       // append delivered global indices here, one per line
   bool serve_after = false;                  // keep serving after the last epoch (until SIGTERM)
+  bool drop_unowned = false;                 // delete local copies of shards no longer owned
   std::int64_t commit_every = 64;            // commit the stream position every N samples
   std::int64_t min_members = 1;              // an epoch starts once this many members are live
   std::chrono::milliseconds settle{1000};    // ... and the view has been stable this long

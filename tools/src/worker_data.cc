@@ -82,6 +82,8 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.exchange.fetch.per_try_timeout = std::chrono::milliseconds(1000);
   o.placement.replication = static_cast<std::uint32_t>(c.replication);
   o.placement.ring.vnodes = static_cast<std::uint32_t>(c.vnodes);
+  o.placement.settle = c.settle;
+  o.placement.drop_unowned = c.drop_unowned;
   auto strategy = loader::ParseMeshStrategy(c.strategy);
   o.loader.strategy = strategy.ok() ? *strategy : loader::MeshStrategy::kConsistentHash;
   o.loader.seed = static_cast<std::uint64_t>(c.seed);

@@ -19,8 +19,15 @@ std::unique_ptr<mesh::Transport> WithFaults(const WorkerConfig& c,
   f.delay = c.fault_delay;
   // A partition that starts later is switched on by PartitionTimer.
   if (c.fault_partition_after.count() == 0) f.partition_from = c.fault_partition_from;
+  std::string partition = fmt::format("{}", fmt::join(c.fault_partition_from, ","));
+  if (!c.fault_partition_from.empty() && c.fault_partition_after.count() > 0) {
+    partition += fmt::format(" from {} ms", c.fault_partition_after.count());
+  }
+  if (!c.fault_partition_from.empty() && c.fault_partition_for.count() > 0) {
+    partition += fmt::format(" for {} ms", c.fault_partition_for.count());
+  }
   spdlog::warn("fault injection on: drop_rate={} delay={}ms partition_from={}", f.drop_rate,
-               c.fault_delay.count(), fmt::join(f.partition_from, ","));
+               c.fault_delay.count(), partition.empty() ? "none" : partition);
   auto wrapped = std::make_unique<mesh::FaultTransport>(std::move(transport), f,
                                                         SystemClock::Instance(), Hash64(c.name));
   *fault = wrapped.get();

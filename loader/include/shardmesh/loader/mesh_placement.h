@@ -38,6 +38,10 @@ struct PlacementOptions {
   std::uint32_t parallel_chunks = 8;
   // Remove local copies of shards this worker no longer owns.
   bool drop_unowned = false;
+  // Install or drop nothing until the live member set has been unchanged this long: a worker
+  // that starts beside others first sees only itself (owning every shard) and would copy the
+  // whole dataset before the others' joins arrive. 0: act on every view at once.
+  Duration settle = Duration::zero();
 };
 
 struct PlacementStatus {
