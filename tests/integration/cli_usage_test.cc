@@ -74,6 +74,7 @@ TEST_F(CliUsageTest, StatusChecksItsArgumentsBeforeWaitingAndNamesThem) {
   for (const auto& [args, expect] : std::vector<std::pair<std::vector<std::string>, std::string>>{
            {{"--connect", nobody, "--timeout", "abc"}, "--timeout"},
            {{"--connect", nobody, "--timeout", "100000000000000000000s"}, "too long"},
+           {{"--connect", nobody, "--timeout", "0"}, "--timeout: must be positive"},
            {{"--connect", "127.0.0.1:7201"}, "--connect: '127.0.0.1:7201' is not a tcp://"},
            {{"--connect", "tcp://127.0.0.1:99999"}, "no valid port"},
            {{"--connect", nobody, "--config", Path("missing.toml")}, "missing.toml"}}) {
@@ -123,6 +124,9 @@ TEST_F(CliUsageTest, KeygenNeverReplacesAKeyFileWithoutForce) {
   EXPECT_EQ(ReadAll(Path("k.toml")), first);
   EXPECT_EQ(Cli({"keygen", "--out", Path("k.toml"), "--force"}).code, 0);
   EXPECT_NE(ReadAll(Path("k.toml")), first);
+  CliRun stray = Cli({"keygen", "--force"});  // nothing to replace: a mistaken command line
+  EXPECT_EQ(stray.code, 2) << stray.output;
+  EXPECT_EQ(stray.output.find("curve_secret"), std::string::npos) << "printed a key anyway";
 }
 
 // --field-type: a malformed or repeated entry or an unknown type is a usage error (exit 2,

@@ -147,7 +147,9 @@ void ConfigKeys::AddList(std::string key, std::vector<std::string>* field, std::
 
 void ConfigKeys::AddFlags(CLI::App& app) {
   for (const auto& k : keys_) {
-    app.add_option("--" + k.name, flag_values_[k.name], k.help + " [" + k.type + "]");
+    app.add_option("--" + k.name, flag_values_[k.name],
+                   k.help + " [" + k.type +
+                       (k.default_text.empty() ? "" : ", default " + k.default_text) + "]");
   }
 }
 

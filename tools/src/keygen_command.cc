@@ -84,6 +84,10 @@ int RunKeygen(const KeygenArgs& args) {
   }
   const std::string text = KeyPairToml(*pair, args.server);
   if (args.out.empty()) {
+    if (args.force) {
+      std::fprintf(stderr, "keygen: --force only applies with --out FILE\n");
+      return 2;
+    }
     std::fputs(text.c_str(), stdout);
     return 0;
   }

@@ -24,6 +24,9 @@ int RunStatus(const StatusArgs& args) {
   // Usage and config errors (exit 2) before any network wait.
   auto timeout = ParseDuration(args.timeout);
   Status usage = timeout.ok() ? Status::OK() : timeout.status().WithContext("--timeout");
+  if (usage.ok() && timeout->count() <= 0) {
+    usage = Status::InvalidArgument("--timeout: must be positive, got '" + args.timeout + "'");
+  }
   if (usage.ok()) usage = CheckEndpoint("--connect", args.connect, 1, false);
   WorkerConfig config;
   ConfigKeys keys;

@@ -3,7 +3,9 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
+#include <cerrno>
 #include <cstdio>
+#include <cstring>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -25,7 +27,9 @@ class IdsWriter {
   Status Open(const std::string& path) {
     if (path.empty()) return Status::OK();
     file_ = std::fopen(path.c_str(), "a");
-    if (file_ == nullptr) return Status::IOError("cannot open ids_out " + path);
+    if (file_ == nullptr) {
+      return Status::IOError("cannot open ids_out " + path + ": " + std::strerror(errno));
+    }
     return Status::OK();
   }
   ~IdsWriter() {
@@ -113,7 +117,7 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   IdsWriter ids;
   if (Status s = ids.Open(c.ids_out); !s.ok()) {
     spdlog::error("{}", s.message());
-    return 2;
+    return 1;  // a file system error, not a usage one
   }
   // Placement first: an epoch that starts before this worker holds its shards reads them
   // remotely. Bounded, since a shard with no live holder can never arrive.
