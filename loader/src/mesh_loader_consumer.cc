@@ -32,19 +32,18 @@ void MeshLoader::Impl::SyncLocked() {
     ++shared_stats.partitions_received;
     Activate(p);
   }
+  // One line per kind of loss, not one per partition (a worker declared dead loses about P/N).
+  std::vector<std::string> handed, taken;
   for (std::size_t i = 0; i < active.size();) {
     const std::uint32_t p = active[i].partition;
     if (table.Owner(p) != node->name()) {
+      const std::string item = fmt::format("{} (to {})", p, table.Owner(p));
       if (table.HandedOver(p)) {
         // A previous owner handed it to a newcomer under a higher term (it had not heard of
         // this worker's takeover): a stop, not a sign that this worker was declared dead.
-        spdlog::warn("epoch {}: partition {} was handed over to {}; stopping it", table.epoch(), p,
-                     table.Owner(p));
+        handed.push_back(item);
       } else {
-        spdlog::warn(
-            "epoch {}: partition {} now belongs to {} (this worker was declared dead); "
-            "stopping it",
-            table.epoch(), p, table.Owner(p));
+        taken.push_back(item);
         Bump(lost);
         evicted = true;  // declared dead once: take nothing more this epoch
       }
@@ -52,6 +51,15 @@ void MeshLoader::Impl::SyncLocked() {
     } else {
       ++i;
     }
+  }
+  if (!handed.empty()) {
+    spdlog::warn("epoch {}: stopping {} partitions handed over to others: {}", table.epoch(),
+                 handed.size(), fmt::join(handed, ", "));
+  }
+  if (!taken.empty()) {
+    spdlog::warn(
+        "epoch {}: this worker was declared dead; stopping {} partitions now owned by others: {}",
+        table.epoch(), taken.size(), fmt::join(taken, ", "));
   }
 }
 
