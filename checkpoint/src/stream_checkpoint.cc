@@ -9,11 +9,13 @@ Status SaveStreamState(CheckpointStore& store, std::uint64_t sequence, const Str
   return store.Save(sequence, AsBytes(bytes));
 }
 
-Result<LoadedStreamState> LoadLatestStreamState(const CheckpointStore& store) {
+Result<LoadedStreamState> LoadLatestStreamState(
+    const CheckpointStore& store, const std::function<Status(const StreamState&)>& accept) {
   LoadedStreamState out;
-  auto found = store.LoadLatest([&out](const StoredCheckpoint& c) {
+  auto found = store.LoadLatest([&out, &accept](const StoredCheckpoint& c) {
     auto state = DecodeStreamState(AsBytes(c.payload));
     if (!state.ok()) return state.status();
+    if (accept) SHARDMESH_RETURN_IF_ERROR(accept(*state));
     out.state = std::move(state).value();
     return Status::OK();
   });

@@ -135,19 +135,24 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
   if (lo.checkpoint_dir.empty()) lo.checkpoint_dir = options.data_dir + "/checkpoints";
   auto checkpoints = checkpoint::CheckpointStore::Create(lo.checkpoint_dir);
   if (!checkpoints.ok()) return Context(checkpoints.status(), "stream checkpoints");
-  if (auto latest = checkpoint::LoadLatestStreamState(*checkpoints); latest.ok()) {
-    if (latest->state.plan_digest == MeshPlanDigest(*catalog, lo)) {
-      lo.restore = latest->state;
-      job->first_epoch_ = latest->state.epoch;
-      job->restored_from_ = latest->path;
-      spdlog::info("resuming from the checkpoint {}: epoch {}, {} partition cursors", latest->path,
-                   latest->state.epoch, latest->state.cursors.size());
-    } else {
-      spdlog::warn(
-          "ignoring the checkpoint {}: it belongs to another plan (dataset, seed, "
-          "partitions, window or strategy differ)",
-          latest->path);
-    }
+  // The newest checkpoint of this plan: one of another plan (dataset, seed, partitions, window
+  // or strategy differ) is skipped with a warning, like a damaged one, and does not hide an
+  // older one of this plan.
+  const std::uint64_t plan = MeshPlanDigest(*catalog, lo);
+  auto latest = checkpoint::LoadLatestStreamState(
+      *checkpoints, [plan](const checkpoint::StreamState& state) {
+        return state.plan_digest == plan
+                   ? Status::OK()
+                   : Status::FailedPrecondition(
+                         "it belongs to another plan (dataset, seed, partitions, window or "
+                         "strategy differ)");
+      });
+  if (latest.ok()) {
+    lo.restore = latest->state;
+    job->first_epoch_ = latest->state.epoch;
+    job->restored_from_ = latest->path;
+    spdlog::info("resuming from the checkpoint {}: epoch {}, {} partition cursors", latest->path,
+                 latest->state.epoch, latest->state.cursors.size());
   }
   auto loader = MeshLoader::Create(lo, *job->node_, *job->exchange_, *job->store_);
   if (!loader.ok()) return Context(loader.status(), "mesh loader");

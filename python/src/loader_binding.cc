@@ -125,9 +125,12 @@ class PyLoader {
     {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
-      if (loader_->Len() > 0 && loader_->position() >= loader_->Len()) {
+      // An exhausted epoch is replayed, except right after a restore: a state saved at the
+      // end of the epoch resumes there (nothing left), not at its start.
+      if (!restored_ && loader_->Len() > 0 && loader_->position() >= loader_->Len()) {
         status = loader_->Reset(loader_->epoch());
       }
+      restored_ = false;
     }
     ThrowIfError(status);
   }
@@ -143,19 +146,23 @@ class PyLoader {
   }
 
   std::size_t NumBatches() {
+    py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     std::uint64_t n = loader_->Len();
     return drop_last_batch_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
   }
   std::uint64_t NumSamples() {
+    py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->Len();
   }
   std::uint64_t Position() {
+    py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->position();
   }
   std::uint64_t Epoch() {
+    py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->epoch();
   }
@@ -196,6 +203,7 @@ class PyLoader {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       status = loader_->RestoreFromCheckpoint(decoded);
+      if (status.ok()) restored_ = true;
     }
     ThrowIfError(status);
   }
@@ -203,6 +211,7 @@ class PyLoader {
   py::dict Stats() {
     loader::LoaderStats s;
     {
+      py::gil_scoped_release release;  // never wait for mu_ holding the GIL
       std::lock_guard lock(mu_);
       s = loader_->stats();
     }
@@ -237,6 +246,7 @@ class PyLoader {
   bool drop_last_batch_;
   bool return_index_;
   std::mutex mu_;
+  bool restored_ = false;  // guarded by mu_: load_state_dict since the last iteration began
   std::unique_ptr<StreamingLoader> loader_;
 };
 

@@ -12,6 +12,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <type_traits>
 #include <utility>
 #include <vector>
 
@@ -61,6 +62,9 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
     ThrowStatus(
         Status(valid.code(), (config_path.empty() ? "" : config_path + ": ") + valid.message()));
   }
+  // The trainer commits after its steps; the loader commits by itself only when commit_every
+  // was asked for (file, environment or argument), not at the CLI worker's default.
+  if (keys.SourceOf("commit_every").empty()) config.commit_every = 0;
   return config;
 }
 
@@ -200,10 +204,14 @@ class PyMeshJob {
 
   py::dict Stats() {
     loader::MeshLoaderStats s;
+    Status alive;
     {
+      py::gil_scoped_release release;  // never wait for mu_ holding the GIL
       std::lock_guard lock(mu_);
-      s = Job().loader().stats();
+      alive = Alive();
+      if (alive.ok()) s = job_->loader().stats();
     }
+    ThrowIfError(alive);  // raising needs the GIL
     py::dict out;
     out["samples_delivered"] = s.samples_delivered;
     out["local_samples"] = s.local_samples;
@@ -225,12 +233,25 @@ class PyMeshJob {
   }
 
   std::uint64_t first_epoch() {
-    std::lock_guard lock(mu_);
-    return Job().first_epoch();
+    return Read([this] { return job_->first_epoch(); });
   }
   std::string restored_from() {
-    std::lock_guard lock(mu_);
-    return Job().restored_from();
+    return Read([this] { return job_->restored_from(); });
+  }
+  // `get()` of the live job under mu_, waited for without the GIL (a thread blocked in
+  // start_epoch or next_batch holds mu_ for long); raises like Job() when it is gone.
+  template <typename F>
+  std::invoke_result_t<F> Read(F get) {
+    Status alive;
+    std::invoke_result_t<F> value{};
+    {
+      py::gil_scoped_release release;
+      std::lock_guard lock(mu_);
+      alive = Alive();
+      if (alive.ok()) value = get();
+    }
+    ThrowIfError(alive);
+    return value;
   }
   std::uint64_t num_samples() const { return num_samples_; }
   const std::string& name() const { return config_.name; }

@@ -66,6 +66,19 @@ def test_bad_throughputs_and_ranges_are_named(gen_dataset):
         make(strategy="range", ranges=[(0, 1000), (900, GEN_SAMPLES)])
 
 
+def test_a_state_saved_at_the_end_of_the_epoch_resumes_with_nothing_left(gen_dataset):
+    """Iterating right after load_state_dict continues from the restored position, also at the
+    end of the epoch (it replayed the whole epoch, as for an exhausted loader)."""
+    done = shardmesh.Loader(gen_dataset, world_size=4, rank=1, seed=7, epoch=1, batch_size=100)
+    batches = sum(1 for _ in done)
+    state = done.state_dict()
+    resumed = shardmesh.Loader(gen_dataset, world_size=4, rank=1, seed=7, epoch=1, batch_size=100)
+    resumed.load_state_dict(state)
+    assert resumed.position == resumed.num_samples
+    assert sum(1 for _ in resumed) == 0
+    assert sum(1 for _ in resumed) == batches  # exhausted now: iterating again replays it
+
+
 def test_batch_values_equal_dataset_reads(gen_dataset):
     dataset = shardmesh.Dataset(gen_dataset)
     loader = shardmesh.Loader(dataset, world_size=2, rank=1, seed=9, batch_size=128,

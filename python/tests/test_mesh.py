@@ -104,6 +104,44 @@ def test_commit_bounds_what_a_takeover_replays(gen_dataset, tmp_path):
     a.leave()
 
 
+def test_commit_every_makes_the_loader_commit_by_itself(gen_dataset, tmp_path):
+    """commit_every=N given to MeshLoader commits every N delivered samples (it was accepted and
+    ignored, so a worker that never called commit() had everything replayed)."""
+    a, b = start_pair(gen_dataset, tmp_path, read_deadline="5s", commit_every=64)
+    out = {}
+    run_threads((consume, (b, 0, out, False, 640)),)  # no explicit commit at all
+    assert b.stats()["commits"] >= 640 // 64
+    b.leave()
+    a.leave()
+
+
+def test_stats_does_not_freeze_python_while_another_thread_waits(gen_dataset, tmp_path):
+    """A thread blocked in start_epoch (waiting for a second member) holds the job's lock: other
+    threads' stats()/first_epoch must not wait for it holding the GIL (that froze every Python
+    thread until the wait ended)."""
+    import time
+    alone = shardmesh.MeshLoader(name="alone", data_dir=str(tmp_path / "alone"),
+                                 dataset=gen_dataset, **dict(COMMON, start_timeout="4s"))
+    waiter = threading.Thread(target=lambda: pytest.raises(shardmesh.Error, alone.start_epoch, 0))
+    waiter.start()
+    time.sleep(0.5)  # the waiter is inside start_epoch by now
+    ticks = []
+    ticker = threading.Thread(target=lambda: [ticks.append(time.monotonic()) or time.sleep(0.05)
+                                              for _ in range(20)])
+    ticker.start()
+    t0 = time.monotonic()
+    alone.stats()
+    first = alone.first_epoch
+    elapsed = time.monotonic() - t0
+    ticker.join(timeout=30)
+    waiter.join(timeout=30)
+    assert not waiter.is_alive()
+    assert first == 0
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert max(gaps) < 1.0, f"Python froze for {max(gaps):.1f} s (stats took {elapsed:.1f} s)"
+    alone.leave()
+
+
 def test_bad_config_raises_clear_errors(tmp_path):
     with pytest.raises(shardmesh.InvalidArgumentError, match="data_dir"):
         shardmesh.MeshLoader(name="x")

@@ -60,6 +60,28 @@ TEST_F(StreamCheckpointTest, ValidFrameWithUndecodableStateIsSkipped) {
   EXPECT_NE(log.text().find(store.PathFor(2)), std::string::npos) << log.text();
 }
 
+// A newer checkpoint the caller refuses (another plan's, copied in or left by an earlier job)
+// is skipped with a warning naming it, and the caller's own older one is restored: it used to
+// hide it, and the worker restarted its epoch from zero.
+TEST_F(StreamCheckpointTest, RefusedNewerStateDoesNotHideAnAcceptedOlderOne) {
+  CheckpointStore store = MakeStore();
+  StreamState mine = MakeState(500);
+  StreamState other = MakeState(900);
+  other.plan_digest = mine.plan_digest + 1;
+  ASSERT_TRUE(SaveStreamState(store, 1, mine).ok());
+  ASSERT_TRUE(SaveStreamState(store, 2, other).ok());
+  LogCapture log;
+  auto loaded = LoadLatestStreamState(store, [&](const StreamState& s) {
+    return s.plan_digest == mine.plan_digest ? Status::OK()
+                                             : Status::FailedPrecondition("another plan");
+  });
+  ASSERT_TRUE(loaded.ok()) << loaded.status().ToString();
+  EXPECT_EQ(loaded->sequence, 1u);
+  EXPECT_EQ(loaded->state, mine);
+  EXPECT_NE(log.text().find(store.PathFor(2)), std::string::npos) << log.text();
+  EXPECT_NE(log.text().find("another plan"), std::string::npos) << log.text();
+}
+
 TEST_F(StreamCheckpointTest, NoValidStateIsNotFound) {
   CheckpointStore store = MakeStore();
   ASSERT_TRUE(store.Save(1, AsBytes(std::string("junk"))).ok());

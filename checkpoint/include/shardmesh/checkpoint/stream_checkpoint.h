@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <string>
 
 #include "shardmesh/checkpoint/checkpoint_store.h"
@@ -25,8 +26,12 @@ struct LoadedStreamState {
   std::string path;  // the file it came from
 };
 
-// The newest checkpoint whose file and stream state both validate. NotFound naming the
+// The newest checkpoint whose file and stream state both validate and that `accept` (when
+// given) takes: one it refuses is skipped like a corrupt file, with its message in the
+// warning, so an older checkpoint of the caller's own plan still wins. NotFound naming the
 // directory when there is none; IOError when the directory cannot be listed.
-Result<LoadedStreamState> LoadLatestStreamState(const CheckpointStore& store);
+Result<LoadedStreamState> LoadLatestStreamState(
+    const CheckpointStore& store,
+    const std::function<Status(const StreamState&)>& accept = nullptr);
 
 }  // namespace shardmesh::checkpoint
