@@ -47,8 +47,26 @@ Result<std::vector<std::string>> MeshLoader::Impl::WaitForSettledMembers() {
 }
 
 Status MeshLoader::Impl::StartEpoch(std::uint64_t epoch) {
+  {
+    // This worker still reads partitions of the running epoch. Moving on would lose their
+    // rest (no peer takes over a live member's partitions) and keep every peer waiting for
+    // the epoch's end until epoch_end_timeout; starting it again would re-plan it mid-way.
+    std::lock_guard lock(mu);
+    if (started && !active.empty()) {
+      if (epoch == table.epoch()) return Status::OK();  // already running: continue it
+      return Status::FailedPrecondition(fmt::format(
+          "epoch {} is not finished here ({} partitions of this worker still being read): "
+          "read it to its end before starting epoch {}, or leave() the mesh so that the "
+          "others take them over",
+          table.epoch(), active.size(), epoch));
+    }
+  }
   SHARDMESH_RETURN_IF_ERROR(InstallEpoch(epoch));
   WaitForPeersToStart();
+  {
+    std::lock_guard lock(mu);
+    SHARDMESH_RETURN_IF_ERROR(ForeignPlanLocked());
+  }
   bool rejoin = false;
   {
     std::lock_guard lock(mu);

@@ -169,6 +169,7 @@ Result<std::optional<Sample>> MeshLoader::Impl::Next() {
       // pass that waits or loops instead of delivering checks again next time.
       changes_seen = kForceCheck;
       if (!started) return Status::FailedPrecondition("mesh loader: StartEpoch was not called");
+      SHARDMESH_RETURN_IF_ERROR(ForeignPlanLocked());
       // A control loop that has not ticked for a while means this process was frozen:
       // wait for it to notice (and to pause delivery) before handing out more.
       const auto now = SteadyClock::now();

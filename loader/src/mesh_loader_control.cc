@@ -24,6 +24,20 @@ void MeshLoader::Impl::WarnConflictOnceLocked(std::uint64_t epoch, const std::st
   spdlog::warn("epoch {}: {}", epoch, what);
 }
 
+Status MeshLoader::Impl::ForeignPlanLocked() const {
+  if (!started) return Status::OK();
+  for (const std::string& peer : foreign_plan_from) {
+    const auto& members = table.members();
+    if (std::find(members.begin(), members.end(), peer) == members.end()) continue;
+    return Status::FailedPrecondition(fmt::format(
+        "epoch {}: member {} runs another plan (its dataset, seed, partitions, shuffle window "
+        "or strategy differ from this worker's); every worker of a job needs the same, and "
+        "reading on would lose and duplicate samples",
+        table.epoch(), peer));
+  }
+  return Status::OK();
+}
+
 void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   auto m = DecodeProgress(envelope.payload.chars());
   if (!m.ok()) {
@@ -35,6 +49,8 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   heard_from[envelope.header.sender] = SteadyClock::now();
   if (m->plan_digest != plan_digest) {
     ++shared_stats.progress_conflicts;
+    foreign_plan_from.insert(envelope.header.sender);
+    consumer_cv.notify_all();
     WarnConflictOnceLocked(m->epoch,
                            fmt::format("progress from {} belongs to another plan (dataset, "
                                        "seed, partitions, window or strategy differ): ignored",

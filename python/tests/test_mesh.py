@@ -142,6 +142,45 @@ def test_stats_does_not_freeze_python_while_another_thread_waits(gen_dataset, tm
     alone.leave()
 
 
+def test_starting_the_next_epoch_before_this_one_is_read_is_refused(gen_dataset, tmp_path):
+    """Breaking out of an epoch and starting the next one lost the rest of this worker's share
+    and kept its peer waiting for the epoch's end (10 minutes by default)."""
+    a, b = start_pair(gen_dataset, tmp_path, read_deadline="5s")
+    out = {}
+    run_threads((consume, (b, 0, out, True, 300)),)  # b stops after about 300 samples
+    with pytest.raises(shardmesh.FailedPreconditionError, match="epoch 0 is not finished here"):
+        b.start_epoch(1)
+    # epoch(0) again continues where b stopped: with a's share, the epoch is complete once.
+    run_threads((consume, (a, 0, out)), (consume, (b, 0, out)))
+    ids = [i for name in out for i, _ in out[name]]
+    assert sorted(ids) == list(range(GEN_SAMPLES))
+    a.leave()
+    b.leave()
+
+
+def test_a_member_with_another_plan_fails_the_epoch_naming_it(gen_dataset, tmp_path):
+    """Workers with different seeds used to warn, deliver conflicting shares (a quarter of the
+    samples twice, as many lost) and then wait out epoch_end_timeout."""
+    a = shardmesh.MeshLoader(name="a", data_dir=str(tmp_path / "a"), dataset=gen_dataset,
+                             **COMMON)
+    b = shardmesh.MeshLoader(name="b", data_dir=str(tmp_path / "b"), seeds=[a.endpoint],
+                             **dict(COMMON, seed=5))
+    errors = {}
+
+    def first_batch(loader, other):
+        try:
+            for _ in loader.epoch(0):
+                pass
+        except shardmesh.FailedPreconditionError as e:
+            errors[loader.name] = str(e)
+
+    run_threads((first_batch, (a, "b")), (first_batch, (b, "a")))
+    assert "member b runs another plan" in errors.get("a", ""), errors
+    assert "member a runs another plan" in errors.get("b", ""), errors
+    a.leave()
+    b.leave()
+
+
 def test_bad_config_raises_clear_errors(tmp_path):
     with pytest.raises(shardmesh.InvalidArgumentError, match="data_dir"):
         shardmesh.MeshLoader(name="x")

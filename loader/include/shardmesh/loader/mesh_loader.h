@@ -171,7 +171,10 @@ class MeshLoader {
   MeshLoader& operator=(const MeshLoader&) = delete;
 
   // Waits for the membership to settle (options above), fixes the epoch's member set and
-  // partition owners, and starts reading. DeadlineExceeded after start_timeout.
+  // partition owners, and starts reading. DeadlineExceeded after start_timeout. While this
+  // worker still reads partitions of the running epoch, StartEpoch of that epoch continues it
+  // (returns at once) and of another one is FailedPrecondition: leaving an epoch early would
+  // lose its rest and keep the peers waiting for its end.
   Status StartEpoch(std::uint64_t epoch);
   // The next sample, or nullopt once every partition of the epoch is done.
   Result<std::optional<Sample>> Next();
