@@ -38,15 +38,20 @@ class MeshLoader:
     """
 
     def __init__(self, config=None, batch_size=256, return_index=False, **keys):
+        from . import _int_arg  # checked by name before anything starts
+        batch_size = _int_arg("batch_size", batch_size, 1)
         path = "" if config is None else _os.fspath(config)
         self._job = _shardmesh._MeshJob(path, keys)
-        self.batch_size = int(batch_size)
+        self.batch_size = batch_size
         self.return_index = bool(return_index)
 
     # -- epochs
     def start_epoch(self, epoch):
-        """Starts reading `epoch` (waits for the membership to settle)."""
-        self._job.start_epoch(int(epoch))
+        """Starts reading `epoch` (waits for the membership to settle). While this worker
+        still reads the running epoch, start_epoch of that epoch continues it and of another
+        one raises FailedPreconditionError (read it to its end, or leave())."""
+        from . import _int_arg
+        self._job.start_epoch(_int_arg("epoch", epoch))
 
     def next_batch(self):
         """The next batch of the current epoch, or None once this worker's share is done."""

@@ -181,6 +181,13 @@ def test_a_member_with_another_plan_fails_the_epoch_naming_it(gen_dataset, tmp_p
     b.leave()
 
 
+def test_bad_batch_size_and_epoch_are_named(tmp_path):
+    with pytest.raises(TypeError, match="batch_size must be an integer"):
+        shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), batch_size=2.7)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="batch_size must be in"):
+        shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), batch_size=0)
+
+
 def test_bad_config_raises_clear_errors(tmp_path):
     with pytest.raises(shardmesh.InvalidArgumentError, match="data_dir"):
         shardmesh.MeshLoader(name="x")
