@@ -4,8 +4,9 @@
 #   scripts/mesh.sh status [endpoint]             the mesh as seen by one worker
 #   scripts/mesh.sh stop                          SIGTERM every started worker (graceful leave),
 #                                                 SIGKILL any still running after 5 s
-# Logs and PIDs go to ${SHARDMESH_RUN_DIR:-build/mesh-run} (relative paths, configs included,
-# are taken from the directory it is run in). Stops only the PIDs it started. `start` refuses a
+# Logs and PIDs go to ${SHARDMESH_RUN_DIR:-build/mesh-run}. The config files, SHARDMESH_RUN_DIR
+# and SHARDMESH_BIN may be relative to the directory it is run in; the workers run in the
+# checkout, so relative paths inside a config (data_dir, dataset, ...) are the checkout's. Stops only the PIDs it started. `start` refuses a
 # worker whose previous instance is still running, and exits 1 if a worker dies at start-up.
 set -euo pipefail
 here=$PWD
@@ -13,7 +14,8 @@ abs() { case "$1" in /*) echo "$1" ;; *) echo "$here/$1" ;; esac; }
 cd "$(dirname "$0")/.."
 run=${SHARDMESH_RUN_DIR:-build/mesh-run}
 [ -n "${SHARDMESH_RUN_DIR:-}" ] && run=$(abs "$SHARDMESH_RUN_DIR")
-bin=${SHARDMESH_BIN:-build/release/tools/shardmesh}
+bin=build/release/tools/shardmesh
+[ -n "${SHARDMESH_BIN:-}" ] && bin=$(abs "$SHARDMESH_BIN")
 mkdir -p "$run"
 
 case "${1:-}" in

@@ -189,8 +189,11 @@ Result<StoredCheckpoint> CheckpointStore::LoadLatest(
     }
     if (fault.ok()) return out;
     ++invalid;
-    // Every fault message names the file.
-    spdlog::warn("checkpoint store: skipping invalid checkpoint: {}", fault.ToString());
+    // Every fault message names the file. A file that is valid but refused by `accept` (e.g.
+    // another plan's) is skipped as not usable here, not reported as damaged.
+    spdlog::warn("checkpoint store: skipping {} checkpoint: {}",
+                 fault.code() == StatusCode::kFailedPrecondition ? "unusable" : "invalid",
+                 fault.ToString());
   }
   return Status::NotFound("no valid checkpoint '" + options_.prefix + "-*" + std::string(kSuffix) +
                           "' in " + dir_ + " (" + std::to_string(files.size()) + " files, " +

@@ -53,6 +53,7 @@ Status MeshLoader::Impl::StartEpoch(std::uint64_t epoch) {
     // the epoch's end until epoch_end_timeout; starting it again would re-plan it mid-way.
     std::lock_guard lock(mu);
     if (started && !active.empty()) {
+      SHARDMESH_RETURN_IF_ERROR(ForeignPlanLocked());  // the real cause, if there is one
       if (epoch == table.epoch()) return Status::OK();  // already running: continue it
       return Status::FailedPrecondition(fmt::format(
           "epoch {} is not finished here ({} partitions of this worker still being read): "

@@ -47,6 +47,7 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   std::lock_guard lock(mu);
   const BumpOnExit bump(*this);  // destroyed before `lock`: the bump precedes the unlock
   heard_from[envelope.header.sender] = SteadyClock::now();
+  if (m->plan_digest == plan_digest) foreign_plan_from.erase(envelope.header.sender);
   if (m->plan_digest != plan_digest) {
     ++shared_stats.progress_conflicts;
     foreign_plan_from.insert(envelope.header.sender);

@@ -208,8 +208,10 @@ struct MeshLoader::Impl {
   // conflicts are counted in shared_stats.progress_conflicts.
   void WarnConflictOnceLocked(std::uint64_t epoch, const std::string& what);
   std::uint64_t conflict_warned_epoch = ~std::uint64_t{0};  // guarded by mu
-  // Senders of progress for another plan (guarded by mu). One of them in this epoch's member
-  // set fails the epoch: it reads a different split, so samples would be lost and duplicated.
+  // Senders whose latest progress was for another plan (guarded by mu; a later message for
+  // this plan, e.g. after the peer was fixed and restarted, clears the entry). One of them in
+  // this epoch's member set fails the epoch: it reads a different split, so samples would be
+  // lost and duplicated.
   std::set<std::string> foreign_plan_from;
   Status ForeignPlanLocked() const;
 

@@ -103,6 +103,7 @@ struct Placement::Impl {
   std::map<std::uint32_t, std::uint32_t> failures_in_a_row;  // by shard; guarded by mu
   std::vector<std::string> view_;  // placement thread: live members, sorted
   std::chrono::steady_clock::time_point view_since_{};
+  std::chrono::steady_clock::time_point acted_{};  // last round that acted (or the first)
   std::thread thread;
 
   void Run() {
@@ -131,7 +132,12 @@ struct Placement::Impl {
       view_ = live;
       view_since_ = now;
     }
-    const bool settled = now - view_since_ >= options.settle;
+    // Under churn (a flapping member, a slow rolling start) the view may never stay still for
+    // `settle`: after ten times that (at least 10 s) without acting, act on the view as it is.
+    if (acted_ == std::chrono::steady_clock::time_point{}) acted_ = now;
+    const auto patience = std::max<Duration>(10 * options.settle, std::chrono::seconds(10));
+    const bool settled = now - view_since_ >= options.settle || now - acted_ >= patience;
+    if (settled) acted_ = now;
     const auto ring = mesh::HashRing::Build(live, options.ring);
     const std::string& self = node->name();
     std::vector<std::uint32_t> missing;

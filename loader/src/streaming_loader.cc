@@ -86,10 +86,14 @@ struct StreamingLoader::Impl {
   }
 
   // Per-partition counts of the first `position` samples of `p`'s sequence.
-  std::vector<std::uint64_t> CursorsAt(const EpochPlan& p, std::uint64_t position) const {
-    std::vector<std::uint64_t> counts(p.num_partitions, 0);
+  // Per-partition counts of the first `position` samples of `sequence`.
+  std::vector<std::uint64_t> CursorsAt(const std::vector<std::uint64_t>& sequence,
+                                       const std::vector<std::uint32_t>& partition_of,
+                                       std::uint32_t num_partitions,
+                                       std::uint64_t position) const {
+    std::vector<std::uint64_t> counts(num_partitions, 0);
     for (std::uint64_t i = 0; i < position; ++i) {
-      ++counts[p.partition_of_block[layout.BlockOfSample(p.plan.sequence[i])]];
+      ++counts[partition_of[layout.BlockOfSample(sequence[i])]];
     }
     return counts;
   }
@@ -313,17 +317,17 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
   }
   // Everything is checked against the checkpoint's epoch before the loader changes: a refused
   // checkpoint leaves the epoch, the position and the prefetch as they were.
-  Impl::EpochPlan target;
+  // Another epoch's plan is built aside; the current one is checked in place (no copy).
+  std::optional<Impl::EpochPlan> other;
   if (state.epoch != m.epoch || m.plan.sequence.empty()) {
-    SHARDMESH_ASSIGN_OR_RETURN(target, m.MakePlan(state.epoch));
-  } else {
-    target.epoch = m.epoch;
-    target.plan = m.plan;
-    target.partition_of_block = m.partition_of_block;
-    target.num_partitions = static_cast<std::uint32_t>(m.cursor_counts.size());
-    target.ideal_blocks = m.ideal_blocks;
+    SHARDMESH_ASSIGN_OR_RETURN(other, m.MakePlan(state.epoch));
   }
-  const std::uint64_t length = target.plan.sequence.size();
+  const std::vector<std::uint64_t>& sequence = other ? other->plan.sequence : m.plan.sequence;
+  const std::vector<std::uint32_t>& partition_of =
+      other ? other->partition_of_block : m.partition_of_block;
+  const auto num_partitions =
+      other ? other->num_partitions : static_cast<std::uint32_t>(m.cursor_counts.size());
+  const std::uint64_t length = sequence.size();
   if (state.sequence_length != length) {
     return mismatch("sequence_length", state.sequence_length, length);
   }
@@ -334,7 +338,8 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
   }
   // The cursors must be those of the position: a state whose parts disagree was damaged or
   // assembled by hand, and resuming it would replay or skip samples.
-  const std::vector<std::uint64_t> counts = m.CursorsAt(target, state.position);
+  std::vector<std::uint64_t> counts =
+      m.CursorsAt(sequence, partition_of, num_partitions, state.position);
   std::vector<checkpoint::PartitionCursor> expected;
   for (std::uint32_t p = 0; p < counts.size(); ++p) {
     if (counts[p] > 0) expected.push_back({p, counts[p]});
@@ -347,8 +352,9 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
                                    std::to_string(expected.size()) + ")");
   }
   m.prefetcher.reset();
-  m.Install(std::move(target));
-  m.cursor_counts = counts;
+  if (other) m.Install(std::move(*other));
+  m.last_auto.reset();  // a tick of the position left behind
+  m.cursor_counts = std::move(counts);
   m.cursor_pos = state.position;
   m.StartAt(state.position);
   m.iteration_status = Status::OK();

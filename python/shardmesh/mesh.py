@@ -15,8 +15,10 @@ list key such as seeds). `name`, `data_dir` and (on at least one worker) `datase
 What the mesh guarantees (README, "Mesh mode"): every sample of an epoch is delivered by
 exactly one live worker; when a worker dies, the others take its partitions over from its
 last commit, so only samples it delivered after that commit are delivered again. Commit after
-each step, or pass commit_every=N to have the loader commit every N delivered samples (by
-default it commits only when asked, plus at the end of its share). A restarted worker resumes from its newest valid
+each step, or pass commit_every=N: next_batch() then commits the batches returned before it
+once N samples are owed (asking for a batch means the trainer is done with the earlier ones;
+the batch being returned is never covered). By default it commits only when asked, plus at
+the end of its share. A restarted worker resumes from its newest valid
 checkpoint in checkpoint_dir (first_epoch says which epoch).
 """
 import os as _os

@@ -77,15 +77,17 @@ class PyLoader {
   // drop_last_batch).
   py::object NextBatch() {
     Result<std::vector<loader::Sample>> batch = Status::Internal("not read");
+    bool at_end = false;
     {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       batch = loader_->NextBatch(batch_size_);
+      at_end = loader_->position() == loader_->Len();
+      restored_ = false;
     }
     std::vector<loader::Sample> samples = ValueOrThrow(std::move(batch));
     // A short batch is the epoch's last only at its end; one cut short by an error (raised by
     // the next call) is delivered even with drop_last_batch, since the loader counted it.
-    const bool at_end = loader_->position() == loader_->Len();
     if (samples.empty() || (drop_last_batch_ && samples.size() < batch_size_ && at_end)) {
       return py::none();
     }
@@ -100,6 +102,7 @@ class PyLoader {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       batch = loader_->NextBatch(batch_size_);
+      restored_ = false;
     }
     return !ValueOrThrow(std::move(batch)).empty();
   }
@@ -110,6 +113,7 @@ class PyLoader {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       next = loader_->Next();
+      restored_ = false;
     }
     std::optional<loader::Sample> sample = ValueOrThrow(std::move(next));
     if (!sample) return py::none();
@@ -141,6 +145,7 @@ class PyLoader {
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       status = loader_->Reset(epoch);
+      restored_ = false;
     }
     ThrowIfError(status);
   }
@@ -246,7 +251,7 @@ class PyLoader {
   bool drop_last_batch_;
   bool return_index_;
   std::mutex mu_;
-  bool restored_ = false;  // guarded by mu_: load_state_dict since the last iteration began
+  bool restored_ = false;  // guarded by mu_: load_state_dict and no read or set_epoch since
   std::unique_ptr<StreamingLoader> loader_;
 };
 

@@ -62,8 +62,9 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
     ThrowStatus(
         Status(valid.code(), (config_path.empty() ? "" : config_path + ": ") + valid.message()));
   }
-  // The trainer commits after its steps; the loader commits by itself only when commit_every
-  // was asked for (file, environment or argument), not at the CLI worker's default.
+  // The trainer commits after its steps; next_batch commits the earlier batches by itself
+  // only when commit_every was asked for (file, environment or argument), not at the CLI
+  // worker's default.
   if (keys.SourceOf("commit_every").empty()) config.commit_every = 0;
   return config;
 }
@@ -145,6 +146,13 @@ class PyMeshJob {
         status = Status::FailedPrecondition("start_epoch() has not been called");
       }
       if (status.ok() && !pending_error_.ok()) status = std::exchange(pending_error_, Status::OK());
+      // commit_every: asking for the next batch means the trainer is done with the earlier
+      // ones, so they (never the batch being built) are committed here.
+      if (status.ok() && config_.commit_every > 0 &&
+          since_commit_ >= static_cast<std::uint64_t>(config_.commit_every)) {
+        job_->loader().Commit();
+        since_commit_ = 0;
+      }
       while (status.ok() && samples.size() < batch_size) {
         auto next = job_->loader().Next();
         if (!next.ok()) {
@@ -156,6 +164,7 @@ class PyMeshJob {
       }
       // Samples taken before an error are delivered; the error comes with the next call.
       if (!status.ok() && !samples.empty()) pending_error_ = std::exchange(status, Status::OK());
+      since_commit_ += samples.size();
     }
     ThrowIfError(status);
     if (samples.empty()) return py::none();
@@ -283,6 +292,7 @@ class PyMeshJob {
   std::uint64_t num_samples_ = 0;
   std::uint64_t epoch_ = 0;
   bool started_ = false;
+  std::uint64_t since_commit_ = 0;  // guarded by mu_: delivered since the last commit_every commit
   Status pending_error_;  // an error met after some samples of a batch: raised next
 };
 

@@ -77,6 +77,12 @@ def test_a_state_saved_at_the_end_of_the_epoch_resumes_with_nothing_left(gen_dat
     assert resumed.position == resumed.num_samples
     assert sum(1 for _ in resumed) == 0
     assert sum(1 for _ in resumed) == batches  # exhausted now: iterating again replays it
+    # Only the first iteration after the restore is spared the replay: reading with next_batch
+    # in between ends that, as for any exhausted epoch.
+    mid = shardmesh.Loader(gen_dataset, world_size=4, rank=1, seed=7, epoch=1, batch_size=100)
+    mid.load_state_dict(state)
+    assert mid.next_batch() is None
+    assert sum(1 for _ in mid) == batches
 
 
 def test_batch_values_equal_dataset_reads(gen_dataset):

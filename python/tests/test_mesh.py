@@ -105,12 +105,13 @@ def test_commit_bounds_what_a_takeover_replays(gen_dataset, tmp_path):
 
 
 def test_commit_every_makes_the_loader_commit_by_itself(gen_dataset, tmp_path):
-    """commit_every=N given to MeshLoader commits every N delivered samples (it was accepted and
-    ignored, so a worker that never called commit() had everything replayed)."""
+    """commit_every=N given to MeshLoader commits, at each next_batch, the batches returned
+    before it (it was accepted and ignored, so a worker that never called commit() had
+    everything replayed)."""
     a, b = start_pair(gen_dataset, tmp_path, read_deadline="5s", commit_every=64)
     out = {}
-    run_threads((consume, (b, 0, out, False, 640)),)  # no explicit commit at all
-    assert b.stats()["commits"] >= 640 // 64
+    run_threads((consume, (b, 0, out, False, 640)),)  # 10 batches, no explicit commit at all
+    assert b.stats()["commits"] >= 9  # at each of the 9 next_batch calls after the first
     b.leave()
     a.leave()
 

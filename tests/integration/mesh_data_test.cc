@@ -74,7 +74,8 @@ TEST_F(MeshDataTest, ConsistentHashPlacesTwoCopiesAndDeliversEverySampleOnceMost
 TEST_F(MeshDataTest, SharedSourceWorkersCopyOnlyWhatTheyOwn) {
   GenerateDataset();
   data_.set_shared_source(true);
-  Start(4, "replication = 2\n");
+  // A settle long enough for four processes started together on a busy 2-core machine.
+  Start(4, "replication = 2\nsettle = \"3s\"\n");
   ASSERT_TRUE(WaitFor([&] { return EveryShardHasCopies({0, 1, 2, 3}, 2); }, seconds(60)))
       << Logs()[0];
   std::this_thread::sleep_for(milliseconds(1500));  // time for any extra copy to show up

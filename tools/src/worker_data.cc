@@ -94,8 +94,6 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.loader.seed = static_cast<std::uint64_t>(c.seed);
   o.loader.partitions = static_cast<std::uint32_t>(c.partitions);
   o.loader.shuffle_window_blocks = static_cast<std::uint32_t>(c.shuffle_window_blocks);
-  // Every commit_every delivered samples (0: only explicit commits, as Python's default).
-  o.loader.commit_every = static_cast<std::uint64_t>(std::max<std::int64_t>(0, c.commit_every));
   o.loader.min_members = static_cast<std::uint32_t>(c.min_members);
   o.loader.settle = c.settle;
   o.loader.start_timeout = c.start_timeout;

@@ -40,7 +40,8 @@ struct PlacementOptions {
   bool drop_unowned = false;
   // Install or drop nothing until the live member set has been unchanged this long: a worker
   // that starts beside others first sees only itself (owning every shard) and would copy the
-  // whole dataset before the others' joins arrive. 0: act on every view at once.
+  // whole dataset before the others' joins arrive. 0: act on every view at once. A view
+  // that never settles (churn) is acted on anyway after 10 x settle (at least 10 s).
   Duration settle = Duration::zero();
 };
 
