@@ -465,6 +465,8 @@ TEST_F(StreamingLoaderTest, EmptyDatasetPathIsAnArgumentErrorNotTheRoot) {
 // A misspelt field name gives an invalid view; using it anyway aborts with a message that says
 // so (it was a null dereference).
 TEST_F(StreamingLoaderTest, AccessorOnAnUnknownFieldNameAbortsWithAMessage) {
+  // The loader has a decode thread: re-execute the binary rather than fork with threads.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
   auto loader = MustCreate(*dataset_, StreamingConfig(1, 0));
   ASSERT_NE(loader, nullptr);
   auto sample = loader->Next();
