@@ -35,7 +35,8 @@ class MeshLoader:
     worker has no `dataset`, and starts placing shards. epoch(e) (or start_epoch + iteration)
     waits until min_members are live and the view has been stable for `settle`, then yields
     batches {field: array or list} of this worker's share until every partition of the epoch
-    is done anywhere in the mesh. The GIL is released while C++ reads or waits. Errors are
+    is done anywhere in the mesh. The GIL is released while C++ reads or waits; Ctrl-C (SIGINT,
+main thread) ends a wait in start_epoch or next_batch with KeyboardInterrupt at once. Errors are
     shardmesh.Error subclasses with the CLI's messages (a bad key names it and its source).
     """
 

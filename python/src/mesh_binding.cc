@@ -5,8 +5,10 @@
 // Every call that may wait (start, epoch start, reading, leaving) releases the GIL. Calls are
 // serialised by a mutex taken after the GIL is released (never the other way round).
 #include <pybind11/stl.h>
+#include <signal.h>
 #include <spdlog/spdlog.h>
 
+#include <atomic>
 #include <chrono>
 #include <memory>
 #include <mutex>
@@ -69,6 +71,50 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
   return config;
 }
 
+// Ctrl-C during a blocking mesh call. The call runs in C++ with the GIL released, so Python's
+// SIGINT handler only sets its flag and KeyboardInterrupt would wait for the call's own
+// timeout (start_timeout, epoch_end_timeout). While such a call runs, this handler also sets
+// the job's cancel flag, which ends the wait with Aborted, and chains to Python's handler;
+// the caller then raises what PyErr_CheckSignals finds. Main thread only (Python's signal
+// handling is the main thread's), one call at a time.
+class SigintCancels {
+ public:
+  explicit SigintCancels(std::atomic<bool>* cancel) {
+    if (PyGILState_Check() == 0 || !IsMainThread()) return;  // GIL held here: checked once
+    struct sigaction current {};
+    // A process that ignores SIGINT (started in the background) keeps ignoring it.
+    if (sigaction(SIGINT, nullptr, &current) != 0 || current.sa_handler == SIG_IGN) return;
+    flag_.store(cancel);
+    struct sigaction sa {};
+    sa.sa_handler = &SigintCancels::Handler;
+    sigemptyset(&sa.sa_mask);
+    installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
+  }
+  ~SigintCancels() {
+    if (!installed_) return;
+    sigaction(SIGINT, &previous_, nullptr);
+    flag_.store(nullptr);
+  }
+  SigintCancels(const SigintCancels&) = delete;
+  SigintCancels& operator=(const SigintCancels&) = delete;
+
+ private:
+  static bool IsMainThread() {
+    return py::module_::import("threading").attr("current_thread")().is(
+        py::module_::import("threading").attr("main_thread")());
+  }
+  static void Handler(int sig) {
+    if (std::atomic<bool>* f = flag_.load()) f->store(true);
+    if (previous_.sa_handler != SIG_DFL && previous_.sa_handler != SIG_IGN &&
+        previous_.sa_handler != nullptr) {
+      previous_.sa_handler(sig);  // Python's: marks the signal for PyErr_CheckSignals
+    }
+  }
+  static inline std::atomic<std::atomic<bool>*> flag_{nullptr};
+  static inline struct sigaction previous_ {};
+  bool installed_ = false;
+};
+
 class PyMeshJob {
  public:
   PyMeshJob(const std::string& config_path, const py::dict& overrides)
@@ -84,7 +130,8 @@ class PyMeshJob {
         endpoint_ = (*zmq)->endpoint();
         mesh::FaultTransport* fault = nullptr;
         started = tools::StartJob(
-            config_, tools::WithFaults(config_, std::move(zmq).value(), &fault), nullptr);
+            config_, tools::WithFaults(config_, std::move(zmq).value(), &fault), nullptr,
+            &cancel_);
       }
     }
     job_ = ValueOrThrow(std::move(started));
@@ -119,6 +166,7 @@ class PyMeshJob {
   void StartEpoch(std::uint64_t epoch) {
     Status status;
     {
+      SigintCancels interruptible(&cancel_);
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       status = Alive();
@@ -129,6 +177,7 @@ class PyMeshJob {
         pending_error_ = Status::OK();
       }
     }
+    RaiseIfInterrupted(status);
     ThrowIfError(status);
   }
 
@@ -139,6 +188,7 @@ class PyMeshJob {
     std::vector<loader::Sample> samples;
     Status status;
     {
+      SigintCancels interruptible(&cancel_);
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       status = Alive();
@@ -166,6 +216,7 @@ class PyMeshJob {
       if (!status.ok() && !samples.empty()) pending_error_ = std::exchange(status, Status::OK());
       since_commit_ += samples.size();
     }
+    RaiseIfInterrupted(status);
     ThrowIfError(status);
     if (samples.empty()) return py::none();
     return BatchToPython(schema_, samples, with_index);
@@ -274,6 +325,14 @@ class PyMeshJob {
     return std::chrono::duration_cast<Duration>(std::chrono::duration<double>(s));
   }
   // Called with mu_ held.
+  // After a blocking call, with the GIL: a Ctrl-C that cancelled it raises KeyboardInterrupt
+  // (the cancel flag is cleared, so the job stays usable).
+  void RaiseIfInterrupted(const Status& status) {
+    if (!cancel_.exchange(false)) return;
+    if (PyErr_CheckSignals() != 0) throw py::error_already_set();
+    (void)status;  // no Python signal pending: the Aborted status is raised as it is
+  }
+
   Status Alive() const {
     return job_ ? Status::OK()
                 : Status::FailedPrecondition("mesh worker " + config_.name + " has left the mesh");
@@ -292,6 +351,7 @@ class PyMeshJob {
   std::uint64_t num_samples_ = 0;
   std::uint64_t epoch_ = 0;
   bool started_ = false;
+  std::atomic<bool> cancel_{false};  // set by SigintCancels: ends the job's waits
   std::uint64_t since_commit_ = 0;  // guarded by mu_: delivered since the last commit_every commit
   Status pending_error_;  // an error met after some samples of a batch: raised next
 };

@@ -182,6 +182,50 @@ def test_a_member_with_another_plan_fails_the_epoch_naming_it(gen_dataset, tmp_p
     b.leave()
 
 
+_INTERRUPTED_MAIN = """
+import signal, sys, time
+import shardmesh
+# As in a terminal (a test runner started in the background has SIGINT ignored, inherited).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+loader = shardmesh.MeshLoader(name="solo", data_dir=sys.argv[1], dataset=sys.argv[2],
+                              min_members=2, start_timeout="60s", log_level="error")
+print("waiting", flush=True)
+t0 = time.monotonic()
+try:
+    loader.start_epoch(0)  # never settles: a second member never comes
+except KeyboardInterrupt:
+    print(f"interrupted after {time.monotonic() - t0:.1f} s", flush=True)
+    loader.leave()
+    sys.exit(3)
+"""
+
+
+def test_ctrl_c_ends_a_mesh_wait_promptly(gen_dataset, tmp_path):
+    """SIGINT during start_epoch raised KeyboardInterrupt only after start_timeout (the wait
+    runs in C++ without the GIL)."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    script = tmp_path / "main.py"
+    script.write_text(_INTERRUPTED_MAIN)
+    child = subprocess.Popen([sys.executable, str(script), str(tmp_path / "solo"), gen_dataset],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env=dict(os.environ))
+    try:
+        assert child.stdout.readline().strip() == "waiting"
+        time.sleep(1.0)
+        child.send_signal(signal.SIGINT)
+        out, err = child.communicate(timeout=15)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == 3, (out, err)
+    assert "interrupted after" in out
+
+
 def test_bad_batch_size_and_epoch_are_named(tmp_path):
     with pytest.raises(TypeError, match="batch_size must be an integer"):
         shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), batch_size=2.7)
