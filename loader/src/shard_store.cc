@@ -1,6 +1,7 @@
 #include "shardmesh/loader/shard_store.h"
 
 #include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -61,7 +62,9 @@ bool ParseNumber(std::string_view text, std::uint64_t& out) {
 
 }  // namespace
 
-ShardStore::~ShardStore() = default;
+ShardStore::~ShardStore() {
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the flock
+}
 
 std::string ShardStore::BlockBlobName(std::string_view id, std::uint32_t block) {
   return fmt::format("{}/b/{}", id, block);
@@ -81,6 +84,23 @@ Result<std::unique_ptr<ShardStore>> ShardStore::Open(
   store->dir_ = options.data_dir + "/" + store->catalog_->id();
   store->source_dir_ = options.source_dir;
   SHARDMESH_RETURN_IF_ERROR(CreateDirectories(store->dir_));
+  // Two live stores on one directory would delete each other's pulls in progress (.part
+  // files, below) and race on installs: the second is refused. The kernel drops the lock
+  // when its holder dies, so a restarted worker is never locked out by a crashed one.
+  const std::string lock_path = store->dir_ + "/.lock";
+  store->lock_fd_ = ::open(lock_path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (store->lock_fd_ < 0) {
+    return Status::IOError("shard store: open " + lock_path + ": " + std::strerror(errno));
+  }
+  if (::flock(store->lock_fd_, LOCK_EX | LOCK_NB) != 0) {
+    if (errno == EWOULDBLOCK) {
+      return Status::FailedPrecondition(
+          "shard store " + store->dir_ +
+          " is in use by another worker or loader (lock " + lock_path +
+          "); give each worker a data_dir of its own");
+    }
+    return Status::IOError("shard store: flock " + lock_path + ": " + std::strerror(errno));
+  }
   SHARDMESH_RETURN_IF_ERROR(WriteFileAtomically(store->dir_ + "/" + std::string(kCatalogFile),
                                                 store->catalog_->encoded()));
   const auto& shards = store->catalog_->manifest().shards;

@@ -126,6 +126,22 @@ TEST_F(ShardStoreTest, ReopenAdoptsVerifiedCopiesAndDropsDamagedOnesAndPartFiles
   EXPECT_FALSE(std::filesystem::exists(store->PartPath(1)));
 }
 
+// A second live store on the same directory (two workers or loaders given one data_dir) is
+// refused: its start-up would delete the first one's pulls in progress. Closing the first
+// frees the directory.
+TEST_F(ShardStoreTest, ASecondStoreOnTheSameDirectoryIsRefusedWhileTheFirstIsOpen) {
+  auto first = OpenStore("d", false);
+  ASSERT_NE(first, nullptr);
+  ShardStoreOptions so;
+  so.data_dir = tmp_.Sub("d");
+  auto second = ShardStore::Open(so, catalog_);
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition) << second.status().ToString();
+  EXPECT_NE(second.status().message().find("in use"), std::string::npos);
+  first.reset();
+  EXPECT_TRUE(ShardStore::Open(so, catalog_).ok());
+}
+
 TEST_F(ShardStoreTest, PulledFileIsInstalledOnlyWhenItsChecksumMatches) {
   auto store = OpenStore("d", false);
   const std::string source_file = tmp_.Sub("source") + "/" + catalog_->manifest().shards[1].file;

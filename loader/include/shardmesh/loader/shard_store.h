@@ -107,6 +107,7 @@ class ShardStore : public mesh::BlobProvider {
   std::shared_ptr<const DatasetCatalog> catalog_;
   std::string dir_;
   std::string source_dir_;
+  int lock_fd_ = -1;  // flock on <dir>/.lock: one store (one worker) per directory
   mutable std::shared_mutex mu_;
   std::vector<std::shared_ptr<const ShardReader>> local_;   // guarded by mu_; null = absent
   std::vector<std::shared_ptr<const ShardReader>> source_;  // immutable after Open
