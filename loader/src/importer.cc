@@ -19,6 +19,21 @@ namespace {
 
 using Json = nlohmann::ordered_json;
 
+// The type names field_types takes, for a single value and for an array (JSONL).
+constexpr std::string_view kScalarTypes[] = {"int64", "float64", "string"};
+constexpr std::string_view kArrayTypes[] = {"float32", "float64", "int64", "int32",
+                                            "int16",   "int8",    "uint32", "uint8"};
+constexpr std::string_view kScalarTypesText = "int64, float64 or string";
+constexpr std::string_view kArrayTypesText =
+    "float32, float64, int64, int32, int16, int8, uint32 or uint8";
+
+template <std::size_t N>
+bool Contains(const std::string_view (&names)[N], std::string_view t) {
+  return std::find(std::begin(names), std::end(names), t) != std::end(names);
+}
+bool IsScalarTypeName(std::string_view t) { return Contains(kScalarTypes, t); }
+bool IsArrayTypeName(std::string_view t) { return Contains(kArrayTypes, t); }
+
 // Per-record error with its line; turned into a Status at the module edge.
 struct LineError {
   std::string message;
@@ -30,11 +45,7 @@ class Importer {
 
   Result<Manifest> Run() {
     for (const auto& [name, type] : o_.field_types) {
-      if (!IsFieldTypeOverrideName(type)) {
-        return Status::InvalidArgument("field '" + name + "': unknown type '" + type +
-                                       "' (scalars: int64, float64, string; arrays: float32, "
-                                       "float64, int64, int32, int16, int8, uint32, uint8)");
-      }
+      SHARDMESH_RETURN_IF_ERROR(CheckFieldTypeOverride(type).WithContext("field '" + name + "'"));
     }
     std::ifstream in(o_.input, std::ios::binary);
     if (!in) {
@@ -79,14 +90,6 @@ class Importer {
     throw LineError{field.empty() ? what : "field '" + field + "': " + what};
   }
 
-  static bool IsScalarTypeName(std::string_view t) {
-    return t == "int64" || t == "float64" || t == "string";
-  }
-  static bool IsArrayTypeName(std::string_view t) {
-    return t == "float32" || t == "float64" || t == "int64" || t == "int32" || t == "int16" ||
-           t == "int8" || t == "uint32" || t == "uint8";
-  }
-
   // Applies o_.field_types to field `f` inferred from a scalar or (JSONL) an array value.
   void ApplyOverride(FieldSpec& f, bool array_value) const {
     auto it = o_.field_types.find(f.name);
@@ -94,16 +97,14 @@ class Importer {
     const std::string& t = it->second;
     if (array_value) {
       if (!IsArrayTypeName(t)) {
-        Fail(f.name, "type '" + t +
-                         "' does not fit an array; arrays take float32, float64, "
-                         "int64, int32, int16, int8, uint32 or uint8");
+        Fail(f.name, "type '" + t + "' does not fit an array; arrays take " +
+                         std::string(kArrayTypesText));
       }
       f.dtype = *ParseDType(t);
     } else {
       if (!IsScalarTypeName(t)) {
-        Fail(f.name, "type '" + t +
-                         "' is a tensor dtype; a single value takes int64, float64 "
-                         "or string");
+        Fail(f.name, "type '" + t + "' is a tensor dtype; a single value takes " +
+                         std::string(kScalarTypesText));
       }
       f.type = *ParseFieldType(t);
     }
@@ -444,10 +445,11 @@ std::optional<ImportFormat> ParseImportFormat(std::string_view name) {
   return std::nullopt;
 }
 
-bool IsFieldTypeOverrideName(std::string_view type) {
-  return type == "string" || type == "int64" || type == "float64" || type == "float32" ||
-         type == "int32" || type == "int16" || type == "int8" || type == "uint32" ||
-         type == "uint8";
+Status CheckFieldTypeOverride(std::string_view type) {
+  if (IsScalarTypeName(type) || IsArrayTypeName(type)) return Status::OK();
+  return Status::InvalidArgument("unknown type '" + std::string(type) + "' (single values: " +
+                                 std::string(kScalarTypesText) +
+                                 "; arrays: " + std::string(kArrayTypesText) + ")");
 }
 
 Result<Manifest> ImportRecords(const ImportOptions& options) {

@@ -82,7 +82,6 @@ struct StreamingLoader::Impl {
     ideal_blocks = e.ideal_blocks;
     cursor_counts.assign(e.num_partitions, 0);
     cursor_pos = 0;
-    last_auto.reset();  // a tick of another epoch (or of an abandoned position) is stale
   }
 
   // Per-partition counts of the first `position` samples of `p`'s sequence.
@@ -250,7 +249,7 @@ Status StreamingLoader::Reset(std::uint64_t epoch) {
   Result<Impl::EpochPlan> built = impl_->MakePlan(epoch);
   // On failure the previous plan is kept and restarted, so the loader stays usable.
   if (built.ok()) impl_->Install(std::move(built).value());
-  impl_->last_auto.reset();
+  impl_->last_auto.reset();  // a tick of the epoch left behind is stale
   impl_->StartAt(0);
   SHARDMESH_RETURN_IF_ERROR(built.status());
   impl_->iteration_status = Status::OK();

@@ -46,36 +46,26 @@ def _int_arg(name, value, minimum=0, maximum=(1 << 64) - 1):
     return value
 
 
-def _throughputs_arg(throughputs):
-    """`throughputs` (None or a sequence of real numbers) as a list of floats; TypeError naming
-    the argument otherwise (the loader checks the count and the signs)."""
-    if throughputs is None:
+def _sequence_arg(name, value, what, convert):
+    """`value` (None or a sequence) as a list of convert(i, item); TypeError naming `name` when
+    it is not a sequence (a str is not one here). The loader checks counts and values."""
+    if value is None:
         return []
-    if isinstance(throughputs, (str, bytes)) or not hasattr(throughputs, "__iter__"):
-        raise TypeError(f"throughputs must be a sequence of numbers, got "
-                        f"{type(throughputs).__name__}")
-    out = []
-    for i, t in enumerate(throughputs):
-        if isinstance(t, bool) or not isinstance(t, (int, float, _np.integer, _np.floating)):
-            raise TypeError(f"throughputs[{i}] must be a number, got {type(t).__name__} {t!r}")
-        out.append(float(t))
-    return out
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise TypeError(f"{name} must be a sequence of {what}, got {type(value).__name__}")
+    return [convert(i, item) for i, item in enumerate(value)]
 
 
-def _ranges_arg(ranges):
-    """`ranges` (None or a sequence of (begin, end) integer pairs) as a list of tuples;
-    TypeError naming the argument otherwise (the loader checks overlap and coverage)."""
-    if ranges is None:
-        return []
-    if isinstance(ranges, (str, bytes)) or not hasattr(ranges, "__iter__"):
-        raise TypeError(f"ranges must be a sequence of (begin, end) pairs, got "
-                        f"{type(ranges).__name__}")
-    out = []
-    for i, r in enumerate(ranges):
-        if isinstance(r, (str, bytes)) or not hasattr(r, "__len__") or len(r) != 2:
-            raise TypeError(f"ranges[{i}] must be a (begin, end) pair, got {r!r}")
-        out.append((_int_arg(f"ranges[{i}][0]", r[0]), _int_arg(f"ranges[{i}][1]", r[1])))
-    return out
+def _throughput(i, t):
+    if isinstance(t, bool) or not isinstance(t, (int, float, _np.integer, _np.floating)):
+        raise TypeError(f"throughputs[{i}] must be a number, got {type(t).__name__} {t!r}")
+    return float(t)
+
+
+def _range(i, r):
+    if isinstance(r, (str, bytes)) or not hasattr(r, "__len__") or len(r) != 2:
+        raise TypeError(f"ranges[{i}] must be a (begin, end) pair, got {r!r}")
+    return (_int_arg(f"ranges[{i}][0]", r[0]), _int_arg(f"ranges[{i}][1]", r[1]))
 
 
 def world_from_env(world_size=None, rank=None, environ=None):
@@ -184,8 +174,8 @@ class Loader(_shardmesh._Loader):
         shuffle_window_blocks = _int_arg("shuffle_window_blocks", shuffle_window_blocks, 1, u32)
         if not isinstance(strategy, str):
             raise TypeError(f"strategy must be a str, got {type(strategy).__name__}")
-        throughputs = _throughputs_arg(throughputs)
-        ranges = _ranges_arg(ranges)
+        throughputs = _sequence_arg("throughputs", throughputs, "numbers", _throughput)
+        ranges = _sequence_arg("ranges", ranges, "(begin, end) pairs", _range)
         if strategy == "range" and not ranges:
             raise InvalidArgumentError(
                 "strategy 'range' needs ranges=[(begin, end), ...], one pair per rank")

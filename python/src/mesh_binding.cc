@@ -99,9 +99,11 @@ class SigintCancels {
   SigintCancels& operator=(const SigintCancels&) = delete;
 
  private:
+  // With the GIL. The main thread's ident is looked up once, not per batch.
   static bool IsMainThread() {
-    return py::module_::import("threading").attr("current_thread")().is(
-        py::module_::import("threading").attr("main_thread")());
+    static const unsigned long main_ident =
+        py::module_::import("threading").attr("main_thread")().attr("ident").cast<unsigned long>();
+    return PyThread_get_thread_ident() == main_ident;
   }
   static void Handler(int sig) {
     if (std::atomic<bool>* f = flag_.load()) f->store(true);

@@ -40,11 +40,8 @@ void RunPack(PackArgs& args) {
       SetExitCode(2);
       return;
     }
-    const std::string type = entry.substr(eq + 1);
-    if (!loader::IsFieldTypeOverrideName(type)) {
-      std::cerr << "pack: --field-type " << entry << ": unknown type '" << type
-                << "' (single values: int64, float64, string; arrays: float32, float64, int64, "
-                   "int32, int16, int8, uint32, uint8)\n";
+    if (Status known = loader::CheckFieldTypeOverride(entry.substr(eq + 1)); !known.ok()) {
+      std::cerr << "pack: --field-type " << entry << ": " << known.message() << "\n";
       SetExitCode(2);
       return;
     }

@@ -52,7 +52,8 @@ Result<Manifest> ImportRecords(const ImportOptions& options);
 
 std::optional<ImportFormat> ParseImportFormat(std::string_view name);
 
-// Whether `type` is a name ImportOptions::field_types accepts (for one field kind or other).
-bool IsFieldTypeOverrideName(std::string_view type);
+// OK if `type` is a name ImportOptions::field_types accepts (for one field kind or other);
+// InvalidArgument listing the names otherwise.
+Status CheckFieldTypeOverride(std::string_view type);
 
 }  // namespace shardmesh::loader
