@@ -117,6 +117,7 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
   ShardStoreOptions so;
   so.data_dir = options.data_dir;
   so.source_dir = options.dataset;
+  so.verify_at_open = options.verify_store_at_start;
   auto store = ShardStore::Open(so, catalog);
   if (!store.ok()) return Context(store.status(), "shard store");
   job->store_ = std::move(store).value();

@@ -37,6 +37,9 @@ void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
   keys.AddBool("drop_unowned", &c->drop_unowned,
                "delete local copies of shards this worker no longer owns (kept by default: they "
                "still serve reads)");
+  keys.AddBool("verify_store_at_start", &c->verify_store_at_start,
+               "re-read every copy in data_dir at start and drop damaged ones (false: start at "
+               "once; a damaged block is still caught when read and healed from another copy)");
   keys.AddInt("commit_every", &c->commit_every,
               "commit the stream position every N delivered samples");
   keys.AddInt("min_members", &c->min_members,

@@ -36,6 +36,7 @@ struct WorkerConfig {
   std::string ids_out;                       // append delivered global indices here, one per line
   bool serve_after = false;                  // keep serving after the last epoch (until SIGTERM)
   bool drop_unowned = false;                 // delete local copies of shards no longer owned
+  bool verify_store_at_start = true;         // re-read stored copies' checksums at start
   std::int64_t commit_every = 64;            // commit the stream position every N samples
   std::int64_t min_members = 1;              // an epoch starts once this many members are live
   std::chrono::milliseconds settle{1000};    // ... and the view has been stable this long

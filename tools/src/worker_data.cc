@@ -89,6 +89,7 @@ Result<std::unique_ptr<loader::MeshJob>> StartJob(
   o.placement.ring.vnodes = static_cast<std::uint32_t>(c.vnodes);
   o.placement.settle = c.settle;
   o.placement.drop_unowned = c.drop_unowned;
+  o.verify_store_at_start = c.verify_store_at_start;
   auto strategy = loader::ParseMeshStrategy(c.strategy);
   o.loader.strategy = strategy.ok() ? *strategy : loader::MeshStrategy::kConsistentHash;
   o.loader.seed = static_cast<std::uint64_t>(c.seed);

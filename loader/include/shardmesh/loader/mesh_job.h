@@ -45,6 +45,10 @@ struct MeshJobOptions {
   // A source dataset directory this worker can read (optional; one worker, or a shared path).
   // Without it the catalog comes from a peer that has it (or from data_dir, after a restart).
   std::string dataset;
+  // Re-read every copy found in data_dir at start and drop those whose file checksum differs
+  // (ShardStoreOptions::verify_at_open). Off, a large store starts at once; a damaged block is
+  // still caught when read, and healed from another copy.
+  bool verify_store_at_start = true;
   // How long Start waits for a peer to serve the catalog.
   Duration catalog_timeout = std::chrono::seconds(60);
   mesh::ExchangeOptions exchange;
