@@ -154,6 +154,7 @@ checkpoint::StreamState MeshLoader::Impl::StateLocked() const {
                                          table.size(e.partition)));
     }
     if (cursor > 0) st.cursors.push_back({e.partition, cursor});
+    st.position += cursor;
   }
   return st;
 }

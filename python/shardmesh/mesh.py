@@ -105,7 +105,9 @@ main thread) ends a wait in start_epoch or next_batch with KeyboardInterrupt at 
     # -- state
     def state_dict(self):
         """{"stream_state": bytes, "epoch", "position"}: the epoch's cursors as this worker
-        knows them. Informational: the mesh resumes from its own replicated checkpoints."""
+        knows them; position is their sum, the samples of the epoch the whole mesh has consumed
+        as far as this worker knows. Informational: the mesh resumes from its own replicated
+        checkpoints."""
         return self._job.state_dict()
 
     def stats(self):

@@ -263,6 +263,7 @@ def test_config_file_and_torch_dataset(gen_dataset, tmp_path):
     assert sorted(seen) == list(range(GEN_SAMPLES))
     state = ds.state_dict()
     assert state["epoch"] == 0 and isinstance(state["stream_state"], bytes)
+    assert state["position"] == GEN_SAMPLES  # mesh mode: the epoch's cursors summed
     with pytest.raises(Exception, match="num_workers=0"):
         next(iter(torch.utils.data.DataLoader(ds, batch_size=None, num_workers=1)))
     ds.leave()

@@ -184,6 +184,7 @@ TEST_F(MeshLoaderThreadsTest, TwoConsumersCommittingOftenDeliverEverySampleOnce)
   for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
   for (auto& l : loaders) {
     EXPECT_EQ(CursorSum(l->GetCheckpoint()), kSamples);
+    EXPECT_EQ(l->GetCheckpoint().position, kSamples);  // mesh mode: the sum of the cursors
     EXPECT_GT(l->stats().commits, 0u);
   }
 }

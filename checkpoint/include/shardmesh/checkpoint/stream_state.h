@@ -37,7 +37,9 @@ struct StreamState {
   std::uint64_t seed = 0;
   std::uint32_t world_size = 1;
   std::uint32_t rank = 0;
-  // Samples of this rank's sequence already delivered (the next one to deliver).
+  // Samples of this rank's sequence already delivered (the next one to deliver). In mesh mode
+  // (no fixed per-rank sequence): the samples of the epoch consumed by the whole mesh as far as
+  // this worker knows, the sum of the cursors.
   std::uint64_t position = 0;
   // Length of this rank's sequence for the epoch (a cross-check on restore).
   std::uint64_t sequence_length = 0;
