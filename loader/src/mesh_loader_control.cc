@@ -26,7 +26,7 @@ void MeshLoader::Impl::WarnConflictOnceLocked(std::uint64_t epoch, const std::st
 
 Status MeshLoader::Impl::ForeignPlanLocked() const {
   if (!started) return Status::OK();
-  for (const std::string& peer : foreign_plan_from) {
+  for (const auto& [peer, incarnation] : foreign_plan_from) {
     const auto& members = table.members();
     if (std::find(members.begin(), members.end(), peer) == members.end()) continue;
     return Status::FailedPrecondition(fmt::format(
@@ -50,7 +50,7 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
   if (m->plan_digest == plan_digest) foreign_plan_from.erase(envelope.header.sender);
   if (m->plan_digest != plan_digest) {
     ++shared_stats.progress_conflicts;
-    foreign_plan_from.insert(envelope.header.sender);
+    foreign_plan_from.insert_or_assign(envelope.header.sender, envelope.header.incarnation);
     consumer_cv.notify_all();
     WarnConflictOnceLocked(m->epoch,
                            fmt::format("progress from {} belongs to another plan (dataset, "
@@ -224,8 +224,15 @@ void MeshLoader::Impl::ControlLoop() {
     lock.lock();
     if (!started) continue;
     live.clear();
-    for (const auto& m : members)
+    for (const auto& m : members) {
       if (mesh::IsLive(m.state)) live.insert(m.name);
+      // A member that left, died or restarted is no longer known to run another plan.
+      const auto foreign = foreign_plan_from.find(m.name);
+      if (foreign != foreign_plan_from.end() &&
+          (!mesh::IsLive(m.state) || m.incarnation != foreign->second)) {
+        foreign_plan_from.erase(foreign);
+      }
+    }
     for (const auto& m : members) {
       if (!mesh::IsLive(m.state) && m.name != node->name() &&
           (std::binary_search(table.members().begin(), table.members().end(), m.name) ||

@@ -208,11 +208,12 @@ struct MeshLoader::Impl {
   // conflicts are counted in shared_stats.progress_conflicts.
   void WarnConflictOnceLocked(std::uint64_t epoch, const std::string& what);
   std::uint64_t conflict_warned_epoch = ~std::uint64_t{0};  // guarded by mu
-  // Senders whose latest progress was for another plan (guarded by mu; a later message for
-  // this plan, e.g. after the peer was fixed and restarted, clears the entry). One of them in
-  // this epoch's member set fails the epoch: it reads a different split, so samples would be
-  // lost and duplicated.
-  std::set<std::string> foreign_plan_from;
+  // Senders whose latest progress was for another plan, with the incarnation it came with
+  // (guarded by mu). A later message for this plan clears the entry, and so does the sender
+  // leaving, dying or coming back with another incarnation (fixed and restarted). One of them
+  // in this epoch's member set fails the epoch: it reads a different split, so samples would
+  // be lost and duplicated.
+  std::map<std::string, std::uint64_t> foreign_plan_from;
   Status ForeignPlanLocked() const;
 
   void Broadcast(const std::vector<ProgressMessage>& messages);

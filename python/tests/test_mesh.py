@@ -182,6 +182,34 @@ def test_a_member_with_another_plan_fails_the_epoch_naming_it(gen_dataset, tmp_p
     b.leave()
 
 
+def test_a_member_restarted_with_the_right_plan_is_no_longer_foreign(gen_dataset, tmp_path):
+    """b ran another seed and failed a's epoch; b restarted under the same name with the job's
+    plan clears the mark (its progress matches again), and the epoch completes exactly once."""
+    a = shardmesh.MeshLoader(name="a", data_dir=str(tmp_path / "a"), dataset=gen_dataset,
+                             **COMMON)
+    b = shardmesh.MeshLoader(name="b", data_dir=str(tmp_path / "b"), seeds=[a.endpoint],
+                             **dict(COMMON, seed=5))
+    out = {}
+
+    def until_foreign(loader):
+        try:
+            consume(loader, 0, out)
+        except shardmesh.FailedPreconditionError as e:
+            assert "runs another plan" in str(e)
+
+    run_threads((until_foreign, (a,)), (until_foreign, (b,)))
+    first_a = [i for i, _ in out.get("a", [])]
+    b.leave()
+    b2 = shardmesh.MeshLoader(name="b", data_dir=str(tmp_path / "b2"), seeds=[a.endpoint],
+                              **COMMON)
+    out = {}
+    run_threads((consume, (a, 0, out)), (consume, (b2, 0, out)))
+    ids = first_a + [i for name in out for i, _ in out[name]]
+    assert sorted(ids) == list(range(GEN_SAMPLES))
+    a.leave()
+    b2.leave()
+
+
 _INTERRUPTED_MAIN = """
 import signal, sys, time
 import shardmesh
