@@ -1,10 +1,14 @@
 #include "shardmesh/loader/dataset_writer.h"
 
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cstdio>
+#include <cstdlib>
+#include <cstring>
 #include <filesystem>
 
 #include "shardmesh/common/file.h"
@@ -21,18 +25,22 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriter
     : dir_(std::move(dir)),
       schema_(std::move(schema)),
       options_(options),
+      write_dir_(dir_),
       encoder_(schema_, options.lz4_acceleration) {
   manifest_.schema = schema_;
 }
 
 DatasetWriter::~DatasetWriter() {
   if (finished_) return;
+  shard_.reset();  // its temporary file goes with it
+  std::error_code ec;
+  if (!staging_dir_.empty()) std::filesystem::remove_all(staging_dir_, ec);
+  // An overwrite that never finished: the old dataset is untouched.
+  if (write_dir_ != dir_) return;
   // Never finished (an error, or the caller gave up): without a manifest the shards written so
   // far are no dataset, and left behind they would sit beside the next one written here.
-  shard_.reset();  // its temporary file goes with it
   // A manifest in place (written by a later writer, or ours before a failed directory fsync)
   // means the shards are a dataset's: never touch them.
-  std::error_code ec;
   if (std::filesystem::exists(dir_ + "/" + std::string(kManifestFileName), ec)) return;
   for (std::size_t i = 0; i < manifest_.shards.size() && i < written_.size(); ++i) {
     // Only the very file this writer installed: a later writer may have replaced it by name.
@@ -44,6 +52,25 @@ DatasetWriter::~DatasetWriter() {
     }
   }
 }
+
+namespace {
+
+constexpr std::string_view kStagingPrefix = ".shardmesh-staging-";
+
+// Staging directories of overwrites whose writer process is gone (a crash mid-write).
+void RemoveStaleStaging(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.rfind(kStagingPrefix, 0) != 0) continue;
+    const long pid = std::strtol(name.c_str() + kStagingPrefix.size(), nullptr, 10);
+    if (pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH) {
+      std::filesystem::remove_all(entry.path(), ec);
+    }
+  }
+}
+
+}  // namespace
 
 Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir, Schema schema,
                                                              const DatasetWriterOptions& options) {
@@ -67,13 +94,18 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
     if (auto old = Manifest::Load(dir); old.ok()) {
       for (const ShardEntry& e : old->shards) replaced.push_back(e.file);
     }
-    // Remove the old manifest first: until the new one is written the directory is then
-    // visibly incomplete rather than describing shards that are being replaced.
-    std::filesystem::remove(manifest_path, ec);
-    if (ec) return Status::IOError("remove " + manifest_path + ": " + ec.message());
   }
   std::unique_ptr<DatasetWriter> writer(new DatasetWriter(dir, std::move(schema), options));
   writer->replaced_shards_ = std::move(replaced);
+  if (options.overwrite) {
+    // The new shards are staged beside the old dataset, which stays whole until Finish: an
+    // input error half-way leaves it as it was.
+    RemoveStaleStaging(dir);
+    writer->staging_dir_ = dir + "/" + std::string(kStagingPrefix) + std::to_string(::getpid());
+    writer->write_dir_ = writer->staging_dir_;
+    std::filesystem::remove_all(writer->staging_dir_, ec);
+    SHARDMESH_RETURN_IF_ERROR(CreateDirectories(writer->staging_dir_));
+  }
   return writer;
 }
 
@@ -92,7 +124,7 @@ Status DatasetWriter::FlushBlock() {
   if (!shard_) {
     const auto index = static_cast<std::uint32_t>(manifest_.shards.size());
     SHARDMESH_ASSIGN_OR_RETURN(
-        shard_, ShardWriter::Create(dir_ + "/" + ShardFileName(index), schema_.Digest(),
+        shard_, ShardWriter::Create(write_dir_ + "/" + ShardFileName(index), schema_.Digest(),
                                     schema_.label_index().has_value()));
   }
   SHARDMESH_ASSIGN_OR_RETURN(EncodedBlock block, encoder_.Finish());
@@ -115,7 +147,7 @@ Status DatasetWriter::FinishShard() {
   e.file_checksum = summary.file_checksum;
   manifest_.num_samples += summary.num_samples;
   struct stat st {};
-  if (::stat((dir_ + "/" + e.file).c_str(), &st) != 0) st = {};
+  if (::stat((write_dir_ + "/" + e.file).c_str(), &st) != 0) st = {};
   written_.emplace_back(st.st_dev, st.st_ino);
   manifest_.shards.push_back(std::move(e));
   shard_samples_ = 0;
@@ -126,6 +158,7 @@ Result<Manifest> DatasetWriter::Finish() {
   if (finished_) return Status::FailedPrecondition(dir_ + ": writer already finished");
   if (num_samples_ == 0) return Status::InvalidArgument(dir_ + ": no samples written");
   SHARDMESH_RETURN_IF_ERROR(FinishShard());
+  if (write_dir_ != dir_) SHARDMESH_RETURN_IF_ERROR(InstallStaged());
   SHARDMESH_RETURN_IF_ERROR(SyncDirectory(dir_));
   SHARDMESH_RETURN_IF_ERROR(manifest_.Store(dir_));
   finished_ = true;
@@ -135,7 +168,30 @@ Result<Manifest> DatasetWriter::Finish() {
     // Only plain names: an old manifest names files inside the directory.
     if (!reused && file.find('/') == std::string::npos) ::unlink((dir_ + "/" + file).c_str());
   }
+  if (!staging_dir_.empty()) {
+    std::error_code ec;
+    std::filesystem::remove_all(staging_dir_, ec);
+  }
   return manifest_;
+}
+
+Status DatasetWriter::InstallStaged() {
+  SHARDMESH_RETURN_IF_ERROR(SyncDirectory(write_dir_));
+  // From here until the new manifest is stored the directory holds no dataset (visibly
+  // incomplete) rather than an old manifest describing shards that are being replaced.
+  const std::string manifest_path = dir_ + "/" + std::string(kManifestFileName);
+  std::error_code ec;
+  std::filesystem::remove(manifest_path, ec);
+  if (ec) return Status::IOError("remove " + manifest_path + ": " + ec.message());
+  for (const ShardEntry& e : manifest_.shards) {
+    const std::string from = write_dir_ + "/" + e.file;
+    const std::string to = dir_ + "/" + e.file;
+    if (::rename(from.c_str(), to.c_str()) != 0) {
+      return Status::IOError("rename " + from + " to " + to + ": " + std::strerror(errno));
+    }
+  }
+  write_dir_ = dir_;  // the shards now live there
+  return Status::OK();
 }
 
 }  // namespace shardmesh::loader

@@ -169,12 +169,38 @@ TEST_F(DatasetTest, OverwriteRemovesTheOldShardsTheNewDatasetDoesNotList) {
   std::size_t shard_files = 0;
   for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
     if (entry.path().extension() == ".smd") ++shard_files;
+    EXPECT_TRUE(entry.is_regular_file()) << entry.path() << ": staging left behind?";
   }
   EXPECT_EQ(shard_files, 2u);
   EXPECT_FALSE(std::filesystem::exists(last));
   auto ds = Dataset::Open(dir_);
   ASSERT_TRUE(ds.ok()) << ds.status().ToString();
   EXPECT_EQ((*ds)->num_samples(), 15u);
+}
+
+// An overwrite that never finishes (the input failed half-way: pack --force on a bad file)
+// leaves the old dataset whole and readable, and no staged files behind.
+TEST_F(DatasetTest, AbandonedOverwriteLeavesTheOldDatasetWhole) {
+  const std::uint64_t before = manifest_.num_samples;
+  {
+    DatasetWriterOptions o;
+    o.overwrite = true;
+    o.samples_per_shard = 10;
+    auto w = DatasetWriter::Create(dir_, testing::AllTypesSchema(), o);
+    ASSERT_TRUE(w.ok()) << w.status().ToString();
+    for (std::uint64_t i = 0; i < 35; ++i) {  // three finished shards, staged
+      testing::AppendAllTypesSample(**w, i);
+      ASSERT_TRUE((*w)->EndSample().ok());
+    }
+  }  // abandoned
+  auto ds = Dataset::Open(dir_);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  EXPECT_EQ((*ds)->num_samples(), before);
+  EXPECT_TRUE((*ds)->VerifyAll().ok());
+  for (const auto& entry : std::filesystem::directory_iterator(dir_)) {
+    EXPECT_EQ(entry.path().filename().string().find(".shardmesh-staging"), std::string::npos)
+        << entry.path();
+  }
 }
 
 // A rejected sample's error gives its number in the dataset, not within the current block.

@@ -34,9 +34,10 @@ struct DatasetWriterOptions {
   // LZ4 acceleration: 1 = LZ4_compress_default (best ratio); higher is faster, larger.
   int lz4_acceleration = 1;
   // Replace an existing dataset in the directory instead of failing with AlreadyExists. The
-  // old dataset stops being one at Create (its manifest is removed first, as its shard files
-  // are about to be replaced): a writer that never finishes leaves no dataset there. Finish
-  // removes the old shard files the new manifest does not list.
+  // new shards are staged in a hidden subdirectory (.shardmesh-staging-<pid>), so the old
+  // dataset stays whole until Finish: a writer that fails or never finishes leaves it as it
+  // was. Finish then moves the new shards in, writes the new manifest and removes the old
+  // shard files it does not list.
   bool overwrite = false;
 };
 
@@ -78,10 +79,14 @@ class DatasetWriter {
   DatasetWriter(std::string dir, Schema schema, const DatasetWriterOptions& options);
   Status FlushBlock();
   Status FinishShard();
+  // Moves the staged shards of an overwrite into dir_ (the old manifest is removed first).
+  Status InstallStaged();
 
   std::string dir_;
   Schema schema_;
   DatasetWriterOptions options_;
+  std::string write_dir_;    // where shards are written: dir_, or staging_dir_ until installed
+  std::string staging_dir_;  // an overwrite's hidden staging directory (empty otherwise)
   BlockEncoder encoder_;
   std::unique_ptr<ShardWriter> shard_;
   Manifest manifest_;
