@@ -34,6 +34,20 @@ bool Contains(const std::string_view (&names)[N], std::string_view t) {
 bool IsScalarTypeName(std::string_view t) { return Contains(kScalarTypes, t); }
 bool IsArrayTypeName(std::string_view t) { return Contains(kArrayTypes, t); }
 
+// Deeper JSON is refused before anything walks it recursively (printing a value for an error
+// message overflowed the stack at 100,000 levels).
+constexpr int kMaxJsonDepth = 64;
+
+// A value as it appears in an error message: at most 80 characters.
+std::string Excerpt(const Json& v) {
+  std::string s = v.dump();
+  if (s.size() > 80) {
+    s.resize(77);
+    s += "...";
+  }
+  return s;
+}
+
 // Per-record error with its line; turned into a Status at the module edge.
 struct LineError {
   std::string message;
@@ -144,11 +158,11 @@ class Importer {
     return true;
   }
 
-  // An array of JSON integers that all fit int64 (the first record's decides the dtype).
-  static bool IsInt64Array(const Json& v) {
+  // An array of JSON integers (the first record's decides the dtype; one beyond int64 is then a
+  // range error, not a reason to store the column as floats).
+  static bool IsIntegerArray(const Json& v) {
     for (const Json& e : v) {
       if (!e.is_number_integer()) return false;
-      if (e.is_number_unsigned() && e.get<std::uint64_t>() > INT64_MAX) return false;
     }
     return true;
   }
@@ -157,9 +171,10 @@ class Importer {
   std::int64_t IntElement(const FieldSpec& f, const Json& v, std::size_t i, std::int64_t lo,
                           std::int64_t hi) const {
     const Json& e = v[i];
-    if (!e.is_number_integer() || (e.is_number_unsigned() && e.get<std::uint64_t>() > INT64_MAX)) {
-      Fail(f.name, "element " + std::to_string(i) + " (" + e.dump() + ") is not an integer, and " +
-                       std::string(DTypeName(f.dtype)) + " takes only integers" +
+    if (!e.is_number_integer()) {
+      Fail(f.name, "element " + std::to_string(i) + " (" + Excerpt(e) +
+                       ") is not an integer, and " + std::string(DTypeName(f.dtype)) +
+                       " takes only integers" +
                        (f.dtype == DType::kInt64 && !o_.field_types.count(f.name)
                             ? " (inferred from the first record's array of integers; give "
                               "the field the type float32 for a float column: pack "
@@ -167,10 +182,16 @@ class Importer {
                                   f.name + "=float32)"
                             : ""));
     }
-    const std::int64_t x = e.get<std::int64_t>();
-    if (x < lo || x > hi) {
-      Fail(f.name, "element " + std::to_string(i) + " (" + e.dump() + ") is out of " +
-                       std::string(DTypeName(f.dtype)) + "'s range");
+    const bool beyond_int64 = e.is_number_unsigned() && e.get<std::uint64_t>() > INT64_MAX;
+    const std::int64_t x = beyond_int64 ? 0 : e.get<std::int64_t>();
+    if (beyond_int64 || x < lo || x > hi) {
+      Fail(f.name, "element " + std::to_string(i) + " (" + Excerpt(e) + ") is out of " +
+                       std::string(DTypeName(f.dtype)) + "'s range" +
+                       (beyond_int64 && !o_.field_types.count(f.name)
+                            ? " (give the field a float type to store it inexactly: pack "
+                              "--field-type " +
+                                  f.name + "=float64)"
+                            : ""));
     }
     return x;
   }
@@ -187,7 +208,7 @@ class Importer {
         case DType::kFloat32: {
           const double d = v[i].get<double>();
           if (std::fabs(d) > static_cast<double>(std::numeric_limits<float>::max())) {
-            Fail(f.name, "element " + std::to_string(i) + " (" + v[i].dump() +
+            Fail(f.name, "element " + std::to_string(i) + " (" + Excerpt(v[i]) +
                              ") is out of float32's range");
           }
           put(static_cast<float>(d));
@@ -222,8 +243,21 @@ class Importer {
   }
 
   Status JsonLine(const std::string& line) {
-    Json j = Json::parse(line, nullptr, /*allow_exceptions=*/false);
-    if (j.is_discarded()) Fail("", "malformed JSON");
+    bool too_deep = false;
+    Json j;
+    try {
+      j = Json::parse(line, [&too_deep](int depth, Json::parse_event_t, Json&) {
+        too_deep |= depth > kMaxJsonDepth;
+        return depth <= kMaxJsonDepth;  // nothing deeper is kept
+      });
+    } catch (const Json::exception& e) {
+      // "[json.exception.parse_error.101] parse error at line 1, column 7: ..." without the tag.
+      std::string why = e.what();
+      if (const auto tag = why.find("] "); tag != std::string::npos) why.erase(0, tag + 2);
+      if (why.size() > 200) why = why.substr(0, 197) + "...";
+      Fail("", "malformed JSON: " + why);
+    }
+    if (too_deep) Fail("", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
     if (!j.is_object()) Fail("", "record is not a JSON object");
     if (!writer_) {
       std::vector<FieldSpec> fields;
@@ -243,10 +277,10 @@ class Importer {
           // Integers stay exact (token ids, indices); anything else is float32, the dtype of
           // features, which keeps 24 bits of mantissa (range errors are caught below).
           f.type = FieldType::kTensor;
-          f.dtype = IsInt64Array(v) ? DType::kInt64 : DType::kFloat32;
+          f.dtype = IsIntegerArray(v) ? DType::kInt64 : DType::kFloat32;
           f.shape = {static_cast<std::int64_t>(v.size())};
         } else {
-          Fail(key, "unsupported value " + v.dump() +
+          Fail(key, "unsupported value " + Excerpt(v) +
                         " (use integers, floats, strings or non-empty arrays of numbers)");
         }
         ApplyOverride(f, f.type == FieldType::kTensor);
@@ -269,7 +303,7 @@ class Importer {
         case FieldType::kInt64:
           if (!v.is_number_integer() ||
               (v.is_number_unsigned() && v.get<std::uint64_t>() > INT64_MAX)) {
-            Fail(f.name, "expected an int64, got " + v.dump() +
+            Fail(f.name, "expected an int64, got " + Excerpt(v) +
                              (o_.field_types.count(f.name)
                                   ? ""
                                   : " (inferred from the first record; give the field the "
@@ -279,11 +313,11 @@ class Importer {
           writer_->AddInt64(v.get<std::int64_t>());
           break;
         case FieldType::kFloat64:
-          if (!v.is_number()) Fail(f.name, "expected a number, got " + v.dump());
+          if (!v.is_number()) Fail(f.name, "expected a number, got " + Excerpt(v));
           writer_->AddFloat64(v.get<double>());
           break;
         case FieldType::kString:
-          if (!v.is_string()) Fail(f.name, "expected a string, got " + v.dump());
+          if (!v.is_string()) Fail(f.name, "expected a string, got " + Excerpt(v));
           writer_->AddString(v.get_ref<const std::string&>());
           break;
         case FieldType::kTensor: {

@@ -93,6 +93,10 @@ TEST_F(PackTest, JsonlErrorsNameTheLineAndField) {
       {first + "{\"a\": 1, \"b\": \"x\", \"c\": 3}\n", ":2: field 'c'"},
       {"{\"a\": null}\n", ":1: field 'a': unsupported value"},
       {"[1, 2]\n", ":1: record is not a JSON object"},
+      // 100,000 levels overflowed the stack when the value was printed for the message.
+      {first + "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}\n",
+       ":2: nested deeper than 64 levels"},
+      {first + "{\"a\": 1e309, \"b\": \"x\"}\n", ":2: malformed JSON: number overflow"},
   };
   for (const Case& c : cases) {
     auto m = Import(c.text, ImportFormat::kJsonl);
@@ -141,6 +145,18 @@ TEST_F(PackTest, IntegerArraysStayExactAndFloatArraysRefuseOverflow) {
       << mixed.status().message();
   EXPECT_NE(mixed.status().message().find("give the field the type float32"), std::string::npos)
       << mixed.status().message();
+  // An integer beyond int64 in an array of integers is a range error, not a float32 column.
+  auto huge = Import("{\"x\": [18446744073709551615, 1]}\n", ImportFormat::kJsonl);
+  ASSERT_FALSE(huge.ok());
+  EXPECT_NE(huge.status().message().find("in.jsonl:1: field 'x': element 0 "
+                                         "(18446744073709551615) is out of int64's range"),
+            std::string::npos)
+      << huge.status().message();
+  // A long value is cut short in the message.
+  auto long_value =
+      Import("{\"a\": 1}\n{\"a\": \"" + std::string(100000, 'z') + "\"}\n", ImportFormat::kJsonl);
+  ASSERT_FALSE(long_value.ok());
+  EXPECT_LT(long_value.status().message().size(), 300u);
   auto floats = Import("{\"x\": [0.5, 2]}\n{\"x\": [1e300, 2]}\n", ImportFormat::kJsonl);
   ASSERT_FALSE(floats.ok());
   EXPECT_NE(floats.status().message().find("in.jsonl:2: field 'x': element 0"), std::string::npos)
