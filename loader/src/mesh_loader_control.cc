@@ -93,6 +93,18 @@ void MeshLoader::Impl::OnProgress(const mesh::Envelope& envelope) {
     if (changed && !all_done_sent && table.AllDone()) control_cv.notify_all();
     return;
   }
+  if (started && m->epoch < table.epoch()) {
+    // A straggler (frozen, or restarted from a checkpoint) still in the previous epoch: send
+    // it that epoch's final table at once, so it learns which of its partitions others
+    // finished instead of delivering them again until the next periodic broadcast.
+    if (previous && previous->epoch() == m->epoch && !previous_pending) {
+      previous_pending = true;
+      dirty = true;
+      urgent = true;
+      control_cv.notify_all();
+    }
+    return;
+  }
   if (!started || m->epoch > table.epoch()) StashLocked(std::move(*m));
 }
 
@@ -155,6 +167,7 @@ checkpoint::StreamState MeshLoader::Impl::StateLocked() const {
     }
     if (cursor > 0) st.cursors.push_back({e.partition, cursor});
     st.position += cursor;
+    st.sequence_length += table.size(e.partition);
   }
   return st;
 }
@@ -172,6 +185,9 @@ void MeshLoader::Impl::ControlLoop() {
   auto next_broadcast = SteadyClock::now();
   auto next_persist = SteadyClock::now();
   auto next_commit_broadcast = SteadyClock::now();  // commits coalesce until then
+  // The previous epoch's table goes out on its own clock: commit broadcasts push
+  // next_broadcast on and on, and with it a straggler's news went out only at the end.
+  auto next_previous = SteadyClock::now();
   std::unique_lock lock(mu);
   while (!stop) {
     const auto before = SteadyClock::now();
@@ -297,13 +313,15 @@ void MeshLoader::Impl::ControlLoop() {
       checkpoints->Submit(StateLocked());
     }
     const bool periodic = now >= next_broadcast;
-    if ((dirty && (now >= next_commit_broadcast || urgent)) || periodic) {
+    const bool previous_due = previous.has_value() && now >= next_previous;
+    if ((dirty && (now >= next_commit_broadcast || urgent)) || periodic || previous_due) {
       urgent = false;
       next_broadcast = now + options.progress_interval;
       next_commit_broadcast = now + options.commit_broadcast_gap;
-      // The previous epoch's table no longer changes: it rides with the periodic broadcast
-      // only (for peers still finishing it), not with every coalesced commit.
-      SendProgress(lock, /*with_previous=*/periodic);
+      // The previous epoch's table no longer changes: it goes out once per progress_interval
+      // (for peers still finishing it), not with every coalesced commit.
+      if (previous_due) next_previous = now + options.progress_interval;
+      SendProgress(lock, /*with_previous=*/previous_due);
     }
   }
   // Commits still waiting for their gap leave with the loader (a clean stop replays nothing).

@@ -16,6 +16,7 @@
 
 #include "inprocess_mesh.h"
 #include "process.h"
+#include "shardmesh/checkpoint/stream_state.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/loader/mesh_loader.h"
@@ -184,7 +185,11 @@ TEST_F(MeshLoaderThreadsTest, TwoConsumersCommittingOftenDeliverEverySampleOnce)
   for (std::uint64_t i = 0; i < kSamples; ++i) ASSERT_EQ(all[i], i) << "missing or repeated";
   for (auto& l : loaders) {
     EXPECT_EQ(CursorSum(l->GetCheckpoint()), kSamples);
-    EXPECT_EQ(l->GetCheckpoint().position, kSamples);  // mesh mode: the sum of the cursors
+    const auto state = l->GetCheckpoint();
+    EXPECT_EQ(state.position, kSamples);         // mesh mode: the sum of the cursors
+    EXPECT_EQ(state.sequence_length, kSamples);  // and the whole epoch
+    // What a restart reads back (a position beyond the length made every checkpoint invalid).
+    EXPECT_TRUE(checkpoint::DecodeStreamState(AsBytes(checkpoint::EncodeStreamState(state))).ok());
     EXPECT_GT(l->stats().commits, 0u);
   }
 }

@@ -41,7 +41,8 @@ struct StreamState {
   // (no fixed per-rank sequence): the samples of the epoch consumed by the whole mesh as far as
   // this worker knows, the sum of the cursors.
   std::uint64_t position = 0;
-  // Length of this rank's sequence for the epoch (a cross-check on restore).
+  // Length of this rank's sequence for the epoch (a cross-check on restore). In mesh mode: the
+  // samples of the whole epoch.
   std::uint64_t sequence_length = 0;
   // Digest of dataset, seed, world size, strategy and partitions; restore refuses others.
   std::uint64_t plan_digest = 0;
