@@ -164,6 +164,11 @@ Sequences AssignStratified(const PlanOptions& options, const std::vector<std::ui
 Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layout,
                            std::span<const std::int64_t> labels) {
   if (options.world_size == 0) return Status::InvalidArgument("world_size must be > 0");
+  if (options.world_size > kMaxWorldSize) {
+    // The plan keeps per-rank state: 2^32-1 ranks threw bad_alloc, 10^8 took 14 GB.
+    return Status::InvalidArgument("world_size must be at most " + std::to_string(kMaxWorldSize) +
+                                   ", got " + std::to_string(options.world_size));
+  }
   if (options.rank >= options.world_size) {
     return Status::InvalidArgument("rank " + std::to_string(options.rank) +
                                    " must be < world_size " + std::to_string(options.world_size));

@@ -7,6 +7,7 @@
 #include "alias_table.h"
 #include "shardmesh/common/random.h"
 #include "shardmesh/loader/dataset_writer.h"
+#include "shardmesh/loader/shard_reader.h"
 
 namespace shardmesh::loader {
 
@@ -24,6 +25,26 @@ Status GenerateSyntheticDataset(const SyntheticOptions& o) {
     return Status::InvalidArgument(
         "synthetic dataset: samples, shards, feature_dim, seq_len, classes and vocab_size must "
         "be positive");
+  }
+  // Sizes whose tables or samples cannot be built (they ended in bad_alloc or a 15 GB process
+  // before the block-size error).
+  if (o.classes > kMaxSyntheticClasses || o.vocab_size > kMaxSyntheticVocab) {
+    return Status::InvalidArgument(
+        "synthetic dataset: classes must be at most " + std::to_string(kMaxSyntheticClasses) +
+        " and vocab_size at most " + std::to_string(kMaxSyntheticVocab) + ", got " +
+        std::to_string(o.classes) + " and " + std::to_string(o.vocab_size));
+  }
+  if (static_cast<std::uint64_t>(o.classes) * o.feature_dim > kMaxSyntheticCentroidValues) {
+    return Status::InvalidArgument(
+        "synthetic dataset: classes x feature_dim must be at most " +
+        std::to_string(kMaxSyntheticCentroidValues) + ", got " +
+        std::to_string(static_cast<std::uint64_t>(o.classes) * o.feature_dim));
+  }
+  if (const std::uint64_t bytes = 4ull * o.feature_dim + 4ull * o.seq_len;
+      bytes > kMaxBlockRawBytes / 4) {
+    return Status::InvalidArgument(
+        "synthetic dataset: one sample would take " + std::to_string(bytes) + " bytes; at most " +
+        std::to_string(kMaxBlockRawBytes / 4) + " (feature_dim and seq_len are 4 bytes each)");
   }
   if (o.shards > o.samples) {
     return Status::InvalidArgument("synthetic dataset: more shards (" + std::to_string(o.shards) +

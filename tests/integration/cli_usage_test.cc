@@ -61,6 +61,28 @@ TEST_F(CliUsageTest, NegativeCountsAreUsageErrorsNotHugeNumbers) {
   }
 }
 
+// Sizes that cannot be built are usage errors up front (they ended in bad_alloc aborts, or a
+// 15 GB process before the block-size error), and ids that never reach their destination (a
+// full disk) fail the command instead of exiting 0 with nothing written.
+TEST_F(CliUsageTest, ImpossibleSizesAreUsageErrorsAndLostOutputFails) {
+  for (const std::vector<std::string>& extra : {std::vector<std::string>{"--classes", "100000000"},
+                                                {"--vocab", "4000000000"},
+                                                {"--feature-dim", "300000000", "--classes", "1"}}) {
+    std::vector<std::string> args{"gen", "--out", Path("big"), "--samples", "10", "--shards", "1"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliRun gen = Cli(args);
+    EXPECT_EQ(gen.code, 2) << extra[0] << ": " << gen.output;
+    EXPECT_NE(gen.output.find("at most"), std::string::npos) << gen.output;
+  }
+  ASSERT_EQ(Cli({"gen", "--out", Path("d"), "--samples", "300", "--shards", "2"}).code, 0);
+  CliRun huge = Cli({"read", Path("d"), "--world-size", "4294967295", "--rank", "0"});
+  EXPECT_EQ(huge.code, 2) << huge.output;
+  EXPECT_NE(huge.output.find("world_size must be at most"), std::string::npos) << huge.output;
+  ChildProcess full({SHARDMESH_BIN, "read", Path("d"), "--world-size", "1", "--rank", "0", "--ids"},
+                    "/dev/full");
+  EXPECT_EQ(full.Wait(std::chrono::seconds(60)).value_or(-1), 1);
+}
+
 TEST_F(CliUsageTest, ParserErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(Cli({}).code, 2);
   EXPECT_EQ(Cli({"gen", "--out", Path("x"), "--bogus"}).code, 2);

@@ -79,7 +79,11 @@ struct PartitionPlan {
   std::vector<std::uint32_t> partition_of_block;
 };
 
-// Checks `options` against the dataset: world_size 0, rank >= world_size, partitions 0,
+// Upper bound of world_size (the plan keeps state per rank).
+inline constexpr std::uint32_t kMaxWorldSize = 1u << 20;
+
+// Checks `options` against the dataset: world_size 0 or above kMaxWorldSize, rank >= world_size,
+// partitions 0,
 // shuffle_window_blocks 0, bad ranges (overlap, gap, empty, beyond N, wrong count), labels
 // missing for kStratified, bad throughputs: InvalidArgument naming the field.
 Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layout,

@@ -14,6 +14,11 @@
 
 namespace shardmesh::loader {
 
+// Bounds of SyntheticOptions checked by GenerateSyntheticDataset (InvalidArgument beyond).
+inline constexpr std::uint32_t kMaxSyntheticClasses = 1u << 20;
+inline constexpr std::uint32_t kMaxSyntheticVocab = 1u << 24;
+inline constexpr std::uint64_t kMaxSyntheticCentroidValues = 1ull << 26;  // classes x feature_dim
+
 struct SyntheticOptions {
   std::string out_dir;  // created if missing; must not already hold a dataset unless overwrite
   std::uint64_t samples = 100000;
