@@ -129,6 +129,11 @@ Status CheckReplaceable(const std::string& path) {
     // rename() would replace a device, a FIFO or a symlink's link itself: never what was meant.
     return Status::InvalidArgument(path + ": exists and is not a regular file; not replacing it");
   }
+  // A missing directory is found now, not after the work whose result was to go there.
+  const std::filesystem::path parent = std::filesystem::path(path).parent_path();
+  if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
+    return Status::NotFound(path + ": directory " + parent.string() + " does not exist");
+  }
   return Status::OK();
 }
 

@@ -4,6 +4,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <nlohmann/json.hpp>
+#include <set>
 
 #include "shardmesh/common/file.h"
 
@@ -144,6 +145,7 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view where) 
     const json& shards = Get(j, "shards", "manifest");
     if (!shards.is_array()) throw Bad{"\"shards\" is not an array"};
     std::uint64_t next = 0;
+    std::set<std::string> files;
     for (std::size_t i = 0; i < shards.size(); ++i) {
       const std::string ctx = "shard " + std::to_string(i);
       const json& js = shards[i];
@@ -153,6 +155,8 @@ Result<Manifest> Manifest::Parse(std::string_view text, std::string_view where) 
           e.file == "..") {
         throw Bad{ctx + ": file name \"" + e.file + "\" must be a plain name in the directory"};
       }
+      // The same file twice would deliver its samples twice under two sets of indices.
+      if (!files.insert(e.file).second) throw Bad{ctx + ": file " + e.file + " is listed twice"};
       e.num_samples = GetU64(js, "num_samples", ctx);
       e.first_sample = GetU64(js, "first_sample", ctx);
       e.num_blocks = GetU64(js, "num_blocks", ctx);

@@ -190,15 +190,11 @@ class Loader(_shardmesh._Loader):
         super().set_epoch(_int_arg("epoch", epoch))
 
     def __iter__(self):
-        """The rest of the current epoch (all of it again once exhausted), batch by batch."""
+        """The rest of the current epoch (all of it again once exhausted), batch by batch.
+        __next__ is C++: a Ctrl-C during a read is raised in the loop body once the batch
+        arrived, never instead of it (a state_dict taken then resumes after that batch)."""
         self._begin_iteration()
         return self
-
-    def __next__(self):
-        batch = self.next_batch()
-        if batch is None:
-            raise StopIteration
-        return batch
 
     def __repr__(self):
         return (f"<shardmesh.Loader rank {self.rank}/{self.world_size} epoch {self.epoch} "

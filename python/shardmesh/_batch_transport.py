@@ -14,9 +14,12 @@ the main process finds in its cache of mappings. So after warm-up a batch costs 
 worker, one copy in the main process, and no system call for memory on either side.
 
 Lifetimes:
-  * a pooled buffer is in flight from acquire_buffer until the main process copied it out;
-    beyond _POOL_LIMIT buffers in flight (batches built but never sent, e.g. dropped by user
-    code) a worker makes unpooled buffers, which the main process views without copying;
+  * a pooled buffer is in flight from acquire_buffer until the main process copied it out,
+    or, for a batch never sent as built (user code dropped it, or made new tensors of it, as a
+    wrapper yielding (x, y) to DataLoader's collate does), until the last tensor viewing it is
+    gone; beyond _POOL_LIMIT buffers in flight (batches kept in the worker) a worker makes
+    unpooled buffers, which the main process views without copying, and which are unlinked
+    when sent or, unsent, when their last tensor is gone;
   * names the main process never mapped are unlinked by the worker when it exits normally;
     a worker stopped by a signal (DataLoader terminates workers that do not exit after an
     error elsewhere) cannot, so every name carries the pid of the process that started the
@@ -32,6 +35,7 @@ import mmap
 import multiprocessing
 import os
 import threading
+import weakref
 from multiprocessing import util as mp_util
 
 import numpy as np
@@ -81,12 +85,17 @@ def _map(path, nbytes, create):
 
 
 class _Buffer:
-    """A named shared-memory buffer mapped in this process, as a uint8 tensor."""
+    """A named shared-memory buffer mapped in this process. `flag` views its first byte (1 in
+    flight, 0 free); `use` counts its uses and `sent` says whether the current one was pickled
+    to the main process."""
 
-    __slots__ = ("name", "nbytes", "pooled", "tensor")
+    __slots__ = ("name", "nbytes", "pooled", "mapping", "flag", "address", "use", "sent")
 
-    def __init__(self, name, nbytes, pooled, tensor):
-        self.name, self.nbytes, self.pooled, self.tensor = name, nbytes, pooled, tensor
+    def __init__(self, name, nbytes, pooled, mapping):
+        self.name, self.nbytes, self.pooled, self.mapping = name, nbytes, pooled, mapping
+        self.flag = np.frombuffer(mapping, dtype=np.uint8, count=1)
+        self.address = self.flag.ctypes.data
+        self.use, self.sent = 0, False
 
 
 class _WorkerPool:
@@ -94,7 +103,8 @@ class _WorkerPool:
 
     def __init__(self):
         self.pid = os.getpid()
-        self.by_address = {}  # data_ptr -> _Buffer (pooled and unpooled alike)
+        self.lock = threading.Lock()  # leases may end on DataLoader's queue feeder thread
+        self.by_address = {}  # base address -> _Buffer (pooled and unpooled alike)
         self.pooled = []
         self.names = set()    # every name this process created (unlinked at exit if still there)
         self.counter = itertools.count()
@@ -119,28 +129,58 @@ def _pool():
     return _POOL
 
 
+def _lease_ended(pool, buffer, use):
+    """Every tensor of `buffer`'s use `use` is gone. Unless that use was sent (the main process
+    then frees or unlinks it), nothing will ever read it: user code dropped the batch or made
+    new tensors of it (a wrapper yielding (x, y) to DataLoader's collate). A pooled buffer is
+    free again; an unpooled one is unlinked and forgotten."""
+    with pool.lock:
+        if buffer.use != use or buffer.sent:
+            return
+        if buffer.pooled:
+            buffer.flag[0] = 0
+            return
+        pool.by_address.pop(buffer.address, None)
+        pool.names.discard(buffer.name)
+    try:
+        os.unlink(os.path.join(SHM_DIR, buffer.name))
+    except OSError:
+        pass
+
+
+def _lease(pool, buffer):
+    """A uint8 tensor over `buffer` for one use. Its storage holds a NumPy array of its own
+    (torch.frombuffer keeps the exporting object alive), so the array dies exactly when the
+    last tensor viewing this use does, whatever views user code derived from it."""
+    buffer.use += 1
+    buffer.sent = False
+    buffer.flag[0] = 1
+    lease = np.frombuffer(buffer.mapping, dtype=np.uint8)
+    weakref.finalize(lease, _lease_ended, pool, buffer, buffer.use)
+    return torch.frombuffer(lease, dtype=torch.uint8)
+
+
 def acquire_buffer(nbytes):
     """A shared uint8 buffer of at least `nbytes` bytes marked in flight (first byte 1): a free
-    one of the pool, else a new one (pooled while the pool holds under _POOL_LIMIT)."""
+    one of the pool, else a new one (pooled while the pool holds under _POOL_LIMIT). It is free
+    again once the main process copied it out or, if it is never sent, once every tensor
+    viewing it is gone."""
     pool = _pool()
-    for buffer in pool.pooled:
-        if buffer.nbytes >= nbytes and int(buffer.tensor[0]) == 0:
-            buffer.tensor[0] = 1
-            return buffer.tensor
-    pooled = len(pool.pooled) < _POOL_LIMIT
-    # Pooled buffers get headroom so that a later, slightly larger batch still fits.
-    size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
-    name = (f"shardmesh-batch-{_PID_NAMESPACE}-{_starter_pid()}-{os.getpid()}-"
-            f"{next(pool.counter)}-{os.urandom(4).hex()}")
-    path = os.path.join(SHM_DIR, name)
-    pool.names.add(name)
-    tensor = torch.frombuffer(_map(path, size, create=True), dtype=torch.uint8)
-    tensor[0] = 1
-    buffer = _Buffer(name, size, pooled, tensor)
-    pool.by_address[tensor.data_ptr()] = buffer
-    if pooled:
-        pool.pooled.append(buffer)
-    return tensor
+    with pool.lock:
+        for buffer in pool.pooled:
+            if buffer.nbytes >= nbytes and buffer.flag[0] == 0:
+                return _lease(pool, buffer)
+        pooled = len(pool.pooled) < _POOL_LIMIT
+        # Pooled buffers get headroom so that a later, slightly larger batch still fits.
+        size = max(nbytes + nbytes // 8, 4096) if pooled else nbytes
+        name = (f"shardmesh-batch-{_PID_NAMESPACE}-{_starter_pid()}-{os.getpid()}-"
+                f"{next(pool.counter)}-{os.urandom(4).hex()}")
+        pool.names.add(name)
+        buffer = _Buffer(name, size, pooled, _map(os.path.join(SHM_DIR, name), size, True))
+        pool.by_address[buffer.address] = buffer
+        if pooled:
+            pool.pooled.append(buffer)
+        return _lease(pool, buffer)
 
 
 def _storage_address(tensor):
@@ -259,17 +299,19 @@ class SharedBatch(dict):
             if buffer is None:
                 others[name] = value
                 continue
-            base = buffer.tensor.data_ptr()
+            base = buffer.address
             if buffer.name not in index_of:
                 index_of[buffer.name] = len(buffers)
                 buffers.append((buffer.name, buffer.nbytes, buffer.pooled))
-                if not buffer.pooled:  # sent: the main process unlinks it and owns its only use
-                    pool.names.discard(buffer.name)
-                    sent.append(base)
+                sent.append(buffer)
             views[name] = (index_of[buffer.name], value.dtype, tuple(value.shape),
                            value.data_ptr() - base, value.numel() * value.element_size())
-        for base in sent:
-            del pool.by_address[base]
+        with pool.lock:
+            for buffer in sent:
+                buffer.sent = True  # the main process frees a pooled one, unlinks the others
+                if not buffer.pooled:
+                    pool.names.discard(buffer.name)
+                    pool.by_address.pop(buffer.address, None)
         return (_rebuild_batch, (list(self.keys()), buffers, views, others))
 
 

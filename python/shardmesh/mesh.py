@@ -61,7 +61,9 @@ main thread) ends a wait in start_epoch or next_batch with KeyboardInterrupt at 
         return self._job.next_batch(self.batch_size, self.return_index)
 
     def __iter__(self):
-        return self
+        """This worker's remaining batches of the current epoch. The iterator is C++: a Ctrl-C
+        during a read is raised in the loop body once the batch arrived, never instead of it."""
+        return self._job._batches(self.batch_size, self.return_index)
 
     def __next__(self):
         batch = self.next_batch()

@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "conversion.h"
 #include "errors.h"
+#include "fork_guard.h"
 #include "shardmesh/checkpoint/stream_state.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/streaming_loader.h"
@@ -73,9 +74,15 @@ class PyLoader {
     loader_ = ValueOrThrow(std::move(loader));
   }
 
+  ~PyLoader() {
+    // In a forked child the prefetch threads do not exist: joining them would hang.
+    if (!fork_.InCreator()) (void)loader_.release();
+  }
+
   // The next batch, or None at the end of the epoch (or for a short last batch when
   // drop_last_batch).
   py::object NextBatch() {
+    fork_.Check();
     Result<std::vector<loader::Sample>> batch = Status::Internal("not read");
     bool at_end = false;
     {
@@ -97,6 +104,7 @@ class PyLoader {
   // Consumes the next batch without converting it; false at the end of the epoch. Lets
   // DataLoader workers pass over the batches other workers deliver.
   bool SkipBatch() {
+    fork_.Check();
     Result<std::vector<loader::Sample>> batch = Status::Internal("not read");
     {
       py::gil_scoped_release release;
@@ -108,6 +116,7 @@ class PyLoader {
   }
 
   py::object NextSample() {
+    fork_.Check();
     Result<std::optional<loader::Sample>> next = Status::Internal("not read");
     {
       py::gil_scoped_release release;
@@ -125,6 +134,7 @@ class PyLoader {
   // Iteration continues the current epoch; once it is exhausted, a new iteration replays it
   // (as DataLoader + DistributedSampler do until set_epoch is called).
   void BeginIteration() {
+    fork_.Check();
     Status status;
     {
       py::gil_scoped_release release;
@@ -140,6 +150,7 @@ class PyLoader {
   }
 
   void SetEpoch(std::uint64_t epoch) {
+    fork_.Check();
     Status status;
     {
       py::gil_scoped_release release;
@@ -151,28 +162,33 @@ class PyLoader {
   }
 
   std::size_t NumBatches() {
+    fork_.Check();
     py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     std::uint64_t n = loader_->Len();
     return drop_last_batch_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
   }
   std::uint64_t NumSamples() {
+    fork_.Check();
     py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->Len();
   }
   std::uint64_t Position() {
+    fork_.Check();
     py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->position();
   }
   std::uint64_t Epoch() {
+    fork_.Check();
     py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
     return loader_->epoch();
   }
 
   py::dict StateDict() {
+    fork_.Check();
     checkpoint::StreamState state;
     {
       py::gil_scoped_release release;
@@ -190,6 +206,7 @@ class PyLoader {
 
   // Accepts what StateDict returned, or the encoded stream state bytes alone.
   void LoadStateDict(const py::object& state) {
+    fork_.Check();
     py::object encoded = state;
     if (py::isinstance<py::dict>(state)) {
       py::dict d = state.cast<py::dict>();
@@ -214,6 +231,7 @@ class PyLoader {
   }
 
   py::dict Stats() {
+    fork_.Check();
     loader::LoaderStats s;
     {
       py::gil_scoped_release release;  // never wait for mu_ holding the GIL
@@ -246,6 +264,7 @@ class PyLoader {
   std::size_t batch_size() const { return batch_size_; }
 
  private:
+  ForkGuard fork_{"shardmesh.Loader"};
   std::shared_ptr<const Dataset> dataset_;
   std::size_t batch_size_;
   bool drop_last_batch_;
@@ -305,6 +324,16 @@ void RegisterLoader(py::module_& m) {
            py::arg("return_index"), py::arg("throughputs"), py::arg("ranges"))
       .def("next_batch", &PyLoader::NextBatch,
            "The next batch as {field: array or list}, or None at the end of the epoch.")
+      // In C++ so that a for loop receives each batch with no Python bytecode between the
+      // read and the loop variable: a Ctrl-C that came during the read is raised in the loop
+      // body, after the batch arrived, never in between (where the batch, already counted in
+      // the stream's position, would be lost to a resume).
+      .def("__next__",
+           [](PyLoader& l) {
+             py::object batch = l.NextBatch();
+             if (batch.is_none()) throw py::stop_iteration();
+             return batch;
+           })
       .def("_skip_batch", &PyLoader::SkipBatch)
       .def("next_sample", &PyLoader::NextSample,
            "The next sample as {field: value} (tensors are zero-copy read-only views), or None "

@@ -22,6 +22,7 @@
 #include "config_keys.h"
 #include "conversion.h"
 #include "errors.h"
+#include "fork_guard.h"
 #include "shardmesh/checkpoint/stream_state.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/loader/mesh_job.h"
@@ -143,12 +144,18 @@ class PyMeshJob {
   }
 
   ~PyMeshJob() {
+    // In a forked child the mesh threads do not exist: stopping them would hang.
+    if (!fork_.InCreator()) {
+      (void)job_.release();
+      return;
+    }
     py::gil_scoped_release release;
     std::lock_guard lock(mu_);
     job_.reset();  // without a leave announcement: peers see a crash unless leave() was called
   }
 
   bool WaitForPlacement(std::optional<double> timeout_s) {
+    fork_.Check();
     Status status;
     {
       py::gil_scoped_release release;
@@ -166,6 +173,7 @@ class PyMeshJob {
   }
 
   void StartEpoch(std::uint64_t epoch) {
+    fork_.Check();
     Status status;
     {
       SigintCancels interruptible(&cancel_);
@@ -186,6 +194,7 @@ class PyMeshJob {
   // Up to `batch_size` samples of the current epoch, or None once this worker has nothing
   // left (every partition of the epoch done, its own and those it took over).
   py::object NextBatch(std::size_t batch_size, bool with_index) {
+    fork_.Check();
     if (batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
     std::vector<loader::Sample> samples;
     Status status;
@@ -218,13 +227,23 @@ class PyMeshJob {
       if (!status.ok() && !samples.empty()) pending_error_ = std::exchange(status, Status::OK());
       since_commit_ += samples.size();
     }
+    if (!samples.empty()) {
+      // A Ctrl-C that came while the batch was gathered stays pending and Python raises it
+      // once the batch reached the caller, never instead of it: the batch counts as
+      // delivered (commit_every counts it), so raising here would lose it. The wait it cut
+      // short is not an error to report with the next call.
+      if (cancel_.exchange(false) && pending_error_.code() == StatusCode::kAborted) {
+        pending_error_ = Status::OK();
+      }
+      return BatchToPython(schema_, samples, with_index);
+    }
     RaiseIfInterrupted(status);
     ThrowIfError(status);
-    if (samples.empty()) return py::none();
-    return BatchToPython(schema_, samples, with_index);
+    return py::none();
   }
 
   void Commit() {
+    fork_.Check();
     Status status;
     {
       py::gil_scoped_release release;
@@ -236,6 +255,7 @@ class PyMeshJob {
   }
 
   void Leave(double drain_s) {
+    fork_.Check();
     Status status;
     {
       py::gil_scoped_release release;
@@ -248,6 +268,7 @@ class PyMeshJob {
   }
 
   py::dict StateDict() {
+    fork_.Check();
     checkpoint::StreamState state;
     Status status;
     {
@@ -265,6 +286,7 @@ class PyMeshJob {
   }
 
   py::dict Stats() {
+    fork_.Check();
     loader::MeshLoaderStats s;
     Status alive;
     {
@@ -304,6 +326,7 @@ class PyMeshJob {
   // start_epoch or next_batch holds mu_ for long); raises like Job() when it is gone.
   template <typename F>
   std::invoke_result_t<F> Read(F get) {
+    fork_.Check();
     Status alive;
     std::invoke_result_t<F> value{};
     {
@@ -345,6 +368,7 @@ class PyMeshJob {
     return *job_;
   }
 
+  ForkGuard fork_{"shardmesh.MeshLoader"};
   tools::WorkerConfig config_;
   std::string endpoint_;
   std::mutex mu_;
@@ -358,6 +382,15 @@ class PyMeshJob {
   Status pending_error_;  // an error met after some samples of a batch: raised next
 };
 
+// A job's batches for a for loop, with __next__ in C++: the loop receives each batch with no
+// Python bytecode between the read and the loop variable, so a Ctrl-C during the read is
+// raised in the loop body, after the batch arrived, never in between (where it would be lost).
+struct MeshBatches {
+  py::object job;  // the PyMeshJob
+  std::size_t batch_size;
+  bool with_index;
+};
+
 }  // namespace
 
 void RegisterMesh(py::module_& m) {
@@ -369,6 +402,12 @@ void RegisterMesh(py::module_& m) {
            "after timeout_s (None: the placement_timeout key; reading works anyway, from peers).")
       .def("start_epoch", &PyMeshJob::StartEpoch, py::arg("epoch"))
       .def("next_batch", &PyMeshJob::NextBatch, py::arg("batch_size"), py::arg("with_index"))
+      .def(
+          "_batches",
+          [](py::object self, std::size_t batch_size, bool with_index) {
+            return MeshBatches{std::move(self), batch_size, with_index};
+          },
+          py::arg("batch_size"), py::arg("with_index"))
       .def("commit", &PyMeshJob::Commit)
       .def("leave", &PyMeshJob::Leave, py::arg("drain_s"))
       .def("state_dict", &PyMeshJob::StateDict)
@@ -381,6 +420,13 @@ void RegisterMesh(py::module_& m) {
       .def_property_readonly("epochs", &PyMeshJob::epochs)
       .def_property_readonly("epoch", &PyMeshJob::epoch)
       .def_property_readonly("alive", &PyMeshJob::alive);
+  py::class_<MeshBatches>(m, "_MeshBatches", "A mesh worker's batches of the current epoch.")
+      .def("__iter__", [](py::object self) { return self; })
+      .def("__next__", [](MeshBatches& b) {
+        py::object batch = b.job.cast<PyMeshJob&>().NextBatch(b.batch_size, b.with_index);
+        if (batch.is_none()) throw py::stop_iteration();
+        return batch;
+      });
 }
 
 }  // namespace shardmesh::python

@@ -113,6 +113,67 @@ def test_past_the_pool_limit_batches_get_buffers_of_their_own_that_are_not_leake
     assert bt.buffer_of(extra["x"]) is None  # sent: the worker no longer tracks it
 
 
+def _worker_buffers(pid):
+    """Names in /dev/shm of buffers made by `pid` (a worker of this process, or this one)."""
+    return [n for n in os.listdir(bt.SHM_DIR)
+            if n.startswith("shardmesh-batch-") and bt._pid_of(n) == pid]
+
+
+def test_batches_dropped_or_remade_in_the_worker_free_their_buffers():
+    """User code in a worker that drops a batch, or makes new tensors of it (collate stacking
+    an (x, y) pair), never sends the buffer: it is freed when its last tensor goes, not held
+    until the worker exits (which filled /dev/shm with one buffer per batch)."""
+    for i in range(3 * bt._POOL_LIMIT):
+        batch = smt.to_torch({"x": np.full((4, 4), i, np.float32),
+                              "y": np.arange(4, dtype=np.uint32)}, shared=True)
+        x, y = batch["x"], batch["y"][1:]  # views user code derived
+        del batch
+        stacked = torch.stack([x, x])      # what default_collate does with a tuple
+        assert stacked[1, 3, 3].item() == i and y.tolist() == [1, 2, 3]
+        del x, y, stacked
+    assert len(_worker_buffers(os.getpid())) == 1
+    # A view that outlives its batch keeps the buffer from being reused under it.
+    batch = smt.to_torch({"x": np.full(8, 7, np.int64)}, shared=True)
+    kept = batch["x"][2:]
+    del batch
+    other = smt.to_torch({"x": np.full(8, 9, np.int64)}, shared=True)
+    assert bt.buffer_of(other["x"]) != bt.buffer_of(kept) and kept.tolist() == [7] * 6
+    # Past the pool limit, unsent unpooled buffers are unlinked when dropped.
+    held = [smt.to_torch({"x": np.full(8, i, np.int64)}, shared=True)
+            for i in range(bt._POOL_LIMIT + 2)]
+    count = len(_worker_buffers(os.getpid()))
+    for i in range(20):
+        smt.to_torch({"x": np.full(8, i, np.int64)}, shared=True)
+    assert len(_worker_buffers(os.getpid())) == count and len(held) == bt._POOL_LIMIT + 2
+
+
+class _PairsOf(torch.utils.data.IterableDataset):
+    """A user's wrapper: (features, label) pairs of a ShardMeshDataset's batches."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __iter__(self):
+        for batch in self.dataset:
+            yield batch["features"], batch["label"]
+
+
+def test_a_wrapper_yielding_pairs_through_collate_leaves_no_buffers_behind(gen_dataset):
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=10)
+    loader = DataLoader(_PairsOf(ds), num_workers=1)  # batch_size=1: collate stacks each pair
+    worker_buffers, count = set(), 0
+    for features, label in loader:
+        assert features.shape == (1, 10, 8) and label.shape == (1, 10)
+        count += 1
+        if count % 50 == 0:
+            worker_buffers.update(n for n in os.listdir(bt.SHM_DIR)
+                                  if n.startswith(f"shardmesh-batch-{bt._PID_NAMESPACE}-"
+                                                  f"{os.getpid()}-"))
+    assert count == GEN_SAMPLES // 10
+    # One buffer recycled, not one per batch (300 before the fix).
+    assert 1 <= len(worker_buffers) <= 2, sorted(worker_buffers)
+
+
 def _build_batches_and_exit(queue):
     batches = [smt.to_torch({"x": np.ones(16, np.float32)}, shared=True) for _ in range(3)]
     queue.put([bt.buffer_of(b["x"])[0] for b in batches])

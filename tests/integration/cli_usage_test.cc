@@ -78,6 +78,14 @@ TEST_F(CliUsageTest, ImpossibleSizesAreUsageErrorsAndLostOutputFails) {
   CliRun huge = Cli({"read", Path("d"), "--world-size", "4294967295", "--rank", "0"});
   EXPECT_EQ(huge.code, 2) << huge.output;
   EXPECT_NE(huge.output.find("world_size must be at most"), std::string::npos) << huge.output;
+  for (const char* kib : {"0", "600000", "18014398509481984"}) {  // the last overflowed * 1024
+    CliRun block = Cli({"gen", "--out", Path("b"), "--samples", "10", "--block-kib", kib});
+    EXPECT_EQ(block.code, 2) << kib << ": " << block.output;
+    EXPECT_NE(block.output.find("--block-kib"), std::string::npos) << block.output;
+  }
+  CliRun budget = Cli({"read", Path("d"), "--prefetch-mib", "17592186044416"});  // 2^44: << 20
+  EXPECT_EQ(budget.code, 2) << budget.output;                                   // overflowed
+  EXPECT_NE(budget.output.find("--prefetch-mib"), std::string::npos) << budget.output;
   ChildProcess full({SHARDMESH_BIN, "read", Path("d"), "--world-size", "1", "--rank", "0", "--ids"},
                     "/dev/full");
   EXPECT_EQ(full.Wait(std::chrono::seconds(60)).value_or(-1), 1);
@@ -89,6 +97,11 @@ TEST_F(CliUsageTest, ParserErrorsExitTwoAndHelpExitsZero) {
   EXPECT_EQ(Cli({"read"}).code, 2);
   EXPECT_EQ(Cli({"--help"}).code, 0);
   EXPECT_EQ(Cli({"read", "--help"}).code, 0);
+  CliRun typo = Cli({"raed", Path("d")});  // CLI11 alone said "A subcommand is required"
+  EXPECT_EQ(typo.code, 2);
+  EXPECT_NE(typo.output.find("unknown command 'raed' (commands: gen, pack, inspect, read"),
+            std::string::npos)
+      << typo.output;
 }
 
 TEST_F(CliUsageTest, StatusChecksItsArgumentsBeforeWaitingAndNamesThem) {
@@ -121,6 +134,36 @@ TEST_F(CliUsageTest, CheckpointOutNeverReplacesANonRegularFileOrTakesAnEmptyName
   CliRun empty = Cli({"read", Path("d"), "--limit", "10", "--checkpoint-out", ""});
   EXPECT_EQ(empty.code, 2) << empty.output;
   EXPECT_NE(empty.output.find("empty file name"), std::string::npos) << empty.output;
+  // A missing directory is found before the epoch is read, not after.
+  CliRun nodir = Cli({"read", Path("d"), "--limit", "10", "--checkpoint-out", Path("no/ck")});
+  EXPECT_EQ(nodir.code, 1) << nodir.output;
+  EXPECT_NE(nodir.output.find("no/ck: directory " + Path("no") + " does not exist"),
+            std::string::npos)
+      << nodir.output;
+}
+
+// Field names are any JSON keys: as .npy file names they never lead out of the directory.
+TEST_F(CliUsageTest, ExportNpyKeepsEveryFieldInsideItsDirectory) {
+  std::ofstream(Path("in.jsonl")) << "{\"../up\": 1.5, \".hidden\": 2, \"a/b\": 3, \"c%\": 4}\n"
+                                  << "{\"../up\": 2.5, \".hidden\": 5, \"a/b\": 6, \"c%\": 7}\n";
+  ASSERT_EQ(Cli({"pack", "--input", Path("in.jsonl"), "--format", "jsonl", "--out", Path("d")})
+                .code,
+            0);
+  std::filesystem::create_directory(Path("npy"));
+  CliRun out = Cli({"read", Path("d"), "--export-npy", Path("npy")});
+  ASSERT_EQ(out.code, 0) << out.output;
+  std::vector<std::string> names;
+  for (const auto& entry : std::filesystem::directory_iterator(Path("npy"))) {
+    names.push_back(entry.path().filename().string());
+  }
+  std::sort(names.begin(), names.end());
+  EXPECT_EQ(names, (std::vector<std::string>{"%2E.%2Fup.npy", "%2Ehidden.npy", "a%2Fb.npy",
+                                             "c%25.npy"}));
+  EXPECT_FALSE(std::filesystem::exists(Path("up.npy")));
+  // The export is of the whole dataset: a share of it is refused, not silently ignored.
+  CliRun ranked = Cli({"read", Path("d"), "--export-npy", Path("npy"), "--rank", "0"});
+  EXPECT_EQ(ranked.code, 2) << ranked.output;
+  EXPECT_NE(ranked.output.find("it takes no --rank"), std::string::npos) << ranked.output;
 }
 
 TEST_F(CliUsageTest, ResumeRefusesAnotherEpochAndContinuesItsOwn) {

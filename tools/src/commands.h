@@ -21,6 +21,9 @@ inline CLI::Validator NotNegative() {
       "", "NotNegative");
 }
 
+// --block-kib's bound: the writer's largest target block (512 MiB), in KiB.
+inline constexpr std::size_t kMaxBlockKib = 512 * 1024;
+
 // Exit code of the subcommand that ran (0 on success).
 int ExitCode();
 void SetExitCode(int code);

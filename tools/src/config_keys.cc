@@ -192,6 +192,13 @@ Status ConfigKeys::ApplyToml(std::string_view toml_text, std::string_view source
 #endif
   for (const auto& [key, node] : table) {
     const std::string k(key.str());
+    // An array is a list key's value only: joined, it would pass for a string ("a,b").
+    const auto spec = std::find_if(keys_.begin(), keys_.end(),
+                                   [&](const Key& candidate) { return candidate.name == k; });
+    if (node.is_array() && spec != keys_.end() && spec->type != "list") {
+      return Status::InvalidArgument(std::string(source) + ": key '" + k + "': expected a " +
+                                     spec->type + ", got an array");
+    }
     auto text = TomlToText(node, k);
     if (!text.ok()) return text.status().WithContext(std::string(source));
     SHARDMESH_RETURN_IF_ERROR(Set(k, *text, source));

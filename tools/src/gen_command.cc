@@ -75,6 +75,7 @@ void RegisterGen(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
       ->check(NotNegative())
+      ->check(CLI::Range(std::size_t{1}, kMaxBlockKib))
       ->capture_default_str();
   cmd->add_flag("--force", o.overwrite, "Replace an existing dataset in --out");
   cmd->callback([args] { RunGen(*args); });

@@ -13,10 +13,16 @@ namespace shardmesh::tools {
 namespace {
 
 // Scrapes come every few seconds from one or two Prometheus servers; httplib's default pool
-// (one thread per core, at least 8) would only cost memory.
-constexpr std::size_t kServerThreads = 2;
+// (one thread per core, at least 8) would only cost memory. Each connection holds a thread
+// until it closes, so a few more than the scrapers keep a port scanner or a stuck client from
+// blocking the scrapes.
+constexpr std::size_t kServerThreads = 4;
 // Bounds how long destruction waits for an idle keep-alive connection to close.
 constexpr time_t kKeepAliveSeconds = 1;
+// A client silent for this long mid-request (connected and sending nothing, or not reading
+// the response) is dropped: it holds a thread, and the destructor (SIGTERM) waits for it.
+// httplib's default is 5 s per read.
+constexpr time_t kIoTimeoutSeconds = 1;
 
 }  // namespace
 
@@ -41,6 +47,8 @@ Result<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& h
   // An idle keep-alive connection holds a pool thread, and the destructor waits for it: keep
   // the wait short. Scrapes come every few seconds, so reconnecting costs nothing.
   server->set_keep_alive_timeout(kKeepAliveSeconds);
+  server->set_read_timeout(kIoTimeoutSeconds, 0);
+  server->set_write_timeout(kIoTimeoutSeconds, 0);
   server->Get("/metrics", [&registry](const httplib::Request&, httplib::Response& response) {
     response.set_content(registry.RenderText(), std::string(MetricsRegistry::kContentType));
   });

@@ -87,6 +87,7 @@ void RegisterPack(CLI::App& app) {
   cmd->add_option("--label-field", args->label_field, "int64 field used as the label");
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
       ->check(NotNegative())
+      ->check(CLI::Range(std::size_t{1}, kMaxBlockKib))
       ->capture_default_str();
   cmd->add_option("--field-type", args->field_types,
                   "FIELD=TYPE, replacing the type inferred from the first record (repeatable): "

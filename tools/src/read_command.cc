@@ -3,7 +3,7 @@
 // --checkpoint-out and --resume stop and continue mid-epoch; --bench prints one line comparing
 // the loader's throughput with the raw limit (pread + LZ4_decompress_safe of the same blocks,
 // single thread, no parsing) measured in the same run; --export-npy writes the dataset's
-// fixed-shape tensor and int64 fields as .npy files (for the PyTorch baseline).
+// fixed-shape tensor, int64 and float64 fields as .npy files (for the PyTorch baseline).
 #include <lz4.h>
 #include <malloc.h>
 
@@ -145,6 +145,23 @@ Result<RawLimit> MeasureRawLimit(const Dataset& ds, const std::vector<std::uint3
 
 // --- .npy export -------------------------------------------------------------------------
 
+// "<field>.npy", with '/', '%', NUL and a leading '.' percent-encoded: a field name (any JSON
+// key) never leads outside the output directory ("../x" wrote beside it).
+std::string NpyFileName(const std::string& field) {
+  std::string out;
+  for (std::size_t i = 0; i < field.size(); ++i) {
+    const char c = field[i];
+    if (c == '/' || c == '%' || c == '\0' || (i == 0 && c == '.')) {
+      char buf[4];
+      std::snprintf(buf, sizeof buf, "%%%02X", static_cast<unsigned char>(c));
+      out += buf;
+    } else {
+      out.push_back(c);
+    }
+  }
+  return out + ".npy";
+}
+
 Status WriteNpy(const std::string& path, const std::string& descr,
                 const std::vector<std::int64_t>& shape, const std::string& data) {
   std::string dims;
@@ -198,7 +215,16 @@ Status ExportNpy(const Dataset& ds, const std::string& out_dir) {
     const bool fixed_tensor =
         fields[f].type == loader::FieldType::kTensor &&
         std::none_of(fields[f].shape.begin(), fields[f].shape.end(), [](auto d) { return d < 0; });
-    if (fixed_tensor || fields[f].type == loader::FieldType::kInt64) exported.push_back(f);
+    if (fixed_tensor || fields[f].type == loader::FieldType::kInt64 ||
+        fields[f].type == loader::FieldType::kFloat64) {
+      exported.push_back(f);
+    } else {
+      std::fprintf(stderr, "read: field %s is not exported (%s: no fixed-shape .npy form)\n",
+                   fields[f].name.c_str(),
+                   fields[f].type == loader::FieldType::kTensor ? "variable-shape tensor"
+                   : fields[f].type == loader::FieldType::kString ? "string"
+                                                                   : "bytes");
+    }
   }
   std::vector<std::string> data(fields.size());
   for (std::uint32_t b = 0; b < ds.blocks().size(); ++b) {
@@ -210,6 +236,9 @@ Status ExportNpy(const Dataset& ds, const std::string& out_dir) {
         if (v.type() == loader::FieldType::kInt64) {
           const std::int64_t x = v.AsInt64();
           data[f].append(reinterpret_cast<const char*>(&x), sizeof x);
+        } else if (v.type() == loader::FieldType::kFloat64) {
+          const double x = v.AsFloat64();
+          data[f].append(reinterpret_cast<const char*>(&x), sizeof x);
         } else {
           data[f].append(AsChars(v.AsTensor().data));
         }
@@ -218,14 +247,14 @@ Status ExportNpy(const Dataset& ds, const std::string& out_dir) {
   }
   for (std::size_t f : exported) {
     std::vector<std::int64_t> shape = {static_cast<std::int64_t>(ds.num_samples())};
-    std::string descr = "<i8";
+    std::string descr = fields[f].type == loader::FieldType::kFloat64 ? "<f8" : "<i8";
     if (fields[f].type == loader::FieldType::kTensor) {
       shape.insert(shape.end(), fields[f].shape.begin(), fields[f].shape.end());
       descr = NpyDescr(fields[f].dtype);
     }
-    SHARDMESH_RETURN_IF_ERROR(
-        WriteNpy(out_dir + "/" + fields[f].name + ".npy", descr, shape, data[f]));
-    std::fprintf(stderr, "read: wrote %s/%s.npy\n", out_dir.c_str(), fields[f].name.c_str());
+    const std::string file = NpyFileName(fields[f].name);
+    SHARDMESH_RETURN_IF_ERROR(WriteNpy(out_dir + "/" + file, descr, shape, data[f]));
+    std::fprintf(stderr, "read: wrote %s/%s\n", out_dir.c_str(), file.c_str());
   }
   return Status::OK();
 }
@@ -389,7 +418,8 @@ void RegisterRead(CLI::App& app) {
       ->check(NotNegative());
   cmd->add_option("--prefetch-mib", args->prefetch_mib,
                   "Memory budget for decoded blocks, MiB (default 512)")
-      ->check(NotNegative());
+      ->check(NotNegative())
+      ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));  // 1 PiB: no overflow
   cmd->add_option("--partitions", args->partitions, "Canonical partitions (default 64)")
       ->check(NotNegative());
   cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)")
@@ -398,19 +428,31 @@ void RegisterRead(CLI::App& app) {
                 "Deliver floor(N/W) per rank instead of padding to ceil(N/W) (not adaptive: its "
                 "shares follow per-rank throughputs and are not equalised)");
   cmd->add_option("--ranges", args->ranges,
-                  "range strategy: BEGIN:END per rank, comma separated (rank order)");
+                  "range strategy: BEGIN:END per rank, comma separated (rank order); counts "
+                  "are balanced, so samples past ceil(N/W) of a long range go to ranks with "
+                  "shorter ones");
   cmd->add_option("--throughputs", args->throughputs,
                   "adaptive strategy: relative throughput of every rank, comma separated (rank "
                   "order; default equal)")
       ->delimiter(',');
   cmd->add_option("--export-npy", args->export_npy,
-                  "Write the fixed-shape tensor and int64 fields to OUT/<field>.npy and exit");
+                  "Write the fixed-shape tensor, int64 and float64 fields to OUT/<field>.npy and "
+                  "exit ('/', '%' and a leading '.' in a name are written %XX)");
   cmd->callback([args, cmd] {
     args->epoch_given = cmd->count("--epoch") > 0;
     Status s = Status::OK();
     for (const char* file : {"--checkpoint-out", "--resume", "--export-npy"}) {
       if (cmd->count(file) > 0 && cmd->get_option(file)->as<std::string>().empty()) {
         s = Status::InvalidArgument(std::string(file) + ": empty file name");
+      }
+    }
+    if (s.ok() && !args->export_npy.empty()) {
+      for (const char* other : {"--world-size", "--rank", "--limit"}) {
+        if (cmd->count(other) > 0) {
+          s = Status::InvalidArgument(std::string("--export-npy writes the whole dataset; it "
+                                                  "takes no ") +
+                                      other);
+        }
       }
     }
     // Refuse a target that cannot be written before reading the epoch, not after it.

@@ -179,7 +179,8 @@ int RunWorker(WorkerArgs& args) {
                                                           static_cast<int>(c.metrics_port), registry)
                                    : Result<std::unique_ptr<MetricsServer>>(registered);
     if (!started.ok()) {
-      spdlog::error("metrics: {}", started.status().message());
+      // Start's messages begin with "metrics server"; registration's name their metric.
+      spdlog::error("{}{}", registered.ok() ? "" : "metrics: ", started.status().message());
       code = started.status().IsInvalidArgument() ? 2 : 1;  // a port in use is not a usage error
     } else {
       metrics = std::move(started).value();

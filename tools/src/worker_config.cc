@@ -170,6 +170,13 @@ Status ValidateWorkerConfig(const WorkerConfig& c) {
     return Status::InvalidArgument("key 'metrics_port': must be -1 (off) or a port 0..65535");
   if (c.fault_drop_rate < 0 || c.fault_drop_rate > 1)
     return Status::InvalidArgument("key 'fault_drop_rate': must be within [0, 1]");
+  if (c.fault_partition_from.empty() &&
+      (c.fault_partition_after.count() > 0 || c.fault_partition_for.count() > 0)) {
+    return Status::InvalidArgument(
+        std::string("key '") +
+        (c.fault_partition_after.count() > 0 ? "fault_partition_after" : "fault_partition_for") +
+        "': times a partition, but 'fault_partition_from' names no peers to cut off");
+  }
   const bool any_curve = !c.curve_public.empty() || !c.curve_secret.empty() ||
                          !c.curve_server_public.empty() || !c.curve_server_secret.empty();
   const bool all_curve = !c.curve_public.empty() && !c.curve_secret.empty() &&

@@ -97,6 +97,12 @@ TEST_F(ManifestTest, InconsistentShardListsAreCorruption) {
   j["shards"][1]["file"] = "../escape.smd";
   EXPECT_TRUE(Reparse(j).status().IsCorruption());
   j = Json(Sample());
+  j["shards"][2]["file"] = j["shards"][1]["file"];  // one file listed twice
+  auto twice = Reparse(j);
+  ASSERT_TRUE(twice.status().IsCorruption());
+  EXPECT_NE(twice.status().message().find("shard-00001.smd is listed twice"), std::string::npos)
+      << twice.status().message();
+  j = Json(Sample());
   j["shards"][1]["file_checksum"] = "not-hex";
   EXPECT_TRUE(Reparse(j).status().IsCorruption());
   j = Json(Sample());

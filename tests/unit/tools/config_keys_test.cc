@@ -62,6 +62,15 @@ TEST_F(ConfigKeysTest, BadValueNamesKeyAndSource) {
   EXPECT_NE(s.message().find("many"), std::string::npos);
 }
 
+TEST_F(ConfigKeysTest, AnArrayForAKeyThatIsNotAListIsRejected) {
+  Status s = keys_.ApplyToml("name = [\"a\", \"b\"]\n", "w1.toml");
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_EQ(s.message(), "w1.toml: key 'name': expected a string, got an array");
+  EXPECT_EQ(c_.name, "node");  // unchanged, not "a,b"
+  EXPECT_TRUE(keys_.ApplyToml("vnodes = [3]\n", "w1.toml").IsInvalidArgument());
+  EXPECT_TRUE(keys_.ApplyToml("seeds = [\"tcp://127.0.0.1:1\"]\n", "w1.toml").ok());
+}
+
 TEST_F(ConfigKeysTest, SyntaxErrorNamesFileAndLine) {
   Status s = keys_.ApplyToml("name = \"a\"\nvnodes = = 3\n", "bad.toml");
   ASSERT_TRUE(s.IsInvalidArgument());

@@ -1,11 +1,16 @@
 #include "metrics_server.h"
 
 #include <gtest/gtest.h>
+#include <arpa/inet.h>
 #include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <chrono>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 #include "prometheus_text.h"
 
@@ -150,6 +155,46 @@ TEST_F(MetricsServerTest, StopsPromptlyEvenRightAfterStartOrWithAnOpenConnection
   const auto start = std::chrono::steady_clock::now();
   server.reset();
   EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(2));
+}
+
+// A TCP connection to 127.0.0.1:port that sends nothing (a port scanner, a stuck client).
+int ConnectIdle(int port) {
+  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(static_cast<std::uint16_t>(port));
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (fd >= 0 && ::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
+}
+
+TEST_F(MetricsServerTest, SilentClientsNeitherBlockScrapesNorHoldUpShutdown) {
+  auto server = StartServer();
+  ASSERT_NE(server, nullptr);
+  // More silent connections than the server has threads, accepted before the scrape: with 2
+  // threads and httplib's 5 s read timeout the scrape waited 15 s behind them.
+  std::vector<int> idle;
+  for (int i = 0; i < 6; ++i) {
+    idle.push_back(ConnectIdle(server->port()));
+    ASSERT_GE(idle.back(), 0);
+  }
+  httplib::Client client("127.0.0.1", server->port());
+  client.set_read_timeout(std::chrono::seconds(6));
+  const auto start = std::chrono::steady_clock::now();
+  auto response = client.Get("/metrics");
+  ASSERT_TRUE(response) << httplib::to_string(response.error());
+  EXPECT_EQ(response->status, 200);
+  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(6));
+  for (int i = 0; i < 4; ++i) idle.push_back(ConnectIdle(server->port()));
+  const auto stop = std::chrono::steady_clock::now();
+  server.reset();  // a SIGTERM'd worker waits for this
+  EXPECT_LT(std::chrono::steady_clock::now() - stop, std::chrono::seconds(4));
+  for (int fd : idle) {
+    if (fd >= 0) ::close(fd);
+  }
 }
 
 }  // namespace

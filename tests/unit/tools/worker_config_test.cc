@@ -50,6 +50,12 @@ TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {
   config_.replication = 2;
   config_.fault_drop_rate = 1.5;
   EXPECT_NE(ValidateWorkerConfig(config_).message().find("'fault_drop_rate'"), std::string::npos);
+  config_.fault_drop_rate = 0;
+  config_.fault_partition_for = std::chrono::seconds(2);  // a timed partition of no peers
+  EXPECT_NE(ValidateWorkerConfig(config_).message().find("'fault_partition_for'"),
+            std::string::npos);
+  config_.fault_partition_from = {"w2"};
+  EXPECT_TRUE(ValidateWorkerConfig(config_).ok());
 }
 
 // Integers the mesh keeps in 32 bits have bounds: 99999999999 vnodes used to be truncated (or

@@ -46,7 +46,7 @@ Result<std::string> ReadFileToString(const std::string& path);
 
 // OK when a file may be written at `path` by replacing it: InvalidArgument for an empty path
 // or one that exists and is not a regular file (a device, directory, FIFO or symlink is never
-// replaced).
+// replaced); NotFound when its directory does not exist.
 Status CheckReplaceable(const std::string& path);
 
 // Writes `data` to `path` so that a crash leaves either the old file or the new one, never a

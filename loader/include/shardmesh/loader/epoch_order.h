@@ -18,7 +18,10 @@
 //
 // Why: a rank whose share is a set of whole partitions decodes only its own blocks (no decode
 // amplification), and G restricted to any set of partitions is that set's step-by-step
-// interleave, so when W divides P the ranks' streams, interleaved step by step, are exactly G.
+// interleave, so every rank's stream follows G's order. When W divides P and the partitions
+// are equally long, the ranks' streams interleaved step by step are exactly G; partitions
+// differ by up to one block, and once the shorter ones are exhausted (the epoch's tail) the
+// two orders can differ.
 //
 // Memory: a reader that owns k partitions holds at most k * shuffle_window_blocks decoded
 // blocks at once (one window per owned partition), i.e. about
