@@ -336,7 +336,7 @@ got = []
 
 def consume():
     for batch in loader:
-        got.extend(batch["__index__"].tolist())
+        got.append(batch)  # one call: the signal is checked after it, never halfway
 
 done = threading.Event()
 
@@ -354,7 +354,8 @@ while True:
     except Stop:
         stops += 1
 done.set()
-print(stops, len(got), len(set(got)))
+ids = [i for batch in got for i in batch["__index__"].tolist()]
+print(stops, len(ids), len(set(ids)))
 """
 
 

@@ -123,6 +123,7 @@ def test_batches_dropped_or_remade_in_the_worker_free_their_buffers():
     """User code in a worker that drops a batch, or makes new tensors of it (collate stacking
     an (x, y) pair), never sends the buffer: it is freed when its last tensor goes, not held
     until the worker exits (which filled /dev/shm with one buffer per batch)."""
+    before = set(_worker_buffers(os.getpid()))  # earlier tests' buffers, free or not
     for i in range(3 * bt._POOL_LIMIT):
         batch = smt.to_torch({"x": np.full((4, 4), i, np.float32),
                               "y": np.arange(4, dtype=np.uint32)}, shared=True)
@@ -131,7 +132,7 @@ def test_batches_dropped_or_remade_in_the_worker_free_their_buffers():
         stacked = torch.stack([x, x])      # what default_collate does with a tuple
         assert stacked[1, 3, 3].item() == i and y.tolist() == [1, 2, 3]
         del x, y, stacked
-    assert len(_worker_buffers(os.getpid())) == 1
+    assert len(set(_worker_buffers(os.getpid())) - before) <= 1  # one reused, if none was free
     # A view that outlives its batch keeps the buffer from being reused under it.
     batch = smt.to_torch({"x": np.full(8, 7, np.int64)}, shared=True)
     kept = batch["x"][2:]
