@@ -160,6 +160,7 @@ Status MeshLoader::Impl::InstallTable(std::uint64_t epoch, std::vector<std::stri
   stash.erase(stash.begin(), stash.upper_bound(epoch));
   epoch_senders.erase(epoch_senders.begin(), epoch_senders.lower_bound(epoch));
   dead.clear();
+  dead_acted_on.clear();
   done_reporters.clear();
   quorum_seen = false;
   guests_heard.clear();

@@ -260,6 +260,17 @@ void MeshLoader::Impl::ControlLoop() {
             m.state == mesh::MemberState::kLeft ? "left the mesh" : "is dead");
       }
     }
+    // A member seen dead while this worker lacked a quorum, and live again (it refuted the
+    // verdict) before it had one, was never acted on here: it keeps its partitions. Taking
+    // them once the quorum came back moved the partitions of a member known to be running.
+    for (auto it = dead.begin(); it != dead.end();) {
+      if (live.count(*it) && !dead_acted_on.count(*it)) {
+        spdlog::info("epoch {}: {} is alive again; it keeps its partitions", table.epoch(), *it);
+        it = dead.erase(it);
+      } else {
+        ++it;
+      }
+    }
     {
       std::vector<std::string> now_guests;
       for (const auto& g : guests_heard)
@@ -287,6 +298,7 @@ void MeshLoader::Impl::ControlLoop() {
     }
     const bool quorum = 2 * alive_members >= table.members().size();
     quorum_seen = quorum;
+    if (!evicted && quorum) dead_acted_on.insert(dead.begin(), dead.end());
     const auto mine =
         evicted || !quorum ? std::vector<std::uint32_t>{} : table.TakeOver(dead, node->name());
     if (!mine.empty()) {

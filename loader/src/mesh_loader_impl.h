@@ -103,6 +103,10 @@ struct MeshLoader::Impl {
   PartitionTable table;
   std::optional<PartitionTable> previous;  // the last epoch, still sent for stragglers
   std::set<std::string> dead;              // of table.members(), declared dead this epoch
+  // Of `dead`, those this worker took partitions over from (or could have: it had a quorum
+  // when it last ran TakeOver with them dead). They stay dead for the epoch; the others leave
+  // `dead` when seen live again.
+  std::set<std::string> dead_acted_on;
   std::map<std::string, SteadyClock::time_point> heard_from;  // last progress message, by sender
   std::set<std::string> done_reporters;  // members whose table says the epoch is done
   std::set<std::string> live;            // live member names, refreshed by the control loop

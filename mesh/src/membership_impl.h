@@ -87,6 +87,8 @@ class MembershipImpl final : public Membership {
 
   // membership_state.cc
   void ApplyUpdate(const GossipUpdate& u);
+  // Whether a dead verdict gossiped by `from` is trusted as such (else: only a suspicion).
+  bool TrustedAccuser(const std::string& from) const;
   void MergeRemoteState(const std::string& sender, const std::vector<GossipUpdate>& state);
   // `rebroadcast` false: apply without re-gossiping (third-party entries of a push-pull).
   void AliveNode(const GossipUpdate& u, bool rebroadcast = true);

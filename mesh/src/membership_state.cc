@@ -57,10 +57,36 @@ void MembershipImpl::ApplyUpdate(const GossipUpdate& u) {
       SuspectNode(u);
       break;
     case MemberState::kDead:
+      if (!TrustedAccuser(u.from)) {
+        // A verdict its accuser may have reached while cut off from us (see TrustedAccuser):
+        // only grounds for suspicion, so the member, if it runs, gets the chance to refute.
+        GossipUpdate s = u;
+        s.state = MemberState::kSuspect;
+        SuspectNode(s);
+        break;
+      }
+      DeadNode(u);
+      break;
     case MemberState::kLeft:
       DeadNode(u);
       break;
   }
+}
+
+bool MembershipImpl::TrustedAccuser(const std::string& from) const {
+  if (from == options_.name) return true;
+  // An accuser we hold suspect, dead or not at all, or that has been alive in our view for
+  // less than one (longest) suspicion timeout, may be a node healing from a partition: its
+  // queued verdicts were formed while it heard nobody, about members alive all along at the
+  // same incarnation (which a dead verdict would beat). memberlist's mergeState makes the
+  // same downgrade for push-pull state.
+  const MemberRecord* rec = table_.Find(from);
+  if (rec == nullptr || rec->info.state != MemberState::kAlive) return false;
+  const Duration window =
+      SuspicionMinTimeout(options_.suspicion_mult, table_.live_count(),
+                          std::chrono::duration_cast<Duration>(options_.probe_interval)) *
+      options_.suspicion_max_timeout_mult;
+  return clock_.Now() - rec->info.state_since >= window;
 }
 
 void MembershipImpl::MergeRemoteState(const std::string& sender,

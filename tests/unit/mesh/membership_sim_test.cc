@@ -5,6 +5,7 @@
 #include <chrono>
 #include <cstdio>
 #include <string>
+#include <vector>
 
 #include "shardmesh/mesh/membership.h"
 #include "sim_cluster.h"
@@ -101,6 +102,46 @@ TEST_P(MembershipSimTest, PartitionThenHealConverges) {
   ASSERT_TRUE(healed.has_value()) << "views did not converge after heal";
   std::printf("partition: halves split after %.1f s, merged %.1f s after heal\n", Secs(*split),
               Secs(*healed));
+}
+
+// A node cut off from everyone declares its peers dead in its own view, at the incarnations
+// they still have everywhere else. After the heal, the verdicts still queued for gossip must
+// not kill those healthy members elsewhere (a dead verdict beats alive at equal incarnation:
+// 20 of 30 runs of this scenario had every healthy node see a healthy member die, whose
+// partitions the loaders then took over). Healed after 1, 3 and 5 of its peers were dead.
+TEST_P(MembershipSimTest, HealedCutOffNodeDoesNotKillHealthyMembers) {
+  for (const int dead_needed : {1, 3, 5}) {
+    SimCluster c(seed(), MeshOptions::Local(), milliseconds(5));
+    const std::size_t n = 6, cut = n - 1;
+    c.CreateAndJoin(n);
+    ASSERT_TRUE(c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive() && c.AllRunningAgreed(); },
+                           seconds(20)));
+    std::vector<std::string> rest, lone{c.node(cut).endpoint};
+    for (std::size_t i = 0; i < cut; ++i) rest.push_back(c.node(i).endpoint);
+    c.net().Partition({rest, lone});
+    ASSERT_TRUE(c.RunUntil(
+        [&] {
+          int dead = 0;
+          for (std::size_t i = 0; i < cut; ++i) {
+            dead += c.StateIn(cut, c.node(i).name) == MemberState::kDead;
+          }
+          return dead >= dead_needed;
+        },
+        seconds(60), milliseconds(5)));
+    c.net().Heal();
+    c.ClearEvents();
+    EXPECT_TRUE(c.RunUntil([&] { return c.AllRunningSeeEachOtherAlive() && c.AllRunningAgreed(); },
+                           seconds(60))
+                    .has_value())
+        << "views did not converge after heal";
+    for (std::size_t i = 0; i < cut; ++i) {
+      for (const MembershipEvent& e : c.node(i).events) {
+        EXPECT_FALSE(e.kind == MembershipEventKind::kDead && e.member.name != c.node(cut).name)
+            << "healed after " << dead_needed << " verdicts: " << c.node(i).name << " saw healthy "
+            << e.member.name << " die";
+      }
+    }
+  }
 }
 
 TEST_P(MembershipSimTest, NoFalseDeathAtTenPercentLoss) {

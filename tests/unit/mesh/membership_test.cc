@@ -81,6 +81,12 @@ class MembershipTest : public ::testing::Test {
     m_->Handle(Make(MessageType::kPing, "carrier", p));
   }
   void AddPeer(const std::string& name) { Gossip(Update(MemberState::kAlive, name, 0, name)); }
+  // A peer alive in our view for longer than the longest suspicion timeout: its dead verdicts
+  // count as such. The clock moves without ticking, so nothing is probed meanwhile.
+  void AddTrustedPeer(const std::string& name) {
+    AddPeer(name);
+    clock_.Advance(std::chrono::seconds(60));
+  }
   bool HasEvent(MembershipEventKind kind, const std::string& name) const {
     for (const MembershipEvent& e : events_) {
       if (e.kind == kind && e.member.name == name) return true;
@@ -167,6 +173,7 @@ TEST_F(MembershipTest, AliveGossipAddsMemberAndEmitsJoin) {
 
 TEST_F(MembershipTest, IncarnationOrdersStatements) {
   AddPeer("a");
+  AddTrustedPeer("x");
   Gossip(Update(MemberState::kSuspect, "a", 0));
   EXPECT_EQ(m_->Member("a")->state, MemberState::kSuspect);  // suspect beats alive at equal inc
   Gossip(Update(MemberState::kAlive, "a", 0));
@@ -179,6 +186,25 @@ TEST_F(MembershipTest, IncarnationOrdersStatements) {
   Gossip(Update(MemberState::kDead, "a", 1));
   EXPECT_EQ(m_->Member("a")->state, MemberState::kDead);
   EXPECT_TRUE(HasEvent(MembershipEventKind::kDead, "a"));
+}
+
+TEST_F(MembershipTest, DeadVerdictOfARecentlyRevivedAccuserIsOnlySuspicion) {
+  AddTrustedPeer("a");
+  AddTrustedPeer("c");
+  // c was cut off: we declared it dead; it comes back (refutes) with a verdict it formed alone.
+  Gossip(Update(MemberState::kDead, "c", 0, "a"));
+  ASSERT_EQ(m_->Member("c")->state, MemberState::kDead);
+  Gossip(Update(MemberState::kAlive, "c", 1, "c"));
+  ASSERT_EQ(m_->Member("c")->state, MemberState::kAlive);
+  events_.clear();
+  Gossip(Update(MemberState::kDead, "a", 0, "c"));
+  EXPECT_EQ(m_->Member("a")->state, MemberState::kSuspect);  // a may refute
+  EXPECT_FALSE(HasEvent(MembershipEventKind::kDead, "a"));
+  Gossip(Update(MemberState::kDead, "a", 0, "x"));  // nor from a stranger
+  EXPECT_EQ(m_->Member("a")->state, MemberState::kSuspect);
+  AddTrustedPeer("x");
+  Gossip(Update(MemberState::kDead, "a", 0, "x"));
+  EXPECT_EQ(m_->Member("a")->state, MemberState::kDead);  // a long-standing accuser is trusted
 }
 
 TEST_F(MembershipTest, SuspicionAboutItselfIsRefutedWithHigherIncarnation) {
@@ -329,6 +355,7 @@ TEST_F(MembershipTest, SameNameFromOtherEndpointIsConflictAndLiveOneKept) {
   }
   EXPECT_EQ(m_->Member("a")->endpoint, "sim://a");
   // Once the original is dead, a newer incarnation may take the name over.
+  AddTrustedPeer("x");
   Gossip(Update(MemberState::kDead, "a", 0));
   Gossip(GossipUpdate{MemberState::kAlive, "a", "sim://elsewhere", 9, "a"});
   EXPECT_EQ(m_->Member("a")->endpoint, "sim://elsewhere");
