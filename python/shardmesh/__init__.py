@@ -46,6 +46,19 @@ def _int_arg(name, value, minimum=0, maximum=(1 << 64) - 1):
     return value
 
 
+def _bool_arg(name, value):
+    """`value` as a bool: TypeError naming `name` for anything but a bool (a string such as
+    "no" would be true, an int a likely mix-up with another argument)."""
+    if not isinstance(value, (bool, _np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {type(value).__name__} {value!r}")
+    return bool(value)
+
+
+def _path_arg(value):
+    """A str path from a str, bytes or os.PathLike (bytes decoded as the file system does)."""
+    return _os.fsdecode(_os.fspath(value))
+
+
 def _sequence_arg(name, value, what, convert):
     """`value` (None or a sequence) as a list of convert(i, item); TypeError naming `name` when
     it is not a sequence (a str is not one here). The loader checks counts and values."""
@@ -88,6 +101,7 @@ def world_from_env(world_size=None, rank=None, environ=None):
                 f"environment variable {name}={env[name]!r} is not an integer") from None
 
     ws_from, rank_from = "world_size", "rank"
+    explicit_world_size = world_size is not None
     if world_size is not None:
         world_size = _int_arg("world_size", world_size, 1, (1 << 32) - 1)
     if rank is not None:
@@ -118,6 +132,11 @@ def world_from_env(world_size=None, rank=None, environ=None):
     if world_size is None:
         world_size = 1
     if rank is None:
+        if explicit_world_size and world_size > 1:
+            # Every process would be rank 0 and read the same share.
+            raise InvalidArgumentError(
+                f"world_size={world_size} was given without rank, and neither RANK nor "
+                "SLURM_PROCID is set: pass rank too")
         rank = 0
     if world_size < 1:
         raise InvalidArgumentError(f"world_size ({ws_from}) is {world_size}, must be >= 1")
@@ -163,6 +182,11 @@ class Loader(_shardmesh._Loader):
                  prefetch_threads=1, prefetch_blocks=8, prefetch_bytes=512 << 20, partitions=64,
                  shuffle_window_blocks=1, return_index=False, throughputs=None, ranges=None):
         world_size, rank = world_from_env(world_size, rank)
+        if not isinstance(source, Dataset):
+            source = _path_arg(source)
+        drop_last = _bool_arg("drop_last", drop_last)
+        drop_last_batch = _bool_arg("drop_last_batch", drop_last_batch)
+        return_index = _bool_arg("return_index", return_index)
         u32 = (1 << 32) - 1
         seed = _int_arg("seed", seed)
         epoch = _int_arg("epoch", epoch)
@@ -186,7 +210,9 @@ class Loader(_shardmesh._Loader):
         self.rank = rank
 
     def set_epoch(self, epoch):
-        """Starts epoch `epoch` from its beginning (new order, prefetch restarted)."""
+        """Starts epoch `epoch` from its beginning (new order, prefetch restarted). This
+        replaces a position restored by load_state_dict, also for the same epoch: to resume,
+        call load_state_dict after set_epoch, or skip set_epoch for the resumed epoch."""
         super().set_epoch(_int_arg("epoch", epoch))
 
     def __iter__(self):
@@ -274,7 +300,7 @@ def write_dataset(path, samples, schema=None, label_field=None, samples_per_shar
         fields = [_normalize_field(name, spec) for name, spec in schema.items()]
     else:
         fields = [_normalize_field(f["name"], f) for f in schema]
-    writer = _shardmesh._Writer(_os.fspath(path), fields, label_field, samples_per_shard,
+    writer = _shardmesh._Writer(_path_arg(path), fields, label_field, samples_per_shard,
                                 block_bytes, overwrite)
     try:
         writer.add(first)

@@ -152,8 +152,9 @@ class ShardMeshDataset(IterableDataset):
                  return_index=False, num_workers=0, **loader_kwargs):
         super().__init__()
         self.world_size, self.rank = shardmesh.world_from_env(world_size, rank)
-        self.source = os.fspath(source) if not isinstance(source, shardmesh.Dataset) \
-            else source.path
+        # Absolute: DataLoader workers reopen it, maybe after the trainer changed directory.
+        self.source = os.path.abspath(shardmesh._path_arg(source)) \
+            if not isinstance(source, shardmesh.Dataset) else os.path.abspath(source.path)
         self.batch_size = batch_size
         self.strategy = strategy
         self.drop_last = drop_last

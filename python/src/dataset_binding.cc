@@ -57,8 +57,10 @@ CorruptionError naming the file (and block) when one is damaged. verify=True rea
 once at open and checks its checksum.
 )doc")
       .def(py::init([](const py::object& path, bool verify) {
-             // A str or any os.PathLike (pathlib.Path), as os.fspath takes them.
-             const std::string dir = py::str(py::module_::import("os").attr("fspath")(path));
+             // A str, bytes or any os.PathLike (pathlib.Path), as os.fspath takes them; bytes
+             // decoded as the file system does (py::str would give "b'...'").
+             const py::module_ os = py::module_::import("os");
+             const std::string dir = py::str(os.attr("fsdecode")(os.attr("fspath")(path)));
              // pybind11 holds a non-const shared_ptr; the Dataset is never mutated through it.
              return std::const_pointer_cast<Dataset>(OpenDataset(dir, verify));
            }),

@@ -165,8 +165,9 @@ class PyLoader {
     fork_.Check();
     py::gil_scoped_release release;  // never wait for mu_ holding the GIL
     std::lock_guard lock(mu_);
-    std::uint64_t n = loader_->Len();
-    return drop_last_batch_ ? n / batch_size_ : (n + batch_size_ - 1) / batch_size_;
+    const std::uint64_t n = loader_->Len();
+    // Not (n + batch_size - 1) / batch_size: that wraps for a batch_size near 2^64.
+    return n / batch_size_ + (!drop_last_batch_ && n % batch_size_ != 0 ? 1 : 0);
   }
   std::uint64_t NumSamples() {
     fork_.Check();
@@ -290,7 +291,8 @@ void RegisterLoader(py::module_& m) {
              if (py::isinstance<Dataset>(source)) {
                dataset = source.cast<std::shared_ptr<Dataset>>();
              } else {
-               std::string path = py::str(py::module_::import("os").attr("fspath")(source));
+               const py::module_ os = py::module_::import("os");
+               std::string path = py::str(os.attr("fsdecode")(os.attr("fspath")(source)));
                Result<std::shared_ptr<const Dataset>> opened = Status::Internal("not opened");
                {
                  py::gil_scoped_release release;

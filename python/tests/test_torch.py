@@ -602,3 +602,13 @@ def test_forked_workers_after_a_peek_do_not_destroy_the_parents_loaders(gen_data
     dl = DataLoader(ds, batch_size=None, num_workers=1, multiprocessing_context="fork",
                     timeout=60)
     assert sorted(ids_of(dl)) == list(range(GEN_SAMPLES))
+
+
+def test_a_relative_path_still_names_the_dataset_after_a_change_of_directory(
+        gen_dataset, tmp_path, monkeypatch):
+    monkeypatch.chdir(os.path.dirname(gen_dataset))
+    ds = smt.ShardMeshDataset(os.path.basename(gen_dataset), world_size=1, rank=0,
+                              batch_size=500)
+    monkeypatch.chdir(tmp_path)  # the workers reopen the dataset from here
+    assert sum(len(b["label"]) for b in DataLoader(ds, batch_size=None, num_workers=1)) == \
+        GEN_SAMPLES
