@@ -3,6 +3,8 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <map>
+
 #include "mesh_loader_impl.h"
 
 namespace shardmesh::loader {
@@ -25,12 +27,16 @@ void MeshLoader::Impl::SyncLocked() {
   // Partitions an owner handed over to this worker (it joined mid-epoch): they resume at the
   // owner's commit, so there is no late commit to wait for. An explicit grant at an exact
   // cursor: taken even by a worker that was evicted from other partitions.
+  std::vector<std::string> received;  // "partition@cursor/size", logged on one line
   for (std::uint32_t p : table.OwnedBy(node->name())) {
     if (!table.HandedOver(p) || IsActive(p)) continue;
-    spdlog::info("epoch {}: partition {} handed over to this worker at sample {} of {}",
-                 table.epoch(), p, table.entry(p).cursor, table.size(p));
+    received.push_back(fmt::format("{}@{}/{}", p, table.entry(p).cursor, table.size(p)));
     ++shared_stats.partitions_received;
     Activate(p);
+  }
+  if (!received.empty()) {
+    spdlog::info("epoch {}: {} partitions handed over to this worker (partition@sample/size): {}",
+                 table.epoch(), received.size(), fmt::join(received, ", "));
   }
   // One line per kind of loss, not one per partition (a worker declared dead loses about P/N).
   std::vector<std::string> handed, taken;
@@ -103,7 +109,7 @@ bool MeshLoader::Impl::HandOverLocked() {
   if (!quorum_seen || now < resync_until || SinceLastTick(ToNanos(now)) > StallThresholdNanos()) {
     return false;
   }
-  bool any = false;
+  std::map<std::string, std::vector<std::string>> handed;  // guest -> "partition@sample/size"
   for (std::size_t i = 0; i < active.size();) {
     ActivePartition& a = active[i];
     if (a.handover_to.empty()) {
@@ -118,13 +124,16 @@ bool MeshLoader::Impl::HandOverLocked() {
       ++i;
       continue;
     }
-    spdlog::info("epoch {}: partition {} handed over to {} at sample {} of {}", table.epoch(),
-                 a.partition, a.handover_to, a.delivered, table.size(a.partition));
+    handed[a.handover_to].push_back(
+        fmt::format("{}@{}/{}", a.partition, a.delivered, table.size(a.partition)));
     ++shared_stats.partitions_handed_over;
-    any = true;
     EraseActive(i);
   }
-  return any;
+  for (const auto& [guest, list] : handed) {
+    spdlog::info("epoch {}: {} partitions handed over to {} (partition@sample/size): {}",
+                 table.epoch(), list.size(), guest, fmt::join(list, ", "));
+  }
+  return !handed.empty();
 }
 
 void MeshLoader::Impl::StartWindow(ActivePartition& a, std::uint32_t w) {

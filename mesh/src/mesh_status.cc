@@ -98,7 +98,7 @@ std::string MeshStatusToTable(const MeshStatus& s) {
      << "\n\n";
   char line[256];
   std::snprintf(line, sizeof(line), "%-16s %-26s %-8s %11s %12s %10s\n", "NAME", "ENDPOINT",
-                "STATE", "INCARNATION", "LAST HEARD", "PARTITIONS");
+                "STATE", "INCARNATION", "LAST HEARD", "RING PARTS");
   os << line;
   for (const auto& m : s.members) {
     const auto it = s.partitions.find(m.name);

@@ -164,6 +164,7 @@ class ShardMeshDataset(IterableDataset):
                                    drop_last_batch=drop_last_batch, batch_size=batch_size,
                                    return_index=return_index, **loader_kwargs)
         self._epoch = epoch
+        self._check_split(num_workers)
         self._resume = None
         self._idle = None      # a finished stream's loader, reused by the next iteration
         self._current = None   # the _Stream that delivered last (None: the epoch's start)
@@ -173,6 +174,17 @@ class ShardMeshDataset(IterableDataset):
         first = self._new_loader(epoch, self.world_size, self.rank)
         self._dataset_samples = first.loader.dataset.num_samples
         del first
+
+    def _check_split(self, num_workers):
+        """InvalidArgumentError when this rank's share cannot be split among `num_workers`
+        DataLoader workers: ranges and throughputs are given per rank, and the workers' streams
+        are sub-ranks (which would need one entry each)."""
+        per_rank = {"range": "ranges", "adaptive": "throughputs"}.get(self.strategy)
+        if num_workers > 1 and per_rank and self._loader_kwargs.get(per_rank):
+            raise shardmesh.InvalidArgumentError(
+                f"ShardMeshDataset: strategy '{self.strategy}' takes {per_rank} per rank, which "
+                f"cannot be split among num_workers={num_workers} DataLoader workers; use "
+                "num_workers=0 or another strategy")
 
     # -- pickling (spawned DataLoader workers): the C++ loaders stay behind.
     def __getstate__(self):
@@ -210,6 +222,7 @@ class ShardMeshDataset(IterableDataset):
     def __iter__(self):
         info = get_worker_info()
         worker_id, num_workers = (0, 1) if info is None else (info.id, info.num_workers)
+        self._check_split(num_workers)
         resume, self._resume = self._resume, None
         if resume and resume.get("stream_state") is not None \
                 and resume.get("num_workers", 1) != num_workers:

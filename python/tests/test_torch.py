@@ -612,3 +612,15 @@ def test_a_relative_path_still_names_the_dataset_after_a_change_of_directory(
     monkeypatch.chdir(tmp_path)  # the workers reopen the dataset from here
     assert sum(len(b["label"]) for b in DataLoader(ds, batch_size=None, num_workers=1)) == \
         GEN_SAMPLES
+
+
+def test_per_rank_ranges_cannot_be_split_among_workers(gen_dataset):
+    ranges = [(0, GEN_SAMPLES)]
+    with pytest.raises(shardmesh.InvalidArgumentError, match="cannot be split among num_work"):
+        smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, strategy="range", ranges=ranges,
+                             num_workers=2)
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, strategy="range",
+                              ranges=ranges, batch_size=1000)
+    assert sum(len(b["label"]) for b in DataLoader(ds, batch_size=None)) == GEN_SAMPLES
+    with pytest.raises(shardmesh.InvalidArgumentError, match="strategy 'range' takes ranges"):
+        next(iter(DataLoader(ds, batch_size=None, num_workers=2)))
