@@ -269,7 +269,8 @@ void MeshLoader::Impl::Commit() {
   for (const auto& [p, cursor] : finished) table.Advance(p, cursor);
   // A finished partition is news peers wait for at the epoch's end: it skips the gap. So is
   // a handover: the guest waits for it.
-  const bool ends_partition = !finished.empty() | (handovers_planned > 0 && HandOverLocked());
+  const bool handed = handovers_planned > 0 && HandOverLocked();  // also when one finished
+  const bool ends_partition = !finished.empty() || handed;
   finished.clear();
   // Only a commit that finds the control thread idle past the gap wakes it; the others ride
   // with the next broadcast (see commit_broadcast_gap and control_idle).

@@ -4,6 +4,7 @@
 #include <unordered_set>
 
 #include "shardmesh/common/hash.h"
+#include "shardmesh/common/utf8.h"
 
 namespace shardmesh::loader {
 
@@ -75,8 +76,14 @@ Result<Schema> Schema::Create(std::vector<FieldSpec> fields,
   std::unordered_set<std::string> names;
   for (std::size_t i = 0; i < fields.size(); ++i) {
     const FieldSpec& f = fields[i];
-    const std::string where = "schema field " + std::to_string(i) + " '" + f.name + "'";
+    const std::string where =
+        "schema field " + std::to_string(i) + " '" + EscapeInvalidUtf8(f.name) + "'";
     if (f.name.empty()) return Status::InvalidArgument(where + ": empty name");
+    // Names go into the manifest's JSON, which holds only UTF-8 (a CSV header in Latin-1
+    // crashed pack when the manifest was written).
+    if (!IsValidUtf8(f.name)) {
+      return Status::InvalidArgument(where + ": name is not valid UTF-8");
+    }
     if (!names.insert(f.name).second) return Status::InvalidArgument(where + ": duplicate name");
     if (static_cast<unsigned>(f.type) > static_cast<unsigned>(FieldType::kTensor)) {
       return Status::InvalidArgument(where + ": unknown field type");
@@ -115,9 +122,9 @@ Result<Schema> Schema::Create(std::vector<FieldSpec> fields,
       if (fields[i].name == *label_field) idx = i;
     }
     if (!idx)
-      return Status::InvalidArgument("schema: label field '" + *label_field + "' not found");
+      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) + "' not found");
     if (fields[*idx].type != FieldType::kInt64) {
-      return Status::InvalidArgument("schema: label field '" + *label_field + "' is not int64");
+      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) + "' is not int64");
     }
     rep->label_index = idx;
   }

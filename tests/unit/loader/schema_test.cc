@@ -45,6 +45,16 @@ TEST_F(SchemaTest, RejectsInvalidDefinitionsNamingTheField) {
   EXPECT_FALSE(Schema::Create({}, std::nullopt).ok());
   EXPECT_FALSE(Schema::Create(Fields(), "x").ok());        // label must be int64
   EXPECT_FALSE(Schema::Create(Fields(), "missing").ok());  // label must exist
+  // Names go into JSON: not UTF-8 is an error, and the message escapes the bad bytes.
+  auto latin1 = Fields();
+  latin1[0].name = "caf\xE9";
+  auto bad_name = Schema::Create(latin1, std::nullopt);
+  ASSERT_TRUE(bad_name.status().IsInvalidArgument());
+  EXPECT_NE(bad_name.status().message().find("'caf\\xE9': name is not valid UTF-8"),
+            std::string::npos)
+      << bad_name.status().message();
+  latin1[0].name = "caf\xC3\xA9";  // the same in UTF-8
+  EXPECT_TRUE(Schema::Create(latin1, std::nullopt).ok());
 }
 
 TEST_F(SchemaTest, DigestChangesWithAnyDifference) {
