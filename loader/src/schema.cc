@@ -122,9 +122,11 @@ Result<Schema> Schema::Create(std::vector<FieldSpec> fields,
       if (fields[i].name == *label_field) idx = i;
     }
     if (!idx)
-      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) + "' not found");
+      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) +
+                                     "' not found");
     if (fields[*idx].type != FieldType::kInt64) {
-      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) + "' is not int64");
+      return Status::InvalidArgument("schema: label field '" + EscapeInvalidUtf8(*label_field) +
+                                     "' is not int64");
     }
     rep->label_index = idx;
   }

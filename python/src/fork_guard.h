@@ -28,8 +28,8 @@ class ForkGuard {
   void Check() const {
     if (InCreator()) return;
     ThrowStatus(Status::FailedPrecondition(
-        what_ + " was created in process " + std::to_string(creator_) +
-        " and used in process " + std::to_string(::getpid()) +
+        what_ + " was created in process " + std::to_string(creator_) + " and used in process " +
+        std::to_string(::getpid()) +
         " forked from it; its threads do not survive fork(): create it in the process that "
         "uses it (for DataLoader workers, in the dataset's __iter__)"));
   }

@@ -84,7 +84,7 @@ TEST_F(CliUsageTest, ImpossibleSizesAreUsageErrorsAndLostOutputFails) {
     EXPECT_NE(block.output.find("--block-kib"), std::string::npos) << block.output;
   }
   CliRun budget = Cli({"read", Path("d"), "--prefetch-mib", "17592186044416"});  // 2^44: << 20
-  EXPECT_EQ(budget.code, 2) << budget.output;                                   // overflowed
+  EXPECT_EQ(budget.code, 2) << budget.output;                                    // overflowed
   EXPECT_NE(budget.output.find("--prefetch-mib"), std::string::npos) << budget.output;
   ChildProcess full({SHARDMESH_BIN, "read", Path("d"), "--world-size", "1", "--rank", "0", "--ids"},
                     "/dev/full");
@@ -146,9 +146,8 @@ TEST_F(CliUsageTest, CheckpointOutNeverReplacesANonRegularFileOrTakesAnEmptyName
 TEST_F(CliUsageTest, ExportNpyKeepsEveryFieldInsideItsDirectory) {
   std::ofstream(Path("in.jsonl")) << "{\"../up\": 1.5, \".hidden\": 2, \"a/b\": 3, \"c%\": 4}\n"
                                   << "{\"../up\": 2.5, \".hidden\": 5, \"a/b\": 6, \"c%\": 7}\n";
-  ASSERT_EQ(Cli({"pack", "--input", Path("in.jsonl"), "--format", "jsonl", "--out", Path("d")})
-                .code,
-            0);
+  ASSERT_EQ(
+      Cli({"pack", "--input", Path("in.jsonl"), "--format", "jsonl", "--out", Path("d")}).code, 0);
   std::filesystem::create_directory(Path("npy"));
   CliRun out = Cli({"read", Path("d"), "--export-npy", Path("npy")});
   ASSERT_EQ(out.code, 0) << out.output;
@@ -157,8 +156,8 @@ TEST_F(CliUsageTest, ExportNpyKeepsEveryFieldInsideItsDirectory) {
     names.push_back(entry.path().filename().string());
   }
   std::sort(names.begin(), names.end());
-  EXPECT_EQ(names, (std::vector<std::string>{"%2E.%2Fup.npy", "%2Ehidden.npy", "a%2Fb.npy",
-                                             "c%25.npy"}));
+  EXPECT_EQ(names,
+            (std::vector<std::string>{"%2E.%2Fup.npy", "%2Ehidden.npy", "a%2Fb.npy", "c%25.npy"}));
   EXPECT_FALSE(std::filesystem::exists(Path("up.npy")));
   // The export is of the whole dataset: a share of it is refused, not silently ignored.
   CliRun ranked = Cli({"read", Path("d"), "--export-npy", Path("npy"), "--rank", "0"});

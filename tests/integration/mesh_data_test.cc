@@ -245,14 +245,15 @@ TEST_F(MeshDataTest, FlippedByteInAStoredBlockIsHealedFromAReplica) {
 
 TEST_F(MeshDataTest, ReplicationOneWithTheOnlyHolderDeadGivesAClearErrorNotAHang) {
   GenerateDataset();
-  Start(3, "replication = 1\nepochs = 1\nmin_members = 2\nsettle = \"3s\"\n"
-           "read_deadline = \"2s\"\nepoch_end_timeout = \"20s\"\n"
-           // A worker whose owned shards can never arrive, and whose last peer failed and left,
-           // must give up within the test's wait too (CI saw 30 s + 60 s with the defaults).
-           "placement_timeout = \"5s\"\nstart_timeout = \"10s\"\n"
-           // The epoch starts as soon as placement ends: paced reading keeps w0 from finishing
-           // its share (about 7,000 samples) before it is killed.
-           "consume_rate = 2000\n");
+  Start(3,
+        "replication = 1\nepochs = 1\nmin_members = 2\nsettle = \"3s\"\n"
+        "read_deadline = \"2s\"\nepoch_end_timeout = \"20s\"\n"
+        // A worker whose owned shards can never arrive, and whose last peer failed and left,
+        // must give up within the test's wait too (CI saw 30 s + 60 s with the defaults).
+        "placement_timeout = \"5s\"\nstart_timeout = \"10s\"\n"
+        // The epoch starts as soon as placement ends: paced reading keeps w0 from finishing
+        // its share (about 7,000 samples) before it is killed.
+        "consume_rate = 2000\n");
   // Wait until w1 and w2 have the catalog and hold shards of their own: killing w0 (the only
   // source) before that leaves them nothing to read from and nothing to report on.
   ASSERT_TRUE(WaitFor([&] { return EveryShardHasCopies({0, 1, 2}, 1) && !data_.Held(1).empty() &&

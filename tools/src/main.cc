@@ -24,8 +24,8 @@ int main(int argc, char** argv) {
       known = known || sub->check_name(argv[1]);
     }
     if (!known) {
-      std::fprintf(stderr, "shardmesh: unknown command '%s' (commands: %s; see --help)\n",
-                   argv[1], names.c_str());
+      std::fprintf(stderr, "shardmesh: unknown command '%s' (commands: %s; see --help)\n", argv[1],
+                   names.c_str());
       return 2;
     }
   }

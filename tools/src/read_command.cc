@@ -221,9 +221,9 @@ Status ExportNpy(const Dataset& ds, const std::string& out_dir) {
     } else {
       std::fprintf(stderr, "read: field %s is not exported (%s: no fixed-shape .npy form)\n",
                    fields[f].name.c_str(),
-                   fields[f].type == loader::FieldType::kTensor ? "variable-shape tensor"
+                   fields[f].type == loader::FieldType::kTensor   ? "variable-shape tensor"
                    : fields[f].type == loader::FieldType::kString ? "string"
-                                                                   : "bytes");
+                                                                  : "bytes");
     }
   }
   std::vector<std::string> data(fields.size());

@@ -39,7 +39,8 @@ struct MeshStatus {
   std::vector<MeshMemberStatus> members;
   std::uint64_t ring_digest = 0;
   bool agreed = false;
-  std::map<std::string, std::uint32_t> partitions;  // live member -> ring partitions (of MeshOptions::partitions)
+  // Live member -> ring partitions it owns (of MeshOptions::partitions).
+  std::map<std::string, std::uint32_t> partitions;
   std::map<std::string, std::string> node_info;     // MeshNode::SetStatusInfo's report
 };
 
