@@ -103,7 +103,9 @@ class _WorkerPool:
 
     def __init__(self):
         self.pid = os.getpid()
-        self.lock = threading.Lock()  # leases may end on DataLoader's queue feeder thread
+        # Leases may end on DataLoader's queue feeder thread, or in this thread while it holds
+        # the lock (a garbage collection run by an allocation below): reentrant.
+        self.lock = threading.RLock()
         self.by_address = {}  # base address -> _Buffer (pooled and unpooled alike)
         self.pooled = []
         self.names = set()    # every name this process created (unlinked at exit if still there)

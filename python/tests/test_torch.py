@@ -440,6 +440,7 @@ def test_workers_forked_from_a_process_with_a_running_loader(gen_dataset):
     assert sorted(ids_of(DataLoader(ds, batch_size=None, num_workers=2))) == sorted(in_process)
     assert ids_of(ds) == in_process  # the parent's loader still works afterwards
 
+
 def test_spawned_workers_deliver_every_sample_once_through_named_buffers(gen_dataset):
     """Spawned (not forked) workers share nothing with the main process but the buffers'
     names: the epoch still arrives complete, each sample once, and no buffer is left behind."""
@@ -448,9 +449,11 @@ def test_spawned_workers_deliver_every_sample_once_through_named_buffers(gen_dat
     loader = DataLoader(ds, batch_size=None, num_workers=2, multiprocessing_context="spawn")
     assert sorted(ids_of(loader)) == list(range(GEN_SAMPLES))
     # (This process's own buffers, from earlier tests that build batches here, stay until it
-    # exits; the workers' are what must be gone.)
+    # exits; its workers' are what must be gone. Names of other processes' workers, say a
+    # test run beside this one, start with their own starter's pid.)
     assert not [n for n in os.listdir(bt.SHM_DIR)
-                if n.startswith("shardmesh-batch-") and bt._pid_of(n) != os.getpid()]
+                if n.startswith(f"shardmesh-batch-{bt._PID_NAMESPACE}-{os.getpid()}-")
+                and bt._pid_of(n) != os.getpid()]
 
 
 _KILLED_WORKER_MAIN = """
