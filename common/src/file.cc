@@ -132,7 +132,11 @@ Status CheckReplaceable(const std::string& path) {
   // A missing directory is found now, not after the work whose result was to go there.
   const std::filesystem::path parent = std::filesystem::path(path).parent_path();
   if (!parent.empty() && !std::filesystem::is_directory(parent, ec)) {
-    return Status::NotFound(path + ": directory " + parent.string() + " does not exist");
+    if (std::filesystem::exists(parent, ec)) {
+      return Status::InvalidArgument(path + ": " + parent.string() + " is not a directory");
+    }
+    return Status::NotFound(path + ": directory " + parent.string() +
+                            (ec ? " cannot be searched (" + ec.message() + ")" : " does not exist"));
   }
   return Status::OK();
 }

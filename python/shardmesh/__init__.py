@@ -55,8 +55,9 @@ def _bool_arg(name, value):
 
 
 def _path_arg(value):
-    """A str path from a str, bytes or os.PathLike (bytes decoded as the file system does)."""
-    return _os.fsdecode(_os.fspath(value))
+    """The file system's bytes for a str, bytes or os.PathLike path (any name the OS allows,
+    also one that is not UTF-8)."""
+    return _os.fsencode(value)
 
 
 def _sequence_arg(name, value, what, convert):

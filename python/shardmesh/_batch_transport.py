@@ -14,10 +14,11 @@ the main process finds in its cache of mappings. So after warm-up a batch costs 
 worker, one copy in the main process, and no system call for memory on either side.
 
 Lifetimes:
-  * a pooled buffer is in flight from acquire_buffer until the main process copied it out,
-    or, for a batch never sent as built (user code dropped it, or made new tensors of it, as a
-    wrapper yielding (x, y) to DataLoader's collate does), until the last tensor viewing it is
-    gone; beyond _POOL_LIMIT buffers in flight (batches kept in the worker) a worker makes
+  * a pooled buffer is in use from acquire_buffer until the last tensor viewing it in the
+    worker is gone and, if the batch was sent, the main process copied it out: a batch never
+    sent as built (user code dropped it, or made new tensors of it, as a wrapper yielding
+    (x, y) to DataLoader's collate does) frees it, and a batch kept in the worker keeps its
+    values (it may be sent again); beyond _POOL_LIMIT buffers in use a worker makes
     unpooled buffers, which the main process views without copying, and which are unlinked
     when sent or, unsent, when their last tensor is gone;
   * names the main process never mapped are unlinked by the worker when it exits normally;
@@ -30,6 +31,7 @@ Lifetimes:
   * the main process's cache keeps pooled mappings; past _CACHE_LIMIT it drops those of workers
     that have exited (they will never send them again).
 """
+import copy
 import itertools
 import mmap
 import multiprocessing
@@ -86,16 +88,18 @@ def _map(path, nbytes, create):
 
 class _Buffer:
     """A named shared-memory buffer mapped in this process. `flag` views its first byte (1 in
-    flight, 0 free); `use` counts its uses and `sent` says whether the current one was pickled
-    to the main process."""
+    flight, 0 once the main process copied it out or nothing will); `use` counts its uses,
+    `sent` says whether the current one was pickled to the main process and `leased` whether
+    a tensor of it is still alive here. A pooled buffer is reused when neither holds."""
 
-    __slots__ = ("name", "nbytes", "pooled", "mapping", "flag", "address", "use", "sent")
+    __slots__ = ("name", "nbytes", "pooled", "mapping", "flag", "address", "use", "sent",
+                 "leased")
 
     def __init__(self, name, nbytes, pooled, mapping):
         self.name, self.nbytes, self.pooled, self.mapping = name, nbytes, pooled, mapping
         self.flag = np.frombuffer(mapping, dtype=np.uint8, count=1)
         self.address = self.flag.ctypes.data
-        self.use, self.sent = 0, False
+        self.use, self.sent, self.leased = 0, False, False
 
 
 class _WorkerPool:
@@ -135,9 +139,15 @@ def _lease_ended(pool, buffer, use):
     """Every tensor of `buffer`'s use `use` is gone. Unless that use was sent (the main process
     then frees or unlinks it), nothing will ever read it: user code dropped the batch or made
     new tensors of it (a wrapper yielding (x, y) to DataLoader's collate). A pooled buffer is
-    free again; an unpooled one is unlinked and forgotten."""
+    free again; an unpooled one is unlinked and forgotten. Nothing happens in a process forked
+    after the lease was made: the buffer is its parent's."""
+    if pool.pid != os.getpid():
+        return
     with pool.lock:
-        if buffer.use != use or buffer.sent:
+        if buffer.use != use:
+            return
+        buffer.leased = False
+        if buffer.sent:
             return
         if buffer.pooled:
             buffer.flag[0] = 0
@@ -155,22 +165,23 @@ def _lease(pool, buffer):
     (torch.frombuffer keeps the exporting object alive), so the array dies exactly when the
     last tensor viewing this use does, whatever views user code derived from it."""
     buffer.use += 1
-    buffer.sent = False
+    buffer.sent, buffer.leased = False, True
     buffer.flag[0] = 1
     lease = np.frombuffer(buffer.mapping, dtype=np.uint8)
-    weakref.finalize(lease, _lease_ended, pool, buffer, buffer.use)
+    # Not run at interpreter exit: the worker's exit handler unlinks what is left.
+    weakref.finalize(lease, _lease_ended, pool, buffer, buffer.use).atexit = False
     return torch.frombuffer(lease, dtype=torch.uint8)
 
 
 def acquire_buffer(nbytes):
     """A shared uint8 buffer of at least `nbytes` bytes marked in flight (first byte 1): a free
     one of the pool, else a new one (pooled while the pool holds under _POOL_LIMIT). It is free
-    again once the main process copied it out or, if it is never sent, once every tensor
-    viewing it is gone."""
+    again once every tensor viewing it here is gone and the main process copied it out (or it
+    was never sent), so a batch kept in the worker never changes under its holder."""
     pool = _pool()
     with pool.lock:
         for buffer in pool.pooled:
-            if buffer.nbytes >= nbytes and buffer.flag[0] == 0:
+            if buffer.nbytes >= nbytes and buffer.flag[0] == 0 and not buffer.leased:
                 return _lease(pool, buffer)
         pooled = len(pool.pooled) < _POOL_LIMIT
         # Pooled buffers get headroom so that a later, slightly larger batch still fits.
@@ -289,6 +300,14 @@ class SharedBatch(dict):
     Pickles as the buffer's name and the views' layouts (see the module docstring); unpickles
     as a plain dict of tensors. Values that are not views of such a buffer (strings, tensors
     added by user code) pickle as usual."""
+
+    def __copy__(self):
+        # copy.copy would go through __reduce__, i.e. send the batch to this very process
+        # (newer torch copies dicts in default_convert and pin_memory).
+        return SharedBatch(self)
+
+    def __deepcopy__(self, memo):
+        return {copy.deepcopy(k, memo): copy.deepcopy(v, memo) for k, v in self.items()}
 
     def __reduce__(self):
         pool = _pool()

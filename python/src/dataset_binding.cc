@@ -57,15 +57,20 @@ CorruptionError naming the file (and block) when one is damaged. verify=True rea
 once at open and checks its checksum.
 )doc")
       .def(py::init([](const py::object& path, bool verify) {
-             // A str, bytes or any os.PathLike (pathlib.Path), as os.fspath takes them; bytes
-             // decoded as the file system does (py::str would give "b'...'").
-             const py::module_ os = py::module_::import("os");
-             const std::string dir = py::str(os.attr("fsdecode")(os.attr("fspath")(path)));
+             // A str, bytes or any os.PathLike (pathlib.Path), as the file system's bytes
+             // (os.fsencode: any name the OS allows, also one that is not UTF-8).
+             const std::string dir =
+                 py::module_::import("os").attr("fsencode")(path).cast<std::string>();
              // pybind11 holds a non-const shared_ptr; the Dataset is never mutated through it.
              return std::const_pointer_cast<Dataset>(OpenDataset(dir, verify));
            }),
            py::arg("path"), py::arg("verify") = false)
-      .def_property_readonly("path", &Dataset::dir, "The dataset directory, as opened.")
+      .def_property_readonly(
+          "path",
+          [](const Dataset& d) {
+            return py::module_::import("os").attr("fsdecode")(py::bytes(d.dir()));
+          },
+          "The dataset directory, as opened (os.fsdecode of its bytes).")
       .def_property_readonly("num_samples", &Dataset::num_samples, "Samples in the dataset.")
       .def_property_readonly("num_shards", &Dataset::num_shards, "Shard files.")
       .def_property_readonly(

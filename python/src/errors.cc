@@ -69,7 +69,14 @@ void ThrowStatus(const Status& status) {
   PyObject* cls = index < kNumCodes ? g_classes[index] : g_classes[0];
   if (cls == nullptr) cls = PyExc_RuntimeError;  // before RegisterErrors: cannot happen
   // Codes without a class of their own raise the base class; the instance still says which.
-  py::object error = py::reinterpret_borrow<py::object>(cls)(status.message());
+  // A message may quote bytes that are not UTF-8 (a file name): they are escaped, not a
+  // UnicodeDecodeError in place of the error.
+  const std::string& message = status.message();
+  py::object text = py::reinterpret_steal<py::object>(
+      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()),
+                           "backslashreplace"));
+  if (!text) throw py::error_already_set();
+  py::object error = py::reinterpret_borrow<py::object>(cls)(text);
   error.attr("code") = std::string(StatusCodeName(status.code()));
   // The OSError subclasses carry the errno their builtin base stands for, so `e.errno ==
   // errno.ENOENT` checks work (the message keeps naming the file).

@@ -291,8 +291,9 @@ void RegisterLoader(py::module_& m) {
              if (py::isinstance<Dataset>(source)) {
                dataset = source.cast<std::shared_ptr<Dataset>>();
              } else {
-               const py::module_ os = py::module_::import("os");
-               std::string path = py::str(os.attr("fsdecode")(os.attr("fspath")(source)));
+               // As the file system's bytes (os.fsencode), as for Dataset.
+               std::string path =
+                   py::module_::import("os").attr("fsencode")(source).cast<std::string>();
                Result<std::shared_ptr<const Dataset>> opened = Status::Internal("not opened");
                {
                  py::gil_scoped_release release;

@@ -49,6 +49,11 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
     if (py::isinstance<py::bool_>(value)) {
       text = value.cast<bool>() ? "true" : "false";
     } else if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value)) {
+      // A list is a list key's value only: joined, it would pass for a string ("a,b").
+      if (const std::string type = keys.TypeOf(name); !type.empty() && type != "list") {
+        ThrowStatus(Status::InvalidArgument("argument " + name + ": key '" + name +
+                                            "': expected a " + type + ", got a list"));
+      }
       for (const auto& item : value) text += (text.empty() ? "" : ",") + std::string(py::str(item));
     } else {
       text = py::str(value);
@@ -90,12 +95,16 @@ class SigintCancels {
     sa.sa_handler = &SigintCancels::Handler;
     sigemptyset(&sa.sa_mask);
     installed_ = sigaction(SIGINT, &sa, &previous_) == 0;
+    chains_ = installed_ && previous_.sa_handler != SIG_DFL && previous_.sa_handler != SIG_IGN &&
+              previous_.sa_handler != nullptr;
   }
   ~SigintCancels() {
     if (!installed_) return;
     sigaction(SIGINT, &previous_, nullptr);
     flag_.store(nullptr);
   }
+  // Whether a SIGINT also reaches Python's handler (so Python raises KeyboardInterrupt itself).
+  bool chains() const { return chains_; }
   SigintCancels(const SigintCancels&) = delete;
   SigintCancels& operator=(const SigintCancels&) = delete;
 
@@ -116,6 +125,7 @@ class SigintCancels {
   static inline std::atomic<std::atomic<bool>*> flag_{nullptr};
   static inline struct sigaction previous_ {};
   bool installed_ = false;
+  bool chains_ = false;
 };
 
 class PyMeshJob {
@@ -198,8 +208,10 @@ class PyMeshJob {
     if (batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
     std::vector<loader::Sample> samples;
     Status status;
+    bool python_sees_sigint = false;
     {
       SigintCancels interruptible(&cancel_);
+      python_sees_sigint = interruptible.chains();
       py::gil_scoped_release release;
       std::lock_guard lock(mu_);
       status = Alive();
@@ -231,8 +243,10 @@ class PyMeshJob {
       // A Ctrl-C that came while the batch was gathered stays pending and Python raises it
       // once the batch reached the caller, never instead of it: the batch counts as
       // delivered (commit_every counts it), so raising here would lose it. The wait it cut
-      // short is not an error to report with the next call.
-      if (cancel_.exchange(false) && pending_error_.code() == StatusCode::kAborted) {
+      // short is not an error to report with the next call, unless Python never heard of the
+      // signal (SIGINT was SIG_DFL): then the next call raises it.
+      if (cancel_.exchange(false) && python_sees_sigint &&
+          pending_error_.code() == StatusCode::kAborted) {
         pending_error_ = Status::OK();
       }
       return BatchToPython(schema_, samples, with_index);

@@ -244,6 +244,16 @@ def test_arguments_of_the_wrong_kind_are_named(gen_dataset):
     loader = shardmesh.Loader(os.fsencode(gen_dataset), world_size=1, rank=0, batch_size=1000)
     assert loader.num_samples == GEN_SAMPLES
     assert shardmesh.Dataset(os.fsencode(gen_dataset)).num_samples == GEN_SAMPLES
+
+
+def test_a_path_that_is_not_utf8_opens_and_is_named_in_errors(gen_dataset, tmp_path):
+    odd = os.path.join(os.fsencode(str(tmp_path)), b"caf\xe9")  # a Latin-1 directory name
+    os.symlink(os.fsencode(gen_dataset), odd)
+    dataset = shardmesh.Dataset(odd)
+    assert dataset.num_samples == GEN_SAMPLES and os.fsencode(dataset.path) == odd
+    assert shardmesh.Loader(os.fsdecode(odd), world_size=1, rank=0).num_samples == GEN_SAMPLES
+    with pytest.raises(shardmesh.NotFoundError, match=r"caf\\xe9-missing"):
+        shardmesh.Dataset(odd + b"-missing")
     # len() near 2^64: ceil(N / batch_size) without wrapping round.
     huge = shardmesh.Loader(gen_dataset, world_size=1, rank=0, batch_size=(1 << 64) - 1)
     assert len(huge) == 1

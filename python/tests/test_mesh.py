@@ -268,6 +268,9 @@ def test_bad_config_raises_clear_errors(tmp_path):
         shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), no_such_key=1)
     with pytest.raises(shardmesh.InvalidArgumentError, match="replication"):
         shardmesh.MeshLoader(name="x", data_dir=str(tmp_path / "x"), replication="two")
+    with pytest.raises(shardmesh.InvalidArgumentError,
+                       match="key 'name': expected a string, got a list"):  # was "a,b"
+        shardmesh.MeshLoader(name=["a", "b"], data_dir=str(tmp_path / "x"))
     bad = tmp_path / "bad.toml"
     bad.write_text("name = \"x\"\nvnodes = \"many\"\n")
     with pytest.raises(shardmesh.InvalidArgumentError, match="vnodes"):

@@ -1,4 +1,5 @@
 """shardmesh.torch.ShardMeshDataset: tensors, DataLoader workers, epochs and resume."""
+import copy
 import multiprocessing
 import os
 import pickle
@@ -91,13 +92,20 @@ def test_worker_buffers_are_recycled_only_after_the_main_process_copied_them():
         return smt.to_torch({"x": np.full((64, 16), value, np.float32)}, shared=True)
 
     first = batch(1.0)
-    kept = batch(2.0)  # built but never sent: its buffer stays in flight
+    kept = batch(2.0)  # built but never sent: its buffer stays in use
     assert bt.buffer_of(kept["x"]) != bt.buffer_of(first["x"])
+    first_buffer = bt.buffer_of(first["x"])
     received = pickle.loads(ForkingPickler.dumps(first))
-    # The main process copied the batch out and freed the buffer: the next batch reuses it,
-    # and the received tensors do not change.
+    # Copied out by the main process, but still held here: not reused, so the worker's batch
+    # keeps its values (sending it again sends them again).
+    other = batch(4.0)
+    assert bt.buffer_of(other["x"]) != first_buffer
+    assert pickle.loads(ForkingPickler.dumps(first))["x"].eq(1.0).all()
+    del first, other
+    # Copied out and dropped here: the next batch reuses it, and the received tensors do not
+    # change.
     again = batch(3.0)
-    assert bt.buffer_of(again["x"]) == bt.buffer_of(first["x"])
+    assert bt.buffer_of(again["x"]) == first_buffer
     second = pickle.loads(ForkingPickler.dumps(again))  # the same buffer, from the cache
     assert received["x"].eq(1.0).all() and kept["x"].eq(2.0).all() and second["x"].eq(3.0).all()
 
@@ -159,6 +167,33 @@ class _PairsOf(torch.utils.data.IterableDataset):
             yield batch["features"], batch["label"]
 
 
+class _EachTwice(torch.utils.data.IterableDataset):
+    """A user's wrapper that yields every batch twice (say, for two augmentations)."""
+
+    def __init__(self, dataset):
+        self.dataset = dataset
+
+    def __iter__(self):
+        for batch in self.dataset:
+            yield batch
+            yield batch
+
+
+def test_a_batch_sent_twice_arrives_twice_with_its_own_values(gen_dataset):
+    """The worker's copy of a sent batch must not be recycled while the worker holds it: a
+    second send then carried the next batch's values (296 of 3000 pairs over 5 epochs)."""
+    ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=5,
+                              return_index=True)
+    for epoch in range(2):
+        ds.set_epoch(epoch)
+        got = [b["__index__"].tolist() for b in DataLoader(_EachTwice(ds), batch_size=None,
+                                                           num_workers=1)]
+        assert len(got) == 2 * GEN_SAMPLES // 5
+        differ = sum(got[i] != got[i + 1] for i in range(0, len(got), 2))
+        assert differ == 0, f"epoch {epoch}: {differ} second copies differ from the first"
+        assert sorted(i for batch in got[::2] for i in batch) == list(range(GEN_SAMPLES))
+
+
 def test_a_wrapper_yielding_pairs_through_collate_leaves_no_buffers_behind(gen_dataset):
     ds = smt.ShardMeshDataset(gen_dataset, world_size=1, rank=0, batch_size=10)
     loader = DataLoader(_PairsOf(ds), num_workers=1)  # batch_size=1: collate stacks each pair
@@ -173,6 +208,34 @@ def test_a_wrapper_yielding_pairs_through_collate_leaves_no_buffers_behind(gen_d
     assert count == GEN_SAMPLES // 10
     # One buffer recycled, not one per batch (300 before the fix).
     assert 1 <= len(worker_buffers) <= 2, sorted(worker_buffers)
+
+
+def test_a_forked_child_leaves_its_parents_buffers_alone():
+    kept = smt.to_torch({"x": np.full(8, 5, np.int64)}, shared=True)  # in use here
+    name = bt.buffer_of(kept["x"])[0]
+    pid = os.fork()
+    if pid == 0:  # drops its copy of the batch, then exits the usual way
+        del kept
+        import gc
+        gc.collect()
+        os._exit(0)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    pooled = [b for b in bt._pool().pooled if b.name == name][0]
+    assert pooled.flag[0] == 1 and pooled.leased  # the flag is shared: the child left it
+    assert kept["x"].tolist() == [5] * 8
+
+
+def test_a_shallow_copy_stays_a_batch_of_this_process():
+    batch = smt.to_torch({"x": np.arange(4, dtype=np.float32)}, shared=True)
+    name = bt.buffer_of(batch["x"])[0]
+    copied = copy.copy(batch)  # newer torch's default_convert and pin_memory do this
+    assert type(copied) is bt.SharedBatch and copied["x"].data_ptr() == batch["x"].data_ptr()
+    pooled = [b for b in bt._pool().pooled if b.name == name][0]
+    assert not pooled.sent  # not sent to this process by way of __reduce__
+    deep = copy.deepcopy(batch)
+    assert type(deep) is dict and deep["x"].tolist() == [0, 1, 2, 3]
+    assert deep["x"].data_ptr() != batch["x"].data_ptr()
 
 
 def _build_batches_and_exit(queue):

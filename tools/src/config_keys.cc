@@ -159,6 +159,13 @@ std::string ConfigKeys::EnvName(std::string_view key) const {
   return env;
 }
 
+std::string ConfigKeys::TypeOf(std::string_view key) const {
+  for (const auto& k : keys_) {
+    if (k.name == key) return k.type;
+  }
+  return "";
+}
+
 Status ConfigKeys::Set(std::string_view key, std::string_view value, std::string_view source) {
   for (const auto& k : keys_) {
     if (k.name == key) {
@@ -193,11 +200,10 @@ Status ConfigKeys::ApplyToml(std::string_view toml_text, std::string_view source
   for (const auto& [key, node] : table) {
     const std::string k(key.str());
     // An array is a list key's value only: joined, it would pass for a string ("a,b").
-    const auto spec = std::find_if(keys_.begin(), keys_.end(),
-                                   [&](const Key& candidate) { return candidate.name == k; });
-    if (node.is_array() && spec != keys_.end() && spec->type != "list") {
+    const std::string type = TypeOf(k);
+    if (node.is_array() && !type.empty() && type != "list") {
       return Status::InvalidArgument(std::string(source) + ": key '" + k + "': expected a " +
-                                     spec->type + ", got an array");
+                                     type + ", got an array");
     }
     auto text = TomlToText(node, k);
     if (!text.ok()) return text.status().WithContext(std::string(source));

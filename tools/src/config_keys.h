@@ -46,6 +46,10 @@ class ConfigKeys {
   // Applies one value from a named source ("file.toml", "env SHARDMESH_X", "--x").
   Status Set(std::string_view key, std::string_view value, std::string_view source);
 
+  // The type name of `key` ("string", "integer", "number", "bool", "duration", "list"), or ""
+  // for an unknown key.
+  std::string TypeOf(std::string_view key) const;
+
   // Where `key`'s value came from: the source given to the last successful Set ("w1.toml",
   // "environment SHARDMESH_VNODES", "--vnodes"), or "" for the default.
   std::string SourceOf(std::string_view key) const;

@@ -31,6 +31,21 @@ TEST_F(FileTest, AtomicWriteThenReadBack) {
   EXPECT_EQ(files, 1) << "temporary file left behind";
 }
 
+TEST_F(FileTest, ReplaceableNeedsAnExistingDirectoryAndARegularFile) {
+  EXPECT_TRUE(CheckReplaceable((dir_ / "new").string()).ok());
+  EXPECT_TRUE(CheckReplaceable("relative-name-in-cwd").ok());  // no parent part
+  const Status missing = CheckReplaceable((dir_ / "no" / "ck").string());
+  EXPECT_TRUE(missing.IsNotFound()) << missing.ToString();
+  EXPECT_NE(missing.message().find("directory " + (dir_ / "no").string() + " does not exist"),
+            std::string::npos)
+      << missing.message();
+  ASSERT_TRUE(WriteFileAtomically((dir_ / "file").string(), "x").ok());
+  const Status under_file = CheckReplaceable((dir_ / "file" / "ck").string());
+  EXPECT_TRUE(under_file.IsInvalidArgument()) << under_file.ToString();
+  EXPECT_NE(under_file.message().find("is not a directory"), std::string::npos);
+  EXPECT_TRUE(CheckReplaceable(dir_.string()).IsInvalidArgument());  // a directory itself
+}
+
 TEST_F(FileTest, MissingFileIsNotFoundAndNamesPath) {
   auto r = ReadFileToString((dir_ / "missing").string());
   ASSERT_FALSE(r.ok());
