@@ -173,6 +173,18 @@ TEST_F(FailureInjectionTest, RestartedAfterTheMeshMovedOnReplaysNothingOfTheFini
   const std::string config = Base(2, 2, 2);
   data_.Start(3, config);
   ASSERT_TRUE(data_.WaitForReading(2, milliseconds(30000))) << data_.AllLogs();
+  // The scenario is a restart from a checkpoint: killed before its first one (CI killed it
+  // 30 ms into the epoch), w2 rightly starts over, with nothing to resume.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::error_code ec;
+        for (const auto& f : fs::directory_iterator(data_.CheckpointDir(2), ec))
+          if (f.path().extension() == ".ckpt") return true;
+        return false;
+      },
+      milliseconds(30000)))
+      << "w2 persisted no checkpoint\n"
+      << data_.AllLogs();
   data_.mesh().worker(2).Signal(SIGKILL);
   ASSERT_TRUE(WaitFor([&] { return data_.LogHas(0, "epoch 1: 2 members"); }, milliseconds(60000)))
       << data_.AllLogs();
