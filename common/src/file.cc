@@ -135,8 +135,9 @@ Status CheckReplaceable(const std::string& path) {
     if (std::filesystem::exists(parent, ec)) {
       return Status::InvalidArgument(path + ": " + parent.string() + " is not a directory");
     }
-    return Status::NotFound(path + ": directory " + parent.string() +
-                            (ec ? " cannot be searched (" + ec.message() + ")" : " does not exist"));
+    return Status::NotFound(
+        path + ": directory " + parent.string() +
+        (ec ? " cannot be searched (" + ec.message() + ")" : " does not exist"));
   }
   return Status::OK();
 }

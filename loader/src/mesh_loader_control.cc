@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include "mesh_loader_impl.h"
+#include "revived_members.h"
 
 namespace shardmesh::loader {
 
@@ -260,16 +261,10 @@ void MeshLoader::Impl::ControlLoop() {
             m.state == mesh::MemberState::kLeft ? "left the mesh" : "is dead");
       }
     }
-    // A member seen dead while this worker lacked a quorum, and live again (it refuted the
-    // verdict) before it had one, was never acted on here: it keeps its partitions. Taking
-    // them once the quorum came back moved the partitions of a member known to be running.
-    for (auto it = dead.begin(); it != dead.end();) {
-      if (live.count(*it) && !dead_acted_on.count(*it)) {
-        spdlog::info("epoch {}: {} is alive again; it keeps its partitions", table.epoch(), *it);
-        it = dead.erase(it);
-      } else {
-        ++it;
-      }
+    // A member seen dead while this worker lacked a quorum and live again before it had one
+    // keeps its partitions (see revived_members.h).
+    for (const std::string& name : internal::ForgetRevived(dead, dead_acted_on, live)) {
+      spdlog::info("epoch {}: {} is alive again; it keeps its partitions", table.epoch(), name);
     }
     {
       std::vector<std::string> now_guests;

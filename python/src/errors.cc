@@ -72,9 +72,8 @@ void ThrowStatus(const Status& status) {
   // A message may quote bytes that are not UTF-8 (a file name): they are escaped, not a
   // UnicodeDecodeError in place of the error.
   const std::string& message = status.message();
-  py::object text = py::reinterpret_steal<py::object>(
-      PyUnicode_DecodeUTF8(message.data(), static_cast<Py_ssize_t>(message.size()),
-                           "backslashreplace"));
+  py::object text = py::reinterpret_steal<py::object>(PyUnicode_DecodeUTF8(
+      message.data(), static_cast<Py_ssize_t>(message.size()), "backslashreplace"));
   if (!text) throw py::error_already_set();
   py::object error = py::reinterpret_borrow<py::object>(cls)(text);
   error.attr("code") = std::string(StatusCodeName(status.code()));

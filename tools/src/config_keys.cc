@@ -202,8 +202,8 @@ Status ConfigKeys::ApplyToml(std::string_view toml_text, std::string_view source
     // An array is a list key's value only: joined, it would pass for a string ("a,b").
     const std::string type = TypeOf(k);
     if (node.is_array() && !type.empty() && type != "list") {
-      return Status::InvalidArgument(std::string(source) + ": key '" + k + "': expected a " +
-                                     type + ", got an array");
+      return Status::InvalidArgument(std::string(source) + ": key '" + k + "': expected a " + type +
+                                     ", got an array");
     }
     auto text = TomlToText(node, k);
     if (!text.ok()) return text.status().WithContext(std::string(source));
