@@ -385,6 +385,8 @@ while stops < 20 and epochs < 500:
             break
         except Stop:
             stops += 1
+            if loader.position == loader.num_samples:
+                break  # stopped after the last batch: iterating again would replay the epoch
     ids = [i for batch in got for i in batch["__index__"].tolist()]
     incomplete += sorted(ids) != list(range(loader.dataset.num_samples))
     epochs += 1
