@@ -68,10 +68,6 @@ from torch.utils.data import IterableDataset, get_worker_info
 import shardmesh
 from shardmesh._batch_transport import shared_batch
 
-# Loaders inherited through fork() whose threads did not survive it: destroying them would
-# join threads that do not exist in this process, so they are kept until exit.
-_ORPHANED_LOADERS = []
-
 
 def _tensor_of(array):
     """A tensor sharing `array`'s memory (uint32, which torch 1.13 lacks, is widened to
@@ -198,19 +194,11 @@ class ShardMeshDataset(IterableDataset):
                                   **self._loader_kwargs)
         return _Stream(loader, (os.getpid(), world_size, rank), (0, 1), 0, 0)
 
-    def _set(self, name, stream):
-        """Sets _idle or _current. A replaced stream inherited through fork() is kept in
-        _ORPHANED_LOADERS: destroying its loader would join threads this process lacks."""
-        old = getattr(self, name)
-        if old is not None and old is not stream and old.key[0] != os.getpid():
-            _ORPHANED_LOADERS.append(old.loader)
-        setattr(self, name, stream)
-
     def _take_loader(self, epoch, world_size, rank):
         """The idle loader when it fits this stream (set to the start of `epoch`), else a new
         one."""
         idle = self._idle
-        self._set("_idle", None)
+        self._idle = None
         if idle is not None and idle.key != (os.getpid(), world_size, rank):
             idle = None
         if idle is None:
@@ -238,7 +226,7 @@ class ShardMeshDataset(IterableDataset):
                                          self.strategy)
         if info is not None and not resume:
             self._warn_if_repeated_in_worker(epoch)
-        self._set("_current", None)  # the loader taken below may be the one it describes
+        self._current = None  # the loader taken below may be the one it describes
         loader = self._take_loader(epoch, world_size, rank)
         delivered = 0
         if resume:
@@ -256,7 +244,7 @@ class ShardMeshDataset(IterableDataset):
                     delivered += 1
         current = _Stream(loader, (os.getpid(), world_size, rank), (worker_id, num_workers),
                           offset, delivered)
-        self._set("_current", current)
+        self._current = current
         in_worker = info is not None
         try:
             while True:
@@ -264,12 +252,12 @@ class ShardMeshDataset(IterableDataset):
                 if batch is None:
                     return
                 current.next_batch += 1
-                self._set("_current", current)
+                self._current = current
                 yield to_torch(batch, shared=in_worker)
         finally:
             # Finished, abandoned or closed: the next iteration may reuse this loader (it keeps
             # its position until then, for state_dict).
-            self._set("_idle", current)
+            self._idle = current
 
     def _warn_if_repeated_in_worker(self, epoch):
         """A DataLoader worker that starts an epoch it already read is a persistent worker
@@ -292,7 +280,7 @@ class ShardMeshDataset(IterableDataset):
         if self._resume is not None and self._resume["epoch"] != epoch:
             self._resume = None
         self._epoch = epoch
-        self._set("_current", None)
+        self._current = None
 
     def num_batches(self, num_workers=None):
         """Batches this rank delivers per epoch over `num_workers` DataLoader workers together

@@ -247,4 +247,8 @@ py::dict BatchToPython(const loader::Schema& schema, const std::vector<loader::S
   return out;
 }
 
+std::string FsPath(const py::handle& path) {
+  return py::module_::import("os").attr("fsencode")(path).cast<std::string>();
+}
+
 }  // namespace shardmesh::python

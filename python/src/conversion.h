@@ -27,6 +27,10 @@
 namespace shardmesh::python {
 
 // The NumPy dtype of a tensor element type.
+// A path argument (str, bytes or os.PathLike) as the file system's bytes, os.fsencode's:
+// any name the OS allows, also one that is not UTF-8.
+std::string FsPath(const pybind11::handle& path);
+
 pybind11::dtype NumpyDType(loader::DType dtype);
 // The tensor element type of a NumPy dtype; InvalidArgumentError for unsupported ones.
 loader::DType DTypeFromNumpy(const pybind11::dtype& dtype, const std::string& field);

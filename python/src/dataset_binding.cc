@@ -57,10 +57,7 @@ CorruptionError naming the file (and block) when one is damaged. verify=True rea
 once at open and checks its checksum.
 )doc")
       .def(py::init([](const py::object& path, bool verify) {
-             // A str, bytes or any os.PathLike (pathlib.Path), as the file system's bytes
-             // (os.fsencode: any name the OS allows, also one that is not UTF-8).
-             const std::string dir =
-                 py::module_::import("os").attr("fsencode")(path).cast<std::string>();
+             const std::string dir = FsPath(path);
              // pybind11 holds a non-const shared_ptr; the Dataset is never mutated through it.
              return std::const_pointer_cast<Dataset>(OpenDataset(dir, verify));
            }),

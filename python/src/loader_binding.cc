@@ -291,9 +291,7 @@ void RegisterLoader(py::module_& m) {
              if (py::isinstance<Dataset>(source)) {
                dataset = source.cast<std::shared_ptr<Dataset>>();
              } else {
-               // As the file system's bytes (os.fsencode), as for Dataset.
-               std::string path =
-                   py::module_::import("os").attr("fsencode")(source).cast<std::string>();
+               std::string path = FsPath(source);
                Result<std::shared_ptr<const Dataset>> opened = Status::Internal("not opened");
                {
                  py::gil_scoped_release release;

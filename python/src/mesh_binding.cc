@@ -49,12 +49,10 @@ tools::WorkerConfig LoadConfig(const std::string& config_path, const py::dict& o
     if (py::isinstance<py::bool_>(value)) {
       text = value.cast<bool>() ? "true" : "false";
     } else if (py::isinstance<py::list>(value) || py::isinstance<py::tuple>(value)) {
-      // A list is a list key's value only: joined, it would pass for a string ("a,b").
-      if (const std::string type = keys.TypeOf(name); !type.empty() && type != "list") {
-        ThrowStatus(Status::InvalidArgument("argument " + name + ": key '" + name +
-                                            "': expected a " + type + ", got a list"));
-      }
-      for (const auto& item : value) text += (text.empty() ? "" : ",") + std::string(py::str(item));
+      std::vector<std::string> items;
+      for (const auto& item : value) items.push_back(py::str(item));
+      ThrowIfError(keys.SetItems(name, items, "argument " + name, "a list"));
+      continue;
     } else {
       text = py::str(value);
     }

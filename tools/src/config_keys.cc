@@ -40,18 +40,6 @@ Result<std::string> TomlToText(const toml::node& node, std::string_view key) {
     return os.str();
   }
   if (auto b = node.as_boolean()) return std::string(b->get() ? "true" : "false");
-  if (auto a = node.as_array()) {
-    std::string joined;
-    for (const auto& item : *a) {
-      auto s = item.as_string();
-      if (!s) return Status::InvalidArgument("key '" + std::string(key) + "': list items must be strings");
-      if (s->get().find(',') != std::string::npos)
-        return Status::InvalidArgument("key '" + std::string(key) + "': list item contains ','");
-      if (!joined.empty()) joined += ',';
-      joined += s->get();
-    }
-    return joined;
-  }
   return Status::InvalidArgument("key '" + std::string(key) + "': unsupported TOML value type");
 }
 
@@ -159,11 +147,23 @@ std::string ConfigKeys::EnvName(std::string_view key) const {
   return env;
 }
 
-std::string ConfigKeys::TypeOf(std::string_view key) const {
-  for (const auto& k : keys_) {
-    if (k.name == key) return k.type;
+Status ConfigKeys::SetItems(std::string_view key, const std::vector<std::string>& items,
+                            std::string_view source, std::string_view kind) {
+  const auto spec = std::find_if(keys_.begin(), keys_.end(),
+                                 [&](const Key& k) { return k.name == key; });
+  const std::string where = std::string(source) + ": key '" + std::string(key) + "'";
+  if (spec != keys_.end() && spec->type != "list") {
+    return Status::InvalidArgument(where + ": expected a " + spec->type + ", got " +
+                                   std::string(kind));
   }
-  return "";
+  std::string joined;
+  for (const std::string& item : items) {
+    if (item.find(',') != std::string::npos) {
+      return Status::InvalidArgument(where + ": list item contains ','");
+    }
+    joined += (joined.empty() ? "" : ",") + item;
+  }
+  return Set(key, joined, source);  // an unknown key is named there
 }
 
 Status ConfigKeys::Set(std::string_view key, std::string_view value, std::string_view source) {
@@ -199,11 +199,18 @@ Status ConfigKeys::ApplyToml(std::string_view toml_text, std::string_view source
 #endif
   for (const auto& [key, node] : table) {
     const std::string k(key.str());
-    // An array is a list key's value only: joined, it would pass for a string ("a,b").
-    const std::string type = TypeOf(k);
-    if (node.is_array() && !type.empty() && type != "list") {
-      return Status::InvalidArgument(std::string(source) + ": key '" + k + "': expected a " + type +
-                                     ", got an array");
+    if (const toml::array* array = node.as_array()) {
+      std::vector<std::string> items;
+      for (const auto& item : *array) {
+        const auto* text = item.as_string();
+        if (text == nullptr) {
+          return Status::InvalidArgument(std::string(source) + ": key '" + k +
+                                         "': list items must be strings");
+        }
+        items.push_back(text->get());
+      }
+      SHARDMESH_RETURN_IF_ERROR(SetItems(k, items, source, "an array"));
+      continue;
     }
     auto text = TomlToText(node, k);
     if (!text.ok()) return text.status().WithContext(std::string(source));

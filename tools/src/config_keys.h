@@ -46,9 +46,11 @@ class ConfigKeys {
   // Applies one value from a named source ("file.toml", "env SHARDMESH_X", "--x").
   Status Set(std::string_view key, std::string_view value, std::string_view source);
 
-  // The type name of `key` ("string", "integer", "number", "bool", "duration", "list"), or ""
-  // for an unknown key.
-  std::string TypeOf(std::string_view key) const;
+  // Applies a value given as separate items (a TOML array, a Python list): InvalidArgument
+  // naming the key when it is not a list key (joined, the items would pass for a string such
+  // as "a,b"; `kind` names the value in that message: "an array") or an item holds a ','.
+  Status SetItems(std::string_view key, const std::vector<std::string>& items,
+                  std::string_view source, std::string_view kind);
 
   // Where `key`'s value came from: the source given to the last successful Set ("w1.toml",
   // "environment SHARDMESH_VNODES", "--vnodes"), or "" for the default.
