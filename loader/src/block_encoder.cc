@@ -23,6 +23,8 @@ BlockEncoder::BlockEncoder(Schema schema, int lz4_acceleration)
 ByteView BlockEncoder::raw() const { return ByteView(buffer_); }
 
 void BlockEncoder::BeginSample() {
+  if (in_sample_) buffer_.resize(sample_start_);  // an abandoned sample is dropped
+  in_sample_ = true;
   sample_start_ = buffer_.size();
   next_field_ = 0;
   error_.reset();
@@ -34,6 +36,10 @@ void BlockEncoder::Fail(std::string message) {
 }
 
 bool BlockEncoder::Expect(FieldType type) {
+  if (!in_sample_) {
+    Fail("a value added outside a sample (BeginSample() first)");
+    return false;
+  }
   if (error_) return false;
   const auto& fields = schema_.fields();
   if (next_field_ >= fields.size()) {
@@ -137,6 +143,11 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
 }
 
 Status BlockEncoder::EndSample() {
+  if (!in_sample_) {
+    error_.reset();
+    return Status::FailedPrecondition("EndSample() without BeginSample()");
+  }
+  in_sample_ = false;
   if (!error_ && next_field_ != schema_.num_fields()) {
     Fail("sample " + std::to_string(samples_before_ + num_samples_) + ": " + std::to_string(next_field_) +
          " values, schema has " + std::to_string(schema_.num_fields()) + " fields (missing '" +
@@ -154,6 +165,9 @@ Status BlockEncoder::EndSample() {
 }
 
 Result<EncodedBlock> BlockEncoder::Finish() {
+  if (in_sample_) {
+    return Status::FailedPrecondition("block encoder: Finish() inside a sample (EndSample() first)");
+  }
   if (num_samples_ == 0) return Status::InvalidArgument("block encoder: empty block");
   if (buffer_.size() > kMaxBlockRawBytes) {
     return Status::InvalidArgument("block encoder: block of " + std::to_string(buffer_.size()) +

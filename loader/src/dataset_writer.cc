@@ -154,8 +154,19 @@ Status DatasetWriter::FinishShard() {
   return Status::OK();
 }
 
+Status DatasetWriter::CloseShard() {
+  if (finished_) return Status::FailedPrecondition(dir_ + ": writer already finished");
+  if (encoder_.in_sample()) {
+    return Status::FailedPrecondition(dir_ + ": CloseShard() inside a sample (EndSample() first)");
+  }
+  return FinishShard();
+}
+
 Result<Manifest> DatasetWriter::Finish() {
   if (finished_) return Status::FailedPrecondition(dir_ + ": writer already finished");
+  if (encoder_.in_sample()) {
+    return Status::FailedPrecondition(dir_ + ": Finish() inside a sample (EndSample() first)");
+  }
   if (num_samples_ == 0) return Status::InvalidArgument(dir_ + ": no samples written");
   SHARDMESH_RETURN_IF_ERROR(FinishShard());
   if (write_dir_ != dir_) SHARDMESH_RETURN_IF_ERROR(InstallStaged());

@@ -21,25 +21,29 @@ class BlockCodecTest : public ::testing::Test {
     BlockEncoder enc(schema_);
     for (std::uint64_t i = 0; i < n; ++i) {
       enc.BeginSample();
-      const std::string name = testing::NameOf(i);
-      const auto blob = testing::BlobOf(i);
-      const auto vec = testing::VecOf(i);
-      const std::int64_t rows = testing::RowsOf(i);
-      std::vector<std::uint8_t> img(static_cast<std::size_t>(rows) * 3,
-                                    static_cast<std::uint8_t>(i));
-      const std::int64_t dims[2] = {rows, 3};
-      enc.AddInt64(testing::IdOf(i));
-      enc.AddFloat64(testing::ScoreOf(i));
-      enc.AddString(name);
-      enc.AddBytes(blob);
-      enc.AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(vec.data()), 16));
-      enc.AddTensor(dims, img);
-      enc.AddInt64(testing::LabelOf(i));
+      AddValues(enc, i);
       EXPECT_TRUE(enc.EndSample().ok());
     }
     auto block = enc.Finish();
     EXPECT_TRUE(block.ok()) << block.status().ToString();
     return std::move(block).value();
+  }
+
+  // The AllTypes pattern's values of sample i, in schema order.
+  static void AddValues(BlockEncoder& enc, std::uint64_t i) {
+    const std::string name = testing::NameOf(i);
+    const auto blob = testing::BlobOf(i);
+    const auto vec = testing::VecOf(i);
+    const std::int64_t rows = testing::RowsOf(i);
+    std::vector<std::uint8_t> img(static_cast<std::size_t>(rows) * 3, static_cast<std::uint8_t>(i));
+    const std::int64_t dims[2] = {rows, 3};
+    enc.AddInt64(testing::IdOf(i));
+    enc.AddFloat64(testing::ScoreOf(i));
+    enc.AddString(name);
+    enc.AddBytes(blob);
+    enc.AddTensor(ByteView(reinterpret_cast<const std::uint8_t*>(vec.data()), 16));
+    enc.AddTensor(dims, img);
+    enc.AddInt64(testing::LabelOf(i));
   }
 
   std::shared_ptr<const DecodedBlock> Decode(const EncodedBlock& b, BlockParser parser) {
@@ -176,6 +180,36 @@ TEST_F(BlockCodecTest, EncoderRejectsWrongTypeAndKeepsTheBlockUsable) {
   s = enc.EndSample();
   EXPECT_NE(s.message().find("'score'"), std::string::npos) << s.message();
   EXPECT_EQ(enc.raw_size(), empty_size);
+}
+
+// Calls out of order are refused and leave nothing in the block: the block that results holds
+// exactly the samples whose EndSample() succeeded, and parses.
+TEST_F(BlockCodecTest, EncoderCallsOutOfOrderNeverReachTheBlock) {
+  BlockEncoder enc(schema_);
+  EXPECT_TRUE(enc.EndSample().code() == StatusCode::kFailedPrecondition);  // nothing begun
+  enc.AddString("before any sample");
+  EXPECT_TRUE(enc.EndSample().code() == StatusCode::kFailedPrecondition);
+  EXPECT_EQ(enc.num_samples(), 0u);
+
+  enc.BeginSample();  // abandoned half-way: its values are dropped by the next BeginSample
+  enc.AddInt64(123);
+  enc.AddFloat64(4.5);
+  enc.BeginSample();
+  AddValues(enc, 0);
+  ASSERT_TRUE(enc.EndSample().ok());
+  EXPECT_TRUE(enc.EndSample().code() == StatusCode::kFailedPrecondition);  // a second commit of the same sample
+  EXPECT_EQ(enc.num_samples(), 1u);
+
+  enc.BeginSample();
+  AddValues(enc, 1);
+  EXPECT_TRUE(enc.Finish().status().code() == StatusCode::kFailedPrecondition);  // inside a sample
+  ASSERT_TRUE(enc.EndSample().ok());
+  auto block = enc.Finish();
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  EXPECT_EQ(block->num_samples, 2u);
+  auto decoded = Decode(*block, BlockParser::kDirect);
+  ASSERT_NE(decoded, nullptr);
+  ASSERT_EQ(decoded->num_samples(), 2u);
 }
 
 TEST_F(BlockCodecTest, EncoderRejectsTensorOfWrongSizeOrRank) {

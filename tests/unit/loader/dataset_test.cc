@@ -148,6 +148,16 @@ TEST_F(DatasetTest, WriterRefusesToOverwriteAnExistingDatasetUnlessAsked) {
   EXPECT_TRUE(DatasetWriter::Create(dir_, testing::AllTypesSchema(), o).ok());
 }
 
+TEST_F(DatasetTest, WriterRefusesToCloseAShardOrFinishInsideASample) {
+  auto w = DatasetWriter::Create(tmp_.Sub("open-sample"), testing::AllTypesSchema());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  (*w)->BeginSample();
+  (*w)->AddInt64(1);
+  EXPECT_EQ((*w)->CloseShard().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*w)->Finish().status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_EQ((*w)->num_samples(), 0u);
+}
+
 // Overwriting with fewer shards removes the old extra shard files (they sat beside the new
 // manifest, tens of MB of them); shards of the new dataset stay.
 TEST_F(DatasetTest, OverwriteRemovesTheOldShardsTheNewDatasetDoesNotList) {

@@ -36,7 +36,9 @@ class BlockEncoder {
   // compress faster and worse.
   explicit BlockEncoder(Schema schema, int lz4_acceleration = 1);
 
-  // A sample is BeginSample(), one Add* per field in schema order, then EndSample().
+  // A sample is BeginSample(), one Add* per field in schema order, then EndSample(). A
+  // BeginSample() inside an open sample drops that sample's values; a value outside a sample
+  // is an error that the next EndSample() reports.
   void BeginSample();
   void AddInt64(std::int64_t value);
   void AddFloat64(double value);
@@ -50,8 +52,10 @@ class BlockEncoder {
   // Commits the sample. InvalidArgument naming the field when a value had the wrong type or
   // size or the field count is wrong; the sample is then dropped and the block is unchanged.
   // The sample is numbered among all the samples committed to this encoder (across blocks):
-  // for DatasetWriter, its index in the dataset.
+  // for DatasetWriter, its index in the dataset. FailedPrecondition without an open sample.
   Status EndSample();
+  // Whether BeginSample() was called and its EndSample() not yet.
+  bool in_sample() const { return in_sample_; }
 
   std::uint32_t num_samples() const { return num_samples_; }
   // Uncompressed bytes so far (what the target block size is compared with).
@@ -59,7 +63,7 @@ class BlockEncoder {
   // The msgpack bytes of the committed samples (valid until the next call).
   ByteView raw() const;
   // Compresses the block and starts a new one. InvalidArgument when the block is empty or
-  // over kMaxBlockRawBytes.
+  // over kMaxBlockRawBytes; FailedPrecondition inside an open sample.
   Result<EncodedBlock> Finish();
 
  private:
@@ -72,8 +76,9 @@ class BlockEncoder {
   std::vector<std::int64_t> labels_;
   std::uint32_t num_samples_ = 0;
   std::uint64_t samples_before_ = 0;  // committed in earlier blocks (for error messages)
-  std::size_t sample_start_ = 0;
+  std::size_t sample_start_ = 5;  // where the open sample begins (after the block header)
   std::size_t next_field_ = 0;
+  bool in_sample_ = false;
   std::int64_t sample_label_ = 0;
   std::optional<std::string> error_;
 };

@@ -52,7 +52,8 @@ class DatasetWriter {
 
   // One sample: BeginSample(), one Add* per field in schema order, EndSample(). EndSample
   // returns InvalidArgument naming the field on a type/size/count mismatch (the sample is
-  // dropped, the writer stays usable) and IOError when a shard write fails.
+  // dropped, the writer stays usable), FailedPrecondition without a BeginSample(), and IOError
+  // when a shard write fails. A second BeginSample() drops the open sample's values.
   void BeginSample() { encoder_.BeginSample(); }
   void AddInt64(std::int64_t v) { encoder_.AddInt64(v); }
   void AddFloat64(double v) { encoder_.AddFloat64(v); }
@@ -65,14 +66,14 @@ class DatasetWriter {
   Status EndSample();
 
   // Closes the current shard now (no-op when it is empty), so that callers can choose their
-  // own shard boundaries. IOError when the write fails.
-  Status CloseShard() { return FinishShard(); }
+  // own shard boundaries. IOError when the write fails; FailedPrecondition inside a sample.
+  Status CloseShard();
 
   std::uint64_t num_samples() const { return num_samples_; }
   const Schema& schema() const { return schema_; }
 
   // Flushes the last block and shard and writes the manifest. Returns the manifest written.
-  // InvalidArgument when no sample was written.
+  // InvalidArgument when no sample was written; FailedPrecondition inside a sample.
   Result<Manifest> Finish();
 
  private:
