@@ -56,7 +56,9 @@ std::string MeshStatusToJson(const MeshStatus& s) {
   for (const auto& [name, count] : s.partitions) j["partitions"][name] = count;
   j["node_info"] = json::object();
   for (const auto& [key, value] : s.node_info) j["node_info"][key] = NodeInfoValue(value);
-  return j.dump();
+  // Names come from peers and paths from the file system: bytes that are not UTF-8 become
+  // U+FFFD rather than an exception on the node's loop thread.
+  return j.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 Result<MeshStatus> MeshStatusFromJson(std::string_view text) {

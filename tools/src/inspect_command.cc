@@ -78,7 +78,8 @@ void RunInspect(const InspectArgs& args) {
     if (args.verify) {
       j["verify"] = verify.ok() ? nlohmann::json("ok") : nlohmann::json(verify.ToString());
     }
-    std::printf("%s\n", j.dump(2).c_str());
+    // A directory whose name is not UTF-8 is printed with U+FFFD in its place.
+    std::printf("%s\n", j.dump(2, ' ', false, nlohmann::json::error_handler_t::replace).c_str());
   } else {
     std::printf("dataset %s\n", args.dir.c_str());
     std::printf("  samples %llu, shards %zu, blocks %llu\n",

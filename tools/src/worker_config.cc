@@ -2,6 +2,8 @@
 
 #include <spdlog/common.h>
 
+#include "shardmesh/common/utf8.h"
+
 namespace shardmesh::tools {
 
 void BindWorkerKeys(ConfigKeys& keys, WorkerConfig* c) {
@@ -123,6 +125,10 @@ Status CheckEndpoint(const std::string& what, const std::string& endpoint, int m
 
 Status ValidateWorkerConfig(const WorkerConfig& c) {
   if (c.name.empty()) return Status::InvalidArgument("key 'name': a worker needs a unique name");
+  if (!IsValidUtf8(c.name)) {
+    return Status::InvalidArgument("key 'name': '" + EscapeInvalidUtf8(c.name) +
+                                   "' is not valid UTF-8");
+  }
   SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'bind'", c.bind, 0, true));
   if (!c.advertise.empty())
     SHARDMESH_RETURN_IF_ERROR(CheckEndpoint("key 'advertise'", c.advertise, 1, false));

@@ -40,6 +40,13 @@ TEST_F(WorkerConfigTest, MissingNameIsRejected) {
   EXPECT_NE(s.message().find("'name'"), std::string::npos);
 }
 
+TEST_F(WorkerConfigTest, NameThatIsNotUtf8IsRejected) {
+  config_.name = "w\xff";
+  Status s = ValidateWorkerConfig(config_);
+  ASSERT_TRUE(s.IsInvalidArgument());
+  EXPECT_NE(s.message().find("'name': 'w\\xFF' is not valid UTF-8"), std::string::npos) << s.message();
+}
+
 TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {
   config_.name = "w";
   config_.bind = "udp://127.0.0.1:1";
