@@ -280,6 +280,11 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   impl->catalog = store.shared_catalog();
   const auto& o = impl->options;
   impl->plan_digest = MeshPlanDigest(*impl->catalog, o);
+  if (o.restore && o.restore->plan_digest != impl->plan_digest) {
+    return Status::FailedPrecondition(
+        "mesh loader: the checkpoint to restore belongs to another plan (dataset, seed, "
+        "partitions, window or strategy differ)");
+  }
   internal::BlockReadOptions ro;
   ro.replication = o.replication;
   ro.ring = o.ring;

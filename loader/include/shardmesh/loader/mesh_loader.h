@@ -117,7 +117,8 @@ struct MeshLoaderOptions {
   Duration epoch_end_timeout = std::chrono::minutes(10);
   // Cursors restored from a checkpoint (whole-job restart), merged when that epoch starts.
   // The restored partitions wait takeover_grace before resuming, so the (possibly newer)
-  // cursors the other restarted workers restored reach this one first.
+  // cursors the other restarted workers restored reach this one first. Create() refuses one
+  // whose plan_digest is not this loader's (FailedPrecondition).
   std::optional<checkpoint::StreamState> restore;
   // Directory of this worker's stream checkpoints (checkpoint/stream_checkpoint.h): the whole
   // partition table as this worker knows it, written after commits by the control thread, at
