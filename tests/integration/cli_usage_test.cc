@@ -59,6 +59,19 @@ TEST_F(CliUsageTest, NegativeCountsAreUsageErrorsNotHugeNumbers) {
     CliRun read = Cli({"read", Path("d"), flag, "-1"});
     EXPECT_EQ(read.code, 2) << flag << ": " << read.output;
   }
+  // Numbers are decimal: strtoull(.., 0) read "010" as 8 and "0x10" as 16, and clamped a value
+  // past 2^64 - 1 to it (two different seeds gave the same order).
+  CliRun octal = Cli({"read", Path("d"), "--limit", "010", "--ids"});
+  ASSERT_EQ(octal.code, 0) << octal.output;
+  EXPECT_EQ(std::count(octal.output.begin(), octal.output.end(), '\n'), 10) << octal.output;
+  for (const char* value : {"0x10", "1e3", "18446744073709551616", "99999999999999999999999"}) {
+    CliRun read = Cli({"read", Path("d"), "--seed", value});
+    EXPECT_EQ(read.code, 2) << value << ": " << read.output;
+    EXPECT_NE(read.output.find("--seed"), std::string::npos) << read.output;
+  }
+  CliRun gen_hex = Cli({"gen", "--out", Path("h"), "--samples", "0x100"});
+  EXPECT_EQ(gen_hex.code, 2) << gen_hex.output;
+  EXPECT_FALSE(std::filesystem::exists(Path("h")));
 }
 
 // Sizes that cannot be built are usage errors up front (they ended in bad_alloc aborts, or a

@@ -62,19 +62,24 @@ void RegisterGen(CLI::App& app) {
   auto& o = args->options;
   cmd->add_option("--out", o.out_dir, "Output dataset directory")->required();
   cmd->add_option("--samples", o.samples, "Number of samples")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->capture_default_str();
-  cmd->add_option("--shards", o.shards, "Number of shard files")->capture_default_str();
+  cmd->add_option("--shards", o.shards, "Number of shard files")
+      ->transform(UnsignedDecimal())->capture_default_str();
   cmd->add_option("--feature-dim", o.feature_dim, "float32 features per sample")
+      ->transform(UnsignedDecimal())
       ->capture_default_str();
-  cmd->add_option("--seq-len", o.seq_len, "uint32 tokens per sample")->capture_default_str();
-  cmd->add_option("--classes", o.classes, "Number of label classes")->capture_default_str();
-  cmd->add_option("--vocab", o.vocab_size, "Token vocabulary size")->capture_default_str();
+  cmd->add_option("--seq-len", o.seq_len, "uint32 tokens per sample")
+      ->transform(UnsignedDecimal())->capture_default_str();
+  cmd->add_option("--classes", o.classes, "Number of label classes")
+      ->transform(UnsignedDecimal())->capture_default_str();
+  cmd->add_option("--vocab", o.vocab_size, "Token vocabulary size")
+      ->transform(UnsignedDecimal())->capture_default_str();
   cmd->add_option("--seed", o.seed, "Random seed (same seed, same bytes)")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->capture_default_str();
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->check(CLI::Range(std::size_t{1}, kMaxBlockKib))
       ->capture_default_str();
   cmd->add_flag("--force", o.overwrite, "Replace an existing dataset in --out");

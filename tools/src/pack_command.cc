@@ -82,11 +82,11 @@ void RegisterPack(CLI::App& app) {
   cmd->add_option("--format", args->format, "jsonl or csv")->capture_default_str();
   cmd->add_option("--out", args->options.out_dir, "Output dataset directory")->required();
   cmd->add_option("--samples-per-shard", args->options.samples_per_shard, "Samples per shard")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->capture_default_str();
   cmd->add_option("--label-field", args->label_field, "int64 field used as the label");
   cmd->add_option("--block-kib", args->block_kib, "Target uncompressed block size in KiB")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->check(CLI::Range(std::size_t{1}, kMaxBlockKib))
       ->capture_default_str();
   cmd->add_option("--field-type", args->field_types,

@@ -393,17 +393,17 @@ void RegisterRead(CLI::App& app) {
       "read", "Stream this rank's share of an epoch (static mode): ids, checkpoints, benchmark");
   cmd->add_option("dir", args->dir, "Dataset directory")->required();
   cmd->add_option("--world-size", args->world_size, "Number of ranks (default 1)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--rank", args->rank, "This rank, 0..world-size-1 (default 0)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--strategy", args->strategy,
                   "round-robin (default), contiguous, hash, range, stratified, adaptive");
   cmd->add_option("--seed", args->seed, "Seed of the epoch order (default 0)")
-      ->check(NotNegative());
-  cmd->add_option("--epoch", args->epoch, "Epoch (default 0)")->check(NotNegative());
+      ->transform(UnsignedDecimal());
+  cmd->add_option("--epoch", args->epoch, "Epoch (default 0)")->transform(UnsignedDecimal());
   cmd->add_flag("--ids", args->ids, "Print each delivered global sample index, one per line");
   cmd->add_option("--limit", args->limit, "Stop after this many samples (0 = whole epoch)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--checkpoint-out", args->checkpoint_out,
                   "Write the stream state at the stop to this file (atomically)");
   cmd->add_option("--resume", args->resume, "Continue from a stream state file");
@@ -412,18 +412,18 @@ void RegisterRead(CLI::App& app) {
   cmd->add_option("--prefetch-threads", args->prefetch_threads,
                   "Background decode threads (default 1; none when the process may run on "
                   "one CPU only: the reader then decodes itself)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--prefetch-blocks", args->prefetch_blocks,
                   "Decoded blocks kept ahead of the consumer (default 8)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--prefetch-mib", args->prefetch_mib,
                   "Memory budget for decoded blocks, MiB (default 512)")
-      ->check(NotNegative())
+      ->transform(UnsignedDecimal())
       ->check(CLI::Range(std::uint64_t{1}, std::uint64_t{1} << 30));  // 1 PiB: no overflow
   cmd->add_option("--partitions", args->partitions, "Canonical partitions (default 64)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_option("--shuffle-window", args->window, "Blocks per shuffle window (default 1)")
-      ->check(NotNegative());
+      ->transform(UnsignedDecimal());
   cmd->add_flag("--drop-last", args->drop_last,
                 "Deliver floor(N/W) per rank instead of padding to ceil(N/W) (not adaptive: its "
                 "shares follow per-rank throughputs and are not equalised)");
