@@ -1,6 +1,8 @@
 #include "shardmesh/loader/dataset_writer.h"
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -10,6 +12,7 @@
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <utility>
 
 #include "shardmesh/common/file.h"
 
@@ -31,6 +34,11 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriter
 }
 
 DatasetWriter::~DatasetWriter() {
+  RemoveUnfinished();
+  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the directory's flock
+}
+
+void DatasetWriter::RemoveUnfinished() {
   if (finished_) return;
   shard_.reset();  // its temporary file goes with it
   std::error_code ec;
@@ -70,6 +78,23 @@ void RemoveStaleStaging(const std::string& dir) {
   }
 }
 
+// Shard files (and their temporaries) in a directory without a manifest: what a writer killed
+// before its Finish left (the lock is held, so no live writer owns them). Left in place, they
+// sat beside the next dataset written there.
+void RemoveOrphanShards(const std::string& dir) {
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    std::string_view rest(name);
+    if (rest.size() > 4 && rest.substr(rest.size() - 4) == ".tmp") rest.remove_suffix(4);
+    const bool shard = rest.size() > 10 && rest.substr(0, 6) == "shard-" &&
+                       rest.substr(rest.size() - 4) == ".smd" &&
+                       rest.substr(6, rest.size() - 10).find_first_not_of("0123456789") ==
+                           std::string_view::npos;
+    if (shard && entry.is_regular_file(ec)) std::filesystem::remove(entry.path(), ec);
+  }
+}
+
 }  // namespace
 
 Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& dir, Schema schema,
@@ -82,6 +107,26 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
   }
   if (schema.num_fields() == 0) return Status::InvalidArgument("schema has no fields");
   SHARDMESH_RETURN_IF_ERROR(CreateDirectories(dir));
+  // One writer per directory: two gen/pack runs into one --out both reported success over a
+  // dataset whose shards were a mix of the two (they share temporary file names). The lock is
+  // a flock on the directory itself, so nothing is left behind, and it goes with its process.
+  const int lock_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (lock_fd < 0) return Status::IOError("open " + dir + ": " + std::strerror(errno));
+  if (::flock(lock_fd, LOCK_EX | LOCK_NB) != 0) {
+    const int err = errno;
+    ::close(lock_fd);
+    if (err == EWOULDBLOCK) {
+      return Status::FailedPrecondition(dir + ": another writer (gen, pack or a DatasetWriter) is "
+                                        "writing a dataset there");
+    }
+    return Status::IOError("flock " + dir + ": " + std::strerror(err));
+  }
+  struct Unlock {
+    int fd;
+    ~Unlock() {
+      if (fd >= 0) ::close(fd);
+    }
+  } unlock{lock_fd};
   const std::string manifest_path = dir + "/" + std::string(kManifestFileName);
   std::error_code ec;
   std::vector<std::string> replaced;
@@ -94,8 +139,11 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
     if (auto old = Manifest::Load(dir); old.ok()) {
       for (const ShardEntry& e : old->shards) replaced.push_back(e.file);
     }
+  } else {
+    RemoveOrphanShards(dir);
   }
   std::unique_ptr<DatasetWriter> writer(new DatasetWriter(dir, std::move(schema), options));
+  writer->lock_fd_ = std::exchange(unlock.fd, -1);
   writer->replaced_shards_ = std::move(replaced);
   if (options.overwrite) {
     // The new shards are staged beside the old dataset, which stays whole until Finish: an

@@ -5,6 +5,7 @@
 
 #include <atomic>
 #include <filesystem>
+#include <fstream>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -146,6 +147,36 @@ TEST_F(DatasetTest, WriterRefusesToOverwriteAnExistingDatasetUnlessAsked) {
   DatasetWriterOptions o;
   o.overwrite = true;
   EXPECT_TRUE(DatasetWriter::Create(dir_, testing::AllTypesSchema(), o).ok());
+}
+
+// Two writers into one directory mixed their shards (both reported success over a dataset
+// that failed its checksums): the second is refused while the first lives.
+TEST_F(DatasetTest, OneWriterPerDirectory) {
+  const std::string dir = tmp_.Sub("locked");
+  auto first = DatasetWriter::Create(dir, testing::AllTypesSchema());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  auto second = DatasetWriter::Create(dir, testing::AllTypesSchema());
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.status().code(), StatusCode::kFailedPrecondition);
+  EXPECT_NE(second.status().message().find("another writer"), std::string::npos);
+  first->reset();
+  EXPECT_TRUE(DatasetWriter::Create(dir, testing::AllTypesSchema()).ok());
+}
+
+// Shards a killed writer left (no manifest) are removed by the next writer there, other files
+// stay.
+TEST_F(DatasetTest, ShardsOfAWriterThatNeverFinishedAreRemovedByTheNext) {
+  const std::string dir = tmp_.Sub("orphans");
+  ASSERT_TRUE(CreateDirectories(dir).ok());
+  for (const char* name : {"shard-00007.smd", "shard-00003.smd.tmp", "notes.txt", "shard-x.smd"}) {
+    std::ofstream(dir + "/" + name) << "x";
+  }
+  auto w = DatasetWriter::Create(dir, testing::AllTypesSchema());
+  ASSERT_TRUE(w.ok()) << w.status().ToString();
+  EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00007.smd"));
+  EXPECT_FALSE(std::filesystem::exists(dir + "/shard-00003.smd.tmp"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/notes.txt"));
+  EXPECT_TRUE(std::filesystem::exists(dir + "/shard-x.smd"));
 }
 
 TEST_F(DatasetTest, WriterRefusesToCloseAShardOrFinishInsideASample) {

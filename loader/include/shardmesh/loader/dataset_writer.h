@@ -44,7 +44,10 @@ struct DatasetWriterOptions {
 class DatasetWriter {
  public:
   // Creates `dir` if needed. AlreadyExists when it already holds a manifest and
-  // !options.overwrite; InvalidArgument for bad options; IOError for file system failures.
+  // !options.overwrite; FailedPrecondition while another writer (in any process) writes to
+  // `dir` (a flock on the directory, held until this writer is destroyed); InvalidArgument for
+  // bad options; IOError for file system failures. In a directory without a manifest, shard
+  // files left by a writer that never finished (shard-NNNNN.smd and their .tmp) are removed.
   static Result<std::unique_ptr<DatasetWriter>> Create(const std::string& dir, Schema schema,
                                                        const DatasetWriterOptions& options = {});
   // A writer destroyed before Finish() succeeded removes the shard files it wrote.
@@ -82,6 +85,8 @@ class DatasetWriter {
   Status FinishShard();
   // Moves the staged shards of an overwrite into dir_ (the old manifest is removed first).
   Status InstallStaged();
+  // The destructor's part for a writer that never finished: removes the shards it wrote.
+  void RemoveUnfinished();
 
   std::string dir_;
   Schema schema_;
@@ -96,6 +101,7 @@ class DatasetWriter {
   bool finished_ = false;
   std::vector<std::pair<std::uint64_t, std::uint64_t>> written_;  // (device, inode) per shard
   std::vector<std::string> replaced_shards_;  // shard files of the dataset overwritten
+  int lock_fd_ = -1;                          // the directory, flocked while this writer lives
 };
 
 // "shard-00042.smd"
