@@ -64,6 +64,24 @@ TEST_F(WorkerStopTest, SigtermWhileWaitingForMembersLeavesAndExitsZero) {
   EXPECT_NE(worker.ReadLog().find("leaving the mesh"), std::string::npos) << worker.ReadLog();
 }
 
+// ids_out that cannot be written ends the worker with exit 1 naming the file: it exited 0
+// having written no id, while commits covering them went out.
+TEST_F(WorkerStopTest, IdsThatCannotBeWrittenFailTheWorkerNamingTheFile) {
+  ChildProcess gen(
+      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
+      dir_.path() + "/gen.log");
+  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  ChildProcess worker = StartWorker("dataset = \"" + dir_.path() +
+                                        "/data\"\nepochs = 1\nreplication = 1\n"
+                                        "ids_out = \"/dev/full\"\n",
+                                    "listening on");
+  const auto code = worker.Wait(seconds(30));
+  ASSERT_TRUE(code.has_value()) << worker.ReadLog();
+  EXPECT_EQ(*code, 1) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("ids_out /dev/full: write failed"), std::string::npos)
+      << worker.ReadLog();
+}
+
 // Getting the catalog is part of starting: start_timeout bounds it (it waited 60 s, whatever
 // start_timeout said, and said nothing meanwhile).
 TEST_F(WorkerStopTest, NoCatalogWithinStartTimeoutExitsOneNamingIt) {

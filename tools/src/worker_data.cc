@@ -27,6 +27,7 @@ class IdsWriter {
  public:
   Status Open(const std::string& path) {
     if (path.empty()) return Status::OK();
+    path_ = path;
     file_ = std::fopen(path.c_str(), "a");
     if (file_ == nullptr) {
       return Status::IOError("cannot open ids_out " + path + ": " + std::strerror(errno));
@@ -41,17 +42,24 @@ class IdsWriter {
     buffer_ += std::to_string(id);
     buffer_ += '\n';
   }
+  // A failed write is kept (error()) and ends the worker: ids written nowhere while their
+  // commits go out would pass for delivered.
   void Flush() {
-    if (file_ == nullptr || buffer_.empty()) return;
-    std::fwrite(buffer_.data(), 1, buffer_.size(), file_);
-    std::fflush(file_);
+    if (file_ == nullptr || buffer_.empty() || !error_.ok()) return;
+    if (std::fwrite(buffer_.data(), 1, buffer_.size(), file_) != buffer_.size() ||
+        std::fflush(file_) != 0) {
+      error_ = Status::IOError("ids_out " + path_ + ": write failed: " + std::strerror(errno));
+    }
     buffer_.clear();
     last_flush_ = SteadyClock::now();
   }
+  const Status& error() const { return error_; }
   bool Due() const { return SteadyClock::now() - last_flush_ >= std::chrono::seconds(1); }
 
  private:
+  std::string path_;
   std::FILE* file_ = nullptr;
+  Status error_;
   std::string buffer_;
   SteadyClock::time_point last_flush_ = SteadyClock::now();
 };
@@ -169,8 +177,13 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
         loader.Commit();
         since_commit = 0;
       }
+      if (!ids.error().ok()) break;
     }
     ids.Flush();
+    if (!ids.error().ok()) {
+      spdlog::error("epoch {}: {}", epoch, ids.error().message());
+      return 1;
+    }
     loader.Commit();
     since_commit = 0;
     read_seconds += std::chrono::duration<double>(SteadyClock::now() - epoch_t0).count();
