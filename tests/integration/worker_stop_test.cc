@@ -82,6 +82,26 @@ TEST_F(WorkerStopTest, IdsThatCannotBeWrittenFailTheWorkerNamingTheFile) {
       << worker.ReadLog();
 }
 
+// start_timeout bounds the wait for min_members before the first epoch: it came only after
+// the whole placement_timeout (30 s), which also waited for the members.
+TEST_F(WorkerStopTest, MissingMembersEndTheWorkerAfterStartTimeout) {
+  ChildProcess gen(
+      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
+      dir_.path() + "/gen.log");
+  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  ChildProcess worker = StartWorker("dataset = \"" + dir_.path() +
+                                        "/data\"\nepochs = 1\nmin_members = 2\n"
+                                        "start_timeout = \"1s\"\n",
+                                    "listening on");
+  const auto code = worker.Wait(seconds(15));
+  ASSERT_TRUE(code.has_value()) << "still waiting 15 s into a 1 s start_timeout\n"
+                                << worker.ReadLog();
+  EXPECT_EQ(*code, 1) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("only 1 of the 2 members needed (min_members)"),
+            std::string::npos)
+      << worker.ReadLog();
+}
+
 // Getting the catalog is part of starting: start_timeout bounds it (it waited 60 s, whatever
 // start_timeout said, and said nothing meanwhile).
 TEST_F(WorkerStopTest, NoCatalogWithinStartTimeoutExitsOneNamingIt) {

@@ -129,7 +129,20 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
     spdlog::error("{}", s.message());
     return 1;  // a file system error, not a usage one
   }
-  // Placement first: an epoch that starts before this worker holds its shards reads them
+  // min_members first, bounded by start_timeout like an epoch's start: the placement wait
+  // below includes the members, so a missing member cost placement_timeout before the
+  // start_timeout the user had set even began.
+  const auto members_deadline = SteadyClock::now() + c.start_timeout;
+  while (!stop && job.node().LiveMembers().size() < static_cast<std::size_t>(c.min_members)) {
+    if (c.start_timeout.count() > 0 && SteadyClock::now() >= members_deadline) {
+      spdlog::error("only {} of the {} members needed (min_members) are live after "
+                    "start_timeout ({} ms)",
+                    job.node().LiveMembers().size(), c.min_members, c.start_timeout.count());
+      return 1;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  // Placement next: an epoch that starts before this worker holds its shards reads them
   // remotely. Bounded, since a shard with no live holder can never arrive.
   if (Status placed =
           job.WaitForPlacement(static_cast<std::size_t>(c.min_members), c.placement_timeout);
