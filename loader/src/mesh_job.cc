@@ -92,16 +92,31 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
     if (raw->placement_) raw->placement_->Wake();
     if (on_event) on_event(e);
   });
-  SHARDMESH_RETURN_IF_ERROR(job->node_->Start(std::move(seeds)));
-
+  // The dataset and the store (its lock) are checked before joining whenever the catalog is
+  // known here: a worker refused for its dataset or a data_dir in use had already joined, and
+  // its members then saw it join, die and stay dead, moving the ring and the placement.
   std::shared_ptr<const DatasetCatalog> catalog;
   if (!options.dataset.empty()) {
     auto dataset = Dataset::Open(options.dataset);
-    if (!dataset.ok()) return Context(dataset.status(), "source dataset");
+    if (!dataset.ok()) return Context(dataset.status(), "source dataset (key 'dataset')");
     SHARDMESH_ASSIGN_OR_RETURN(catalog, DatasetCatalog::FromDataset(**dataset));
   } else if (auto local = CatalogFromDataDir(options.data_dir); local.ok()) {
     catalog = *local;
-  } else {
+  }
+  const auto open_store = [&]() -> Status {
+    ShardStoreOptions so;
+    so.data_dir = options.data_dir;
+    so.source_dir = options.dataset;
+    so.verify_at_open = options.verify_store_at_start;
+    auto store = ShardStore::Open(so, catalog);
+    if (!store.ok()) return Context(store.status(), "shard store (key 'data_dir')");
+    job->store_ = std::move(store).value();
+    job->provider_->Set(job->store_.get());
+    return Status::OK();
+  };
+  if (catalog) SHARDMESH_RETURN_IF_ERROR(open_store());
+  SHARDMESH_RETURN_IF_ERROR(job->node_->Start(std::move(seeds)));
+  if (!catalog) {
     spdlog::info("no source dataset: fetching the catalog from peers");
     auto fetched = FetchCatalogFromPeers(*job->node_, *job->exchange_, options.catalog_timeout,
                                          options.cancel);
@@ -113,15 +128,8 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
       return Context(fetched.status(), "dataset catalog");
     }
     catalog = *fetched;
+    SHARDMESH_RETURN_IF_ERROR(open_store());
   }
-  ShardStoreOptions so;
-  so.data_dir = options.data_dir;
-  so.source_dir = options.dataset;
-  so.verify_at_open = options.verify_store_at_start;
-  auto store = ShardStore::Open(so, catalog);
-  if (!store.ok()) return Context(store.status(), "shard store");
-  job->store_ = std::move(store).value();
-  job->provider_->Set(job->store_.get());
   spdlog::info("dataset {}: {} samples in {} shards; store {} holds {} shards{}", catalog->id(),
                catalog->num_samples(), catalog->num_shards(), job->store_->dir(),
                job->store_->HeldShards().size(),

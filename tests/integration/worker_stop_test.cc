@@ -102,6 +102,22 @@ TEST_F(WorkerStopTest, MissingMembersEndTheWorkerAfterStartTimeout) {
       << worker.ReadLog();
 }
 
+// A dataset that does not open is refused before the worker joins the mesh (its peers saw it
+// join, die and stay dead, which moved the ring), naming the key.
+TEST_F(WorkerStopTest, ADatasetThatDoesNotOpenIsRefusedBeforeJoining) {
+  const std::string path = dir_.path() + "/w.toml";
+  WriteTextFile(path, "name = \"w\"\nbind = \"tcp://127.0.0.1:" +
+                          std::to_string(FreeLoopbackPort()) + "\"\ndata_dir = \"" + dir_.path() +
+                          "/store\"\nlog_level = \"info\"\ndataset = \"" + dir_.path() +
+                          "/missing\"\nepochs = 1\n");
+  ChildProcess worker({SHARDMESH_BIN, "worker", "--config", path}, dir_.path() + "/w.log");
+  const auto code = worker.Wait(seconds(15));
+  ASSERT_TRUE(code.has_value()) << worker.ReadLog();
+  EXPECT_EQ(*code, 1) << worker.ReadLog();
+  EXPECT_NE(worker.ReadLog().find("key 'dataset'"), std::string::npos) << worker.ReadLog();
+  EXPECT_EQ(worker.ReadLog().find("listening on"), std::string::npos) << worker.ReadLog();
+}
+
 // Getting the catalog is part of starting: start_timeout bounds it (it waited 60 s, whatever
 // start_timeout said, and said nothing meanwhile).
 TEST_F(WorkerStopTest, NoCatalogWithinStartTimeoutExitsOneNamingIt) {
