@@ -15,8 +15,10 @@ namespace {
 constexpr char kMagic[4] = {'S', 'M', 'S', 'S'};
 constexpr std::size_t kChecksumSize = 8;
 constexpr std::uint32_t kBodyFields = 12;
-// Cursors beyond this are not a stream state: mesh mode uses about a thousand partitions.
+// Cursors beyond this are not a stream state: the loaders allow at most 2^20 partitions
+// (loader::kMaxPartitions), one cursor each; the flat array holds two values per cursor.
 constexpr std::size_t kMaxCursors = 1u << 20;
+constexpr std::size_t kMaxArrayElements = 2 * kMaxCursors;
 
 void PutU64(std::string& out, std::uint64_t v) {
   for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -162,7 +164,7 @@ Result<StreamState> DecodeStreamState(ByteView data) {
   const char* body = reinterpret_cast<const char*>(data.data()) + sizeof kMagic;
   const std::size_t body_size = covered - sizeof kMagic;
   // Limits keep a hostile length prefix from allocating more than the input could hold.
-  const std::size_t max_elems = std::min(body_size, kMaxCursors);
+  const std::size_t max_elems = std::min(body_size, kMaxArrayElements);
   const msgpack::unpack_limit limits(max_elems, 0, 0, 0, 0, 8);
   StreamState state;
   try {

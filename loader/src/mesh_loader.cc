@@ -4,9 +4,13 @@
 #include <fmt/ranges.h>
 #include <spdlog/spdlog.h>
 
+#include <cmath>
+#include <utility>
+
 #include "mesh_loader_impl.h"
 #include "shardmesh/common/hash.h"
 #include "shardmesh/common/thread_name.h"
+#include "shardmesh/loader/partition_plan.h"
 
 namespace shardmesh::loader {
 
@@ -263,8 +267,33 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
                                                        mesh::MeshNode& node,
                                                        mesh::BlockExchange& exchange,
                                                        ShardStore& store) {
-  if (options.partitions == 0)
-    return Status::InvalidArgument("mesh loader: partitions must be > 0");
+  if (options.partitions == 0 || options.partitions > kMaxPartitions) {
+    return Status::InvalidArgument("mesh loader: partitions must be in 1.." +
+                                   std::to_string(kMaxPartitions) + ", got " +
+                                   std::to_string(options.partitions));
+  }
+  // windows_ahead counts windows started per owned partition: 2^32-1 wrapped the loop over
+  // them and Next() never returned.
+  if (options.windows_ahead > kMaxWindowsAhead) {
+    return Status::InvalidArgument("mesh loader: windows_ahead must be at most " +
+                                   std::to_string(kMaxWindowsAhead) + ", got " +
+                                   std::to_string(options.windows_ahead));
+  }
+  if (!(options.load_eps >= 0) || !std::isfinite(options.load_eps)) {
+    return Status::InvalidArgument("mesh loader: load_eps must be a finite number >= 0");
+  }
+  for (const auto& [name, d] :
+       {std::pair{"settle", options.settle}, {"start_timeout", options.start_timeout},
+        {"progress_interval", options.progress_interval}, {"quorum_window", options.quorum_window},
+        {"takeover_grace", options.takeover_grace}, {"stall_threshold", options.stall_threshold},
+        {"commit_broadcast_gap", options.commit_broadcast_gap},
+        {"fetch_try_timeout", options.fetch_try_timeout}, {"read_deadline", options.read_deadline},
+        {"epoch_end_timeout", options.epoch_end_timeout},
+        {"persist_interval", options.persist_interval}}) {
+    if (d.count() < 0) {
+      return Status::InvalidArgument(std::string("mesh loader: ") + name + " must not be negative");
+    }
+  }
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("mesh loader: shuffle_window_blocks must be > 0");
   }

@@ -94,8 +94,11 @@ std::vector<std::vector<std::uint32_t>> AssignPartitions(const PlanOptions& opti
       // partitions allow.
       std::vector<double> w = options.throughputs;
       if (w.empty()) w.assign(W, 1.0);
+      // Relative to the largest, so that the sum stays finite (1e308 twice summed to inf, and
+      // every partition went to rank 0).
+      const double top = *std::max_element(w.begin(), w.end());
       double sum = 0;
-      for (double x : w) sum += x;
+      for (double& x : w) sum += (x /= top);
       const double n = static_cast<double>(order.num_samples());
       std::uint64_t cum = 0;
       std::uint32_t r = 0;
@@ -182,6 +185,10 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
                                    std::to_string(static_cast<int>(options.drop_policy)));
   }
   if (options.partitions == 0) return Status::InvalidArgument("partitions must be > 0");
+  if (options.partitions > kMaxPartitions) {
+    return Status::InvalidArgument("partitions must be at most " + std::to_string(kMaxPartitions) +
+                                   ", got " + std::to_string(options.partitions));
+  }
   if (options.shuffle_window_blocks == 0) {
     return Status::InvalidArgument("shuffle_window_blocks must be > 0");
   }
@@ -209,7 +216,7 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
     }
     for (double t : options.throughputs) {
       if (!std::isfinite(t) || t <= 0) {
-        return Status::InvalidArgument("adaptive_throughputs: every value must be > 0, got " +
+        return Status::InvalidArgument("adaptive_throughputs: every value must be finite and > 0, got " +
                                        std::to_string(t));
       }
     }

@@ -4,6 +4,8 @@
 // hand-offs (the lock-free fast path of Next(), commits coalesced per gap, the wake-up of an
 // idle control thread) by their results; CI also runs it under ThreadSanitizer.
 #include <gtest/gtest.h>
+
+#include <cmath>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
@@ -161,6 +163,31 @@ TEST_F(MeshLoaderThreadsTest, RestoreFromAnotherPlanIsRefused) {
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << other.status().ToString();
   EXPECT_NE(other.status().message().find("another plan"), std::string::npos);
+}
+
+// Options that cannot work are refused at Create naming the field (windows_ahead 2^32-1 made
+// Next() loop for ever).
+TEST_F(MeshLoaderThreadsTest, OptionsOutOfRangeAreRefusedNamingTheField) {
+  const auto refused = [&](const loader::MeshLoaderOptions& o, const std::string& field) {
+    auto l = loader::MeshLoader::Create(o, *nodes_[0].node, *nodes_[0].exchange, *nodes_[0].store);
+    EXPECT_FALSE(l.ok()) << field;
+    if (!l.ok()) {
+      EXPECT_TRUE(l.status().IsInvalidArgument()) << l.status().ToString();
+      EXPECT_NE(l.status().message().find(field), std::string::npos) << l.status().ToString();
+    }
+  };
+  loader::MeshLoaderOptions o;
+  o.windows_ahead = 0xffffffffu;
+  refused(o, "windows_ahead");
+  o = {};
+  o.partitions = (1u << 20) + 1;
+  refused(o, "partitions");
+  o = {};
+  o.load_eps = std::nan("");
+  refused(o, "load_eps");
+  o = {};
+  o.settle = -std::chrono::milliseconds(1);
+  refused(o, "settle");
 }
 
 std::uint64_t CursorSum(const checkpoint::StreamState& s) {

@@ -56,6 +56,19 @@ TEST_F(StreamStateTest, MillionSampleEpochFitsInAFewKilobytes) {
   EXPECT_LT(EncodeStreamState(s).size(), 512u);
 }
 
+// One cursor per partition up to the loaders' bound (2^20 partitions) round-trips: the decoder
+// counted array elements, two per cursor, so states past 2^19 cursors were written and then
+// refused as corrupt at every restart.
+TEST_F(StreamStateTest, CursorsUpToTheLoadersPartitionBoundRoundTrip) {
+  StreamState s = Sample(0);
+  for (std::uint32_t p = 0; p < (1u << 20); ++p) s.cursors.push_back({p, p % 3});
+  auto back = DecodeStreamState(AsBytes(EncodeStreamState(s)));
+  ASSERT_TRUE(back.ok()) << back.status().ToString();
+  EXPECT_EQ(back->cursors.size(), s.cursors.size());
+  s.cursors.push_back({1u << 20, 1});
+  EXPECT_FALSE(DecodeStreamState(AsBytes(EncodeStreamState(s))).ok());
+}
+
 TEST_F(StreamStateTest, RejectsBadMagic) {
   std::string bytes = EncodeStreamState(Sample(3));
   bytes[0] = 'X';

@@ -168,6 +168,11 @@ TEST_F(PartitionPlanTest, AdaptiveSplitsInProportionToThroughput) {
   o.throughputs.clear();
   const auto equal = MustPlan(layout, o);
   EXPECT_EQ(equal.ranks[0].sequence.size(), 320u);
+  // Only the ratios count, at any scale: 1e308 twice summed to inf and rank 0 got everything.
+  o.throughputs = {1e308, 1e308};
+  EXPECT_EQ(MustPlan(layout, o).ranks[0].sequence.size(), 320u);
+  o.throughputs = {1e-300, 3e-300};
+  EXPECT_NEAR(static_cast<double>(MustPlan(layout, o).ranks[0].sequence.size()), 160.0, 10.0);
 }
 
 TEST_F(PartitionPlanTest, DigestCoversWhatTheSequencesDependOn) {
@@ -223,6 +228,8 @@ INSTANTIATE_TEST_SUITE_P(
         InvalidCase{"world_size_zero", {.world_size = 0}, false, "world_size"},
         InvalidCase{"rank_too_big", {.world_size = 4, .rank = 4}, false, "rank 4"},
         InvalidCase{"partitions_zero", {.partitions = 0}, false, "partitions"},
+        InvalidCase{"partitions_past_bound", {.partitions = (1u << 20) + 1}, false,
+                    "partitions must be at most 1048576"},
         InvalidCase{"window_zero", {.shuffle_window_blocks = 0}, false, "shuffle_window_blocks"},
         InvalidCase{"ranges_overlap", RangeOptions({{0, 6}, {5, 10}}), false, "overlaps"},
         InvalidCase{"ranges_gap", RangeOptions({{0, 4}, {5, 10}}), false, "[4, 5)"},

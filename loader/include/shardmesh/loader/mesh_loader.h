@@ -59,6 +59,10 @@
 
 namespace shardmesh::loader {
 
+// Bound of MeshLoaderOptions::windows_ahead: each window ahead holds decoded blocks of every
+// owned partition.
+inline constexpr std::uint32_t kMaxWindowsAhead = 64;
+
 struct MeshLoaderOptions {
   MeshStrategy strategy = MeshStrategy::kConsistentHash;
   // Seed of the epoch order; every worker of a job must use the same (as for the next three).
@@ -110,7 +114,7 @@ struct MeshLoaderOptions {
   // (holders re-listed from the current membership at each retry).
   Duration fetch_try_timeout = std::chrono::milliseconds(1000);
   Duration read_deadline = std::chrono::seconds(10);
-  // Windows read ahead of the consumer per owned partition.
+  // Windows read ahead of the consumer per owned partition (at most kMaxWindowsAhead).
   std::uint32_t windows_ahead = 1;
   // How long Next() waits for other workers to finish the epoch (zero: for ever); then
   // DeadlineExceeded naming the unfinished partitions and their owners.

@@ -81,6 +81,9 @@ struct PartitionPlan {
 
 // Upper bound of world_size (the plan keeps state per rank).
 inline constexpr std::uint32_t kMaxWorldSize = 1u << 20;
+// Largest canonical partition count: a stream state holds one cursor per partition, and the
+// decoder refuses more than this many (checkpoint/stream_state.cc).
+inline constexpr std::uint32_t kMaxPartitions = 1u << 20;
 
 // Checks `options` against the dataset: world_size 0 or above kMaxWorldSize, rank >= world_size,
 // partitions 0,
