@@ -366,7 +366,9 @@ std::optional<checkpoint::StreamState> StreamingLoader::LastAutoCheckpoint() con
 
 const Status& StreamingLoader::status() const { return impl_->iteration_status; }
 
-StreamingLoader::Iterator& StreamingLoader::Iterator::operator++() {
+void StreamingLoader::Iterator::Fetch() const {
+  if (fetched_ || loader_ == nullptr) return;
+  fetched_ = true;
   auto next = loader_->Next();
   if (!next.ok()) {
     loader_->impl_->iteration_status = next.status();
@@ -374,6 +376,12 @@ StreamingLoader::Iterator& StreamingLoader::Iterator::operator++() {
   } else {
     current_ = std::move(next).value();
   }
+}
+
+StreamingLoader::Iterator& StreamingLoader::Iterator::operator++() {
+  Fetch();  // the sample at this position, looked at or not, is passed
+  fetched_ = false;
+  current_.reset();
   return *this;
 }
 

@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
+#include <ranges>
 #include <string>
 #include <thread>
 #include <vector>
@@ -307,6 +308,31 @@ TEST_F(StreamingLoaderTest, RangeForAndNextBatchCoverTheEpoch) {
   auto after = loader->NextBatch(10);
   ASSERT_TRUE(after.ok());
   EXPECT_TRUE(after->empty());
+}
+
+// The range is a std::ranges::input_range whose begin() consumes nothing: `begin() == end()`
+// used to take a sample that no one saw (the checkpoint then skipped it), and a loop left by
+// break consumes exactly what its body saw, so Next() and a second loop go on from there.
+static_assert(std::ranges::input_range<StreamingLoader>);
+TEST_F(StreamingLoaderTest, RangeBeginConsumesNothingAndABreakLosesNothing) {
+  const auto config = StreamingConfig(2, 0).WithSeed(5);
+  auto loader = MustCreate(*dataset_, config);
+  ASSERT_NE(loader, nullptr);
+  (void)loader->begin();
+  (void)loader->begin();
+  EXPECT_EQ(loader->position(), 0u);
+  std::vector<std::uint64_t> ids;
+  for (const Sample& s : *loader | std::views::take(3)) ids.push_back(s.global_index());
+  for (const Sample& s : *loader) {
+    ids.push_back(s.global_index());
+    if (ids.size() == 10) break;
+  }
+  EXPECT_EQ(loader->position(), 10u);
+  auto next = loader->Next();
+  ASSERT_TRUE(next.ok() && next->has_value());
+  ids.push_back((*next)->global_index());
+  for (const Sample& s : *loader) ids.push_back(s.global_index());
+  EXPECT_EQ(ids, PlannedSequence(config));
 }
 
 TEST_F(StreamingLoaderTest, ResetStartsAnotherEpochAndRepeatsTheSameOne) {

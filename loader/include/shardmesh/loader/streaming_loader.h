@@ -94,21 +94,35 @@ class StreamingLoader {
   const Status& status() const;
 
   // Range over the rest of the epoch: `for (const Sample& s : loader)`. Ends early at the
-  // first error, which status() then returns.
+  // first error, which status() then returns. An input range (std::ranges::input_range): the
+  // iterator takes a sample when it is first dereferenced or compared with end() after
+  // begin() or ++, so begin() alone consumes nothing, and a loop left by `break` consumed
+  // exactly the samples its body saw. ++ without a dereference skips a sample.
   class Iterator {
    public:
     using value_type = Sample;
     using difference_type = std::ptrdiff_t;
-    const Sample& operator*() const { return *current_; }
-    const Sample* operator->() const { return &*current_; }
+    using iterator_concept = std::input_iterator_tag;
+    Iterator() = default;
+    const Sample& operator*() const {
+      Fetch();
+      return *current_;
+    }
+    const Sample* operator->() const { return &**this; }
     Iterator& operator++();
-    bool operator==(std::default_sentinel_t) const { return !current_.has_value(); }
+    void operator++(int) { ++*this; }
+    bool operator==(std::default_sentinel_t) const {
+      Fetch();
+      return !current_.has_value();
+    }
 
    private:
     friend class StreamingLoader;
-    explicit Iterator(StreamingLoader* loader) : loader_(loader) { ++*this; }
-    StreamingLoader* loader_;
-    std::optional<Sample> current_;
+    explicit Iterator(StreamingLoader* loader) : loader_(loader) {}
+    void Fetch() const;  // takes the next sample unless this position has one
+    StreamingLoader* loader_ = nullptr;
+    mutable std::optional<Sample> current_;
+    mutable bool fetched_ = false;
   };
   Iterator begin() { return Iterator(this); }
   std::default_sentinel_t end() { return {}; }
