@@ -108,6 +108,13 @@ BlobCheckpointer::~BlobCheckpointer() {
 }
 
 std::future<Status> BlobCheckpointer::SaveAsync(SharedBytes bytes, std::uint64_t step) {
+  if (std::this_thread::get_id() == impl_->writer.get_id()) {
+    // From on_saved: with max_pending saves queued it would wait for the thread it runs on.
+    std::promise<Status> refused;
+    refused.set_value(Status::FailedPrecondition(
+        "blob checkpoint: SaveAsync from the on_saved hook (the writer thread) is not allowed"));
+    return refused.get_future();
+  }
   PendingSave save;
   save.bytes = std::move(bytes);
   save.step = step;
@@ -128,6 +135,11 @@ std::future<Status> BlobCheckpointer::SaveAsync(std::string bytes, std::uint64_t
 }
 
 Status BlobCheckpointer::Flush() {
+  if (std::this_thread::get_id() == impl_->writer.get_id()) {
+    // From on_saved: it would wait for the save whose hook is running.
+    return Status::FailedPrecondition(
+        "blob checkpoint: Flush from the on_saved hook (the writer thread) would wait for itself");
+  }
   std::unique_lock<std::mutex> lock(impl_->mu);
   const std::uint64_t target = impl_->submitted;
   impl_->slot_free.wait(lock, [this, target] { return impl_->completed >= target; });

@@ -215,6 +215,27 @@ TEST_F(BlobCheckpointerTest, ThrowingHookDoesNotFailTheDurableSave) {
   EXPECT_EQ(latest->first, 2u);
 }
 
+// Flush or SaveAsync from the hook would wait for the writer thread the hook runs on (a
+// deadlock); both are refused instead, and the save itself completes.
+TEST_F(BlobCheckpointerTest, FlushOrSaveFromTheHookIsRefusedNotADeadlock) {
+  BlobCheckpointerOptions o;
+  o.max_pending = 1;
+  BlobCheckpointer* self = nullptr;
+  Status flushed, saved;
+  o.on_saved = [&](std::uint64_t, const SharedBytes&) {
+    flushed = self->Flush();
+    saved = self->SaveAsync(Blob(9), 9).get();
+  };
+  auto ckpt = Make(o);
+  self = ckpt.get();
+  auto done = ckpt->SaveAsync(Blob(1), 1);
+  ASSERT_EQ(done.wait_for(std::chrono::seconds(30)), std::future_status::ready);
+  EXPECT_TRUE(done.get().ok());
+  EXPECT_EQ(flushed.code(), StatusCode::kFailedPrecondition) << flushed.ToString();
+  EXPECT_EQ(saved.code(), StatusCode::kFailedPrecondition) << saved.ToString();
+  EXPECT_TRUE(ckpt->Flush().ok());
+}
+
 TEST_F(BlobCheckpointerTest, RejectsZeroMaxPending) {
   BlobCheckpointerOptions o;
   o.max_pending = 0;

@@ -38,7 +38,8 @@ struct BlobCheckpointerOptions {
   std::size_t max_pending = 2;
   // Runs on the writer thread after a save is durable locally and before its future becomes
   // ready, with the step and the bytes saved. Keep it short (hand the bytes to another
-  // thread): it delays the next save. Empty: no hook.
+  // thread): it delays the next save. Empty: no hook. SaveAsync and Flush called from the
+  // hook return FailedPrecondition (they would wait for the thread the hook runs on).
   std::function<void(std::uint64_t step, const SharedBytes& bytes)> on_saved;
 };
 
