@@ -176,6 +176,16 @@ TEST_F(CliUsageTest, ExportNpyKeepsEveryFieldInsideItsDirectory) {
   CliRun ranked = Cli({"read", Path("d"), "--export-npy", Path("npy"), "--rank", "0"});
   EXPECT_EQ(ranked.code, 2) << ranked.output;
   EXPECT_NE(ranked.output.find("it takes no --rank"), std::string::npos) << ranked.output;
+  // So is every other read option (a --checkpoint-out was checked, then never written).
+  for (const std::vector<std::string>& extra :
+       {std::vector<std::string>{"--checkpoint-out", Path("ck")}, {"--bench"}, {"--ids"},
+        {"--strategy", "hash"}, {"--epoch", "4"}}) {
+    std::vector<std::string> args{"read", Path("d"), "--export-npy", Path("npy2")};
+    args.insert(args.end(), extra.begin(), extra.end());
+    CliRun run = Cli(args);
+    EXPECT_EQ(run.code, 2) << extra[0] << ": " << run.output;
+    EXPECT_NE(run.output.find("it takes no " + extra[0]), std::string::npos) << run.output;
+  }
 }
 
 TEST_F(CliUsageTest, ResumeRefusesAnotherEpochAndContinuesItsOwn) {

@@ -447,12 +447,13 @@ void RegisterRead(CLI::App& app) {
       }
     }
     if (s.ok() && !args->export_npy.empty()) {
-      for (const char* other : {"--world-size", "--rank", "--limit"}) {
-        if (cmd->count(other) > 0) {
-          s = Status::InvalidArgument(std::string("--export-npy writes the whole dataset; it "
-                                                  "takes no ") +
-                                      other);
-        }
+      // The export is the whole dataset in index order: every other option would be ignored.
+      for (const CLI::Option* other : cmd->get_options()) {
+        const std::string name = other->get_name();
+        if (other->count() == 0 || name == "dir" || name == "--export-npy") continue;
+        s = Status::InvalidArgument("--export-npy writes the whole dataset in index order; it "
+                                    "takes no " + name);
+        break;
       }
     }
     // Refuse a target that cannot be written before reading the epoch, not after it.
