@@ -1,6 +1,7 @@
 #include "shardmesh/loader/importer.h"
 
 #include <algorithm>
+#include <charconv>
 #include <cerrno>
 #include <cmath>
 #include <cstdint>
@@ -9,9 +10,14 @@
 #include <limits>
 #include <memory>
 #include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_set>
 #include <variant>
 #include <vector>
 
+#include "shardmesh/common/utf8.h"
 #include "shardmesh/loader/dataset_writer.h"
 
 namespace shardmesh::loader {
@@ -244,10 +250,18 @@ class Importer {
 
   Status JsonLine(const std::string& line) {
     bool too_deep = false;
+    // A key given twice in the record: nlohmann keeps the last value and the first vanished
+    // without a word ({"s":1,"s":"x"} imported as s = "x").
+    std::optional<std::string> repeated;
+    record_keys_.clear();
     Json j;
     try {
-      j = Json::parse(line, [&too_deep](int depth, Json::parse_event_t, Json&) {
+      j = Json::parse(line, [&](int depth, Json::parse_event_t event, Json& parsed) {
         too_deep |= depth > kMaxJsonDepth;
+        if (event == Json::parse_event_t::key && depth == 1 && !repeated) {
+          const std::string& key = parsed.get_ref<const std::string&>();
+          if (!record_keys_.insert(key).second) repeated = key;
+        }
         return depth <= kMaxJsonDepth;  // nothing deeper is kept
       });
     } catch (const Json::exception& e) {
@@ -258,6 +272,7 @@ class Importer {
       Fail("", "malformed JSON: " + why);
     }
     if (too_deep) Fail("", "nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+    if (repeated) Fail(*repeated, "given twice in the record");
     if (!j.is_object()) Fail("", "record is not a JSON object");
     if (!writer_) {
       std::vector<FieldSpec> fields;
@@ -372,30 +387,53 @@ class Importer {
     return cells;
   }
 
-  static bool ParseInt(const std::string& s, std::int64_t* out) {
-    if (s.empty()) return false;
-    char* end = nullptr;
-    errno = 0;
-    const long long v = std::strtoll(s.c_str(), &end, 10);
-    if (*end != '\0' || errno != 0) return false;
-    *out = v;
-    return true;
+  // CSV numbers: decimal only (strtoll/strtod took "0x1A" as 26 and skipped leading but not
+  // trailing spaces), an optional '+', spaces around the number ignored.
+  static std::string_view NumberText(std::string_view s) {
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    s = s.substr(first, s.find_last_not_of(" \t") - first + 1);
+    if (s.size() > 1 && s[0] == '+' && s[1] != '-') s.remove_prefix(1);
+    return s;
   }
-  static bool ParseDouble(const std::string& s, double* out) {
+  static bool ParseInt(const std::string& cell, std::int64_t* out) {
+    const std::string_view s = NumberText(cell);
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    return !s.empty() && ec == std::errc() && end == s.data() + s.size();
+  }
+  // Also "nan", "inf" and "-inf" (a float64 column's missing or unbounded values), and values
+  // so small they round to a subnormal or zero (strtod's ERANGE refused 1e-310).
+  static bool ParseDouble(const std::string& cell, double* out) {
+    const std::string_view s = NumberText(cell);
     if (s.empty()) return false;
-    char* end = nullptr;
-    errno = 0;
-    const double v = std::strtod(s.c_str(), &end);
-    if (*end != '\0' || errno == ERANGE) return false;
-    *out = v;
-    return true;
+    const auto [end, ec] = std::from_chars(s.data(), s.data() + s.size(), *out);
+    if (end != s.data() + s.size()) return false;
+    if (ec == std::errc::result_out_of_range) {
+      *out = std::strtod(std::string(s).c_str(), nullptr);  // underflow: 0 or subnormal
+      return !std::isinf(*out);
+    }
+    return ec == std::errc();
+  }
+  // What the first record's cell must look like for its column to be inferred numeric: digits
+  // (after a sign or a point), so a text column whose first value is "NaN" or "Inf" stays text.
+  static bool LooksNumeric(const std::string& cell) {
+    std::string_view s = NumberText(cell);
+    if (!s.empty() && s[0] == '-') s.remove_prefix(1);
+    if (!s.empty() && s[0] == '.') s.remove_prefix(1);
+    return !s.empty() && s[0] >= '0' && s[0] <= '9';
   }
 
   Status CsvLine(const std::string& line) {
-    std::vector<std::string> cells = SplitCsv(line);
     if (!have_header_) {
-      // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first name.
-      if (!cells.empty() && cells[0].rfind("\xEF\xBB\xBF", 0) == 0) cells[0].erase(0, 3);
+      // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first name;
+      // removed before the split, so a quoted first name ("\xEF\xBB\xBF\"a\",b") is unquoted.
+      std::string_view text(line);
+      if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.remove_prefix(3);
+      if (text.find('\r') != std::string_view::npos) {
+        Fail("", "a carriage return inside the header line: lines ending in CR alone are not "
+                 "supported (convert them to LF or CRLF)");
+      }
+      std::vector<std::string> cells = SplitCsv(std::string(text));
       for (const std::string& name : cells) {
         if (name.empty()) Fail("", "empty column name in the header");
       }
@@ -403,6 +441,7 @@ class Importer {
       have_header_ = true;
       return Status::OK();
     }
+    std::vector<std::string> cells = SplitCsv(line);
     if (cells.size() < header_.size()) Fail(header_[cells.size()], "missing");
     if (cells.size() > header_.size()) {
       Fail("", std::to_string(cells.size()) + " cells, the header has " +
@@ -417,7 +456,7 @@ class Importer {
         double dv;
         if (ParseInt(cells[i], &iv)) {
           f.type = FieldType::kInt64;
-        } else if (ParseDouble(cells[i], &dv)) {
+        } else if (LooksNumeric(cells[i]) && ParseDouble(cells[i], &dv)) {
           f.type = FieldType::kFloat64;
         } else {
           f.type = FieldType::kString;
@@ -448,12 +487,21 @@ class Importer {
         case FieldType::kFloat64: {
           double v;
           if (!ParseDouble(cells[i], &v)) {
-            Fail(f.name, "expected a number, got \"" + cells[i] + "\"");
+            Fail(f.name, "expected a number, got \"" + cells[i] + "\"" +
+                             (o_.field_types.count(f.name)
+                                  ? ""
+                                  : " (inferred from the first record; give the column the "
+                                    "type string: pack --field-type " +
+                                        f.name + "=string)"));
           }
           writer_->AddFloat64(v);
           break;
         }
         case FieldType::kString:
+          // JSONL refuses such text too (stored strings are UTF-8, as msgpack's str says).
+          if (!IsValidUtf8(cells[i])) {
+            Fail(f.name, "text that is not valid UTF-8: \"" + EscapeInvalidUtf8(cells[i]) + "\"");
+          }
           writer_->AddString(cells[i]);
           break;
         default:
@@ -469,6 +517,7 @@ class Importer {
   std::vector<std::string> header_;
   bool have_header_ = false;
   std::vector<std::uint8_t> element_bytes_;  // one tensor's little-endian elements
+  std::unordered_set<std::string> record_keys_;  // the JSON record's keys so far
 };
 
 }  // namespace

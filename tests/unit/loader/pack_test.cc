@@ -1,6 +1,7 @@
 // Importer (`shardmesh pack`): JSONL and CSV into datasets, malformed lines named by number.
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <filesystem>
 #include <map>
 
@@ -97,6 +98,9 @@ TEST_F(PackTest, JsonlErrorsNameTheLineAndField) {
       {first + "{\"a\": " + std::string(100000, '[') + std::string(100000, ']') + "}\n",
        ":2: nested deeper than 64 levels"},
       {first + "{\"a\": 1e309, \"b\": \"x\"}\n", ":2: malformed JSON: number overflow"},
+      // nlohmann keeps the last of two equal keys: the first value vanished without a word.
+      {first + "{\"a\": 1, \"b\": \"x\", \"a\": 2}\n", ":2: field 'a': given twice"},
+      {"{\"s\": 1, \"s\": \"x\"}\n", ":1: field 's': given twice"},
   };
   for (const Case& c : cases) {
     auto m = Import(c.text, ImportFormat::kJsonl);
@@ -186,6 +190,58 @@ TEST_F(PackTest, CsvByteOrderMarkIsNotPartOfTheFirstColumnName) {
       ImportFormat::kCsv);
   ASSERT_TRUE(m.ok()) << m.status().ToString();
   EXPECT_EQ(m->schema.fields()[0].name, "a");
+  // Before a quoted first name too (as spreadsheets write it): the name is a, not "a".
+  auto quoted = Import(
+      "\xEF\xBB\xBF"
+      "\"a\",b\n1,2\n",
+      ImportFormat::kCsv);
+  ASSERT_TRUE(quoted.ok()) << quoted.status().ToString();
+  EXPECT_EQ(quoted->schema.fields()[0].name, "a");
+}
+
+// CSV numbers are decimal (strtoll/strtod read 0x1A as 26), spaces around them do not matter
+// (a trailing one was an error, a leading one not), tiny values are not errors (1e-310), and
+// a text column whose first value is NaN stays text.
+TEST_F(PackTest, CsvNumbersAreDecimalAndTextStaysText) {
+  auto m = Import("code,n,x,tiny,name\n0x1A, 3 ,+1.5,1e-310,NaN\n0x1B,4,-inf,1e-400,Bob\n",
+                  ImportFormat::kCsv);
+  ASSERT_TRUE(m.ok()) << m.status().ToString();
+  const auto& f = m->schema.fields();
+  EXPECT_EQ(f[0].type, FieldType::kString);   // code
+  EXPECT_EQ(f[1].type, FieldType::kInt64);    // n
+  EXPECT_EQ(f[2].type, FieldType::kFloat64);  // x
+  EXPECT_EQ(f[3].type, FieldType::kFloat64);  // tiny
+  EXPECT_EQ(f[4].type, FieldType::kString);   // name
+  auto ds = Dataset::Open(out_);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  auto block = (*ds)->ReadBlock(0);  // both samples: one shard of two, one block
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  ASSERT_EQ((*block)->num_samples(), 2u);
+  const SampleView s0 = (*block)->sample(0), s1 = (*block)->sample(1);
+  EXPECT_EQ(s0.field("n").AsInt64(), 3);
+  EXPECT_EQ(s0.field("x").AsFloat64(), 1.5);
+  EXPECT_GT(s0.field("tiny").AsFloat64(), 0.0);
+  EXPECT_EQ(s1.field("tiny").AsFloat64(), 0.0);
+  EXPECT_TRUE(std::isinf(s1.field("x").AsFloat64()));
+  EXPECT_EQ(s0.field("name").AsString(), "NaN");
+  // A later hex value in an int64 column is an error naming it.
+  auto hex = Import("n\n1\n0x10\n", ImportFormat::kCsv);
+  ASSERT_FALSE(hex.ok());
+  EXPECT_NE(hex.status().message().find("in.csv:3: field 'n': expected an int64"),
+            std::string::npos)
+      << hex.status().message();
+}
+
+TEST_F(PackTest, CsvTextThatIsNotUtf8AndCrOnlyLinesAreErrors) {
+  auto bad = Import("name\nok\nb\xff" "d\n", ImportFormat::kCsv);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("in.csv:3: field 'name': text that is not valid UTF-8"),
+            std::string::npos)
+      << bad.status().message();
+  auto cr = Import("a,b\r1,2\r3,4\r", ImportFormat::kCsv);
+  ASSERT_FALSE(cr.ok());
+  EXPECT_NE(cr.status().message().find("lines ending in CR alone"), std::string::npos)
+      << cr.status().message();
 }
 
 // field_types replaces what the first record would give: a float column whose first values
