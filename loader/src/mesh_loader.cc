@@ -8,6 +8,7 @@
 #include <utility>
 
 #include "mesh_loader_impl.h"
+#include "shardmesh/common/fork_generation.h"
 #include "shardmesh/common/hash.h"
 #include "shardmesh/common/thread_name.h"
 #include "shardmesh/loader/partition_plan.h"
@@ -244,7 +245,21 @@ std::uint64_t MeshPlanDigest(const DatasetCatalog& catalog, const MeshLoaderOpti
 
 MeshLoader::MeshLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 
+namespace {
+Status ForkedError() {
+  return Status::FailedPrecondition(
+      "mesh loader used in a process forked from the one that created it: its threads (and "
+      "its node's) do not survive fork(); create it after the fork");
+}
+}  // namespace
+
 MeshLoader::~MeshLoader() {
+  // In a forked child its threads do not exist: joining them is undefined, so the child
+  // leaks its copy.
+  if (impl_->fork_generation != ForkGeneration()) {
+    (void)impl_.release();
+    return;
+  }
   {
     std::lock_guard lock(impl_->mu);
     impl_->stop = true;
@@ -335,8 +350,14 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   return std::unique_ptr<MeshLoader>(new MeshLoader(std::move(impl)));
 }
 
-Status MeshLoader::StartEpoch(std::uint64_t epoch) { return impl_->StartEpoch(epoch); }
-Result<std::optional<Sample>> MeshLoader::Next() { return impl_->Next(); }
+Status MeshLoader::StartEpoch(std::uint64_t epoch) {
+  if (impl_->fork_generation != ForkGeneration()) return ForkedError();
+  return impl_->StartEpoch(epoch);
+}
+Result<std::optional<Sample>> MeshLoader::Next() {
+  if (impl_->fork_generation != ForkGeneration()) return ForkedError();
+  return impl_->Next();
+}
 void MeshLoader::Commit() { impl_->Commit(); }
 void MeshLoader::SetBeforeCommit(std::function<void()> hook) {
   impl_->before_commit = std::move(hook);

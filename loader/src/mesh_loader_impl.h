@@ -25,6 +25,7 @@
 
 #include "mesh_block_reader.h"
 #include "shardmesh/checkpoint/stream_checkpoint.h"
+#include "shardmesh/common/fork_generation.h"
 #include "shardmesh/loader/mesh_epoch.h"
 #include "shardmesh/loader/mesh_loader.h"
 #include "shardmesh/loader/partition_table.h"
@@ -49,6 +50,8 @@ struct ActivePartition {
 }  // namespace internal
 
 struct MeshLoader::Impl {
+  // The process's fork count at creation: a forked child has none of the threads.
+  const std::uint64_t fork_generation = ForkGeneration();
   using SteadyClock = std::chrono::steady_clock;
   using ActivePartition = internal::ActivePartition;
 

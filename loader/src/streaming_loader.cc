@@ -7,6 +7,7 @@
 
 #include "prefetcher.h"
 #include "shardmesh/common/clock.h"
+#include "shardmesh/common/fork_generation.h"
 #include "shardmesh/loader/dataset.h"
 
 namespace shardmesh::loader {
@@ -36,6 +37,16 @@ struct StreamingLoader::Impl {
   internal::PrefetchCounters counters;
   std::unique_ptr<internal::Prefetcher> prefetcher;
   std::uint32_t decode_threads = 0;  // background decoders of the current prefetcher
+  // The process's fork count when the loader was created: in a forked child its decode
+  // threads do not exist, so waiting for them would hang (Forked()).
+  const std::uint64_t fork_generation = ForkGeneration();
+  bool Forked() const { return decode_threads > 0 && fork_generation != ForkGeneration(); }
+  static Status ForkedError() {
+    return Status::FailedPrecondition(
+        "streaming loader used in a process forked from the one that created it: its decode "
+        "threads do not survive fork(); create the loader after the fork (e.g. in each "
+        "DataLoader worker)");
+  }
   Status failed;
   Status iteration_status;
 
@@ -173,7 +184,11 @@ struct StreamingLoader::Impl {
 };
 
 StreamingLoader::StreamingLoader(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
-StreamingLoader::~StreamingLoader() = default;
+StreamingLoader::~StreamingLoader() {
+  // In a forked child, joining threads that exist only in the parent is undefined (and the
+  // locks they held stay locked): the child leaks its copy instead.
+  if (impl_ && impl_->Forked()) (void)impl_.release();
+}
 
 Result<std::unique_ptr<StreamingLoader>> StreamingLoader::Create(
     std::shared_ptr<const Dataset> dataset, StreamingConfig config) {
@@ -199,6 +214,7 @@ Result<std::optional<Sample>> StreamingLoader::Next() {
   const std::uint32_t slot = m.slot_of[i];
   auto& block = m.held[slot];
   if (!block) {
+    if (m.Forked()) return m.failed = Impl::ForkedError();
     bool hit = false;
     const auto t0 = std::chrono::steady_clock::now();
     auto acquired = m.prefetcher->Acquire(slot, &hit);
@@ -246,6 +262,7 @@ Result<std::vector<Sample>> StreamingLoader::NextBatch(std::size_t n) {
 }
 
 Status StreamingLoader::Reset(std::uint64_t epoch) {
+  if (impl_->Forked()) return Impl::ForkedError();
   Result<Impl::EpochPlan> built = impl_->MakePlan(epoch);
   // On failure the previous plan is kept and restarted, so the loader stays usable.
   if (built.ok()) impl_->Install(std::move(built).value());
@@ -293,6 +310,7 @@ checkpoint::StreamState StreamingLoader::GetCheckpoint() const { return impl_->C
 
 Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& state) {
   Impl& m = *impl_;
+  if (m.Forked()) return Impl::ForkedError();
   const PlanOptions& o = m.config.plan_options();
   auto mismatch = [](const char* field, std::uint64_t got, std::uint64_t want) {
     return Status::InvalidArgument("checkpoint " + std::string(field) + " " + std::to_string(got) +

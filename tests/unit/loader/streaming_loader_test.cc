@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <stdlib.h>
 
 #include <algorithm>
@@ -333,6 +335,47 @@ TEST_F(StreamingLoaderTest, RangeBeginConsumesNothingAndABreakLosesNothing) {
   ids.push_back((*next)->global_index());
   for (const Sample& s : *loader) ids.push_back(s.global_index());
   EXPECT_EQ(ids, PlannedSequence(config));
+}
+
+// In a process forked from the loader's creator its decode threads do not exist: the child's
+// first wait for a block hung for ever. Now it is FailedPrecondition, and the child's
+// destructor returns (it leaks its copy rather than join threads that are not there).
+TEST_F(StreamingLoaderTest, UseInAForkedChildIsAnErrorNotAHang) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's runtime does not support a multi-threaded fork";
+#endif
+  auto loader = MustCreate(*dataset_, StreamingConfig(1, 0).WithPrefetchThreads(1));
+  ASSERT_NE(loader, nullptr);
+  if (loader->decode_threads() == 0) GTEST_SKIP() << "one CPU: the loader decodes inline";
+  ASSERT_TRUE(loader->Next().ok());
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    ::alarm(20);  // a hang ends the child with SIGALRM, which the parent reports
+    int code = 3;  // the epoch ended without the error
+    for (int i = 0; i < 100000; ++i) {
+      auto next = loader->Next();
+      if (!next.ok()) {
+        code = next.status().code() == StatusCode::kFailedPrecondition &&
+                       next.status().message().find("forked") != std::string::npos
+                   ? 0
+                   : 4;
+        break;
+      }
+      if (!next->has_value()) break;
+    }
+    if (code == 0 && loader->Reset(1).code() != StatusCode::kFailedPrecondition) code = 5;
+    loader.reset();
+    ::_exit(code);
+  }
+  int status = 0;
+  ASSERT_EQ(::waitpid(child, &status, 0), child);
+  ASSERT_TRUE(WIFEXITED(status)) << "child killed by signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+  // The parent's loader is untouched.
+  auto next = loader->Next();
+  ASSERT_TRUE(next.ok()) << next.status().ToString();
+  EXPECT_TRUE(next->has_value());
 }
 
 TEST_F(StreamingLoaderTest, ResetStartsAnotherEpochAndRepeatsTheSameOne) {

@@ -12,7 +12,10 @@
 //
 // Thread-safety: one consumer thread per loader; every method (including stats()) must be
 // called from it. The loader's own threads are internal; destroying the loader at any point
-// (mid-epoch included) stops and joins them.
+// (mid-epoch included) stops and joins them. fork(): a loader with decode threads, used in a
+// process forked from its creator, returns FailedPrecondition from Next/Reset/
+// RestoreFromCheckpoint (its threads do not exist there; it used to hang), and its destructor
+// there leaks it rather than join them. Create loaders after the fork.
 #pragma once
 
 #include <cstddef>
