@@ -245,6 +245,7 @@ Result<std::optional<Sample>> StreamingLoader::Next() {
 }
 
 Result<std::vector<Sample>> StreamingLoader::NextBatch(std::size_t n) {
+  if (!impl_->failed.ok()) return impl_->failed;  // also for n == 0: not the epoch's end
   std::vector<Sample> batch;
   batch.reserve(std::min<std::uint64_t>(n, Len() - position()));
   while (batch.size() < n) {

@@ -214,6 +214,25 @@ TEST_F(CliUsageTest, KeygenNeverReplacesAKeyFileWithoutForce) {
   CliRun stray = Cli({"keygen", "--force"});  // nothing to replace: a mistaken command line
   EXPECT_EQ(stray.code, 2) << stray.output;
   EXPECT_EQ(stray.output.find("curve_secret"), std::string::npos) << "printed a key anyway";
+  CliRun empty = Cli({"keygen", "--out", ""});  // an unset variable in a script
+  EXPECT_EQ(empty.code, 2) << empty.output;
+  EXPECT_EQ(empty.output.find("curve_secret"), std::string::npos) << "printed the secret key";
+}
+
+// An error about one item of a list key names where the list came from (the lookup used the
+// item's name, "allowed_peers[0]", and found no source).
+TEST_F(CliUsageTest, AnErrorInAListItemNamesTheFlagThatGaveIt) {
+  ASSERT_EQ(Cli({"keygen", "--server", "--out", Path("server.toml")}).code, 0);
+  ASSERT_EQ(Cli({"keygen", "--out", Path("member.toml")}).code, 0);
+  {
+    std::ofstream config(Path("w.toml"));
+    config << "name = \"w\"\nbind = \"tcp://127.0.0.1:0\"\n"
+           << ReadAll(Path("server.toml")) << ReadAll(Path("member.toml"));
+  }
+  CliRun run = Cli({"worker", "--config", Path("w.toml"), "--allowed_peers", "abc"});
+  EXPECT_EQ(run.code, 2) << run.output;
+  EXPECT_NE(run.output.find("--allowed_peers: curve key 'allowed_peers[0]'"), std::string::npos)
+      << run.output;
 }
 
 // --field-type: a malformed or repeated entry or an unknown type is a usage error (exit 2,

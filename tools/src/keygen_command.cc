@@ -124,7 +124,15 @@ void RegisterKeygen(CLI::App& app) {
   cmd->add_flag("--server", args->server,
                 "Generate the mesh-wide server key pair (curve_server_public/secret)");
   cmd->add_flag("--force", args->force, "Replace an existing --out file (its keys are lost)");
-  cmd->callback([args] { SetExitCode(RunKeygen(*args)); });
+  cmd->callback([args, cmd] {
+    // `--out ""` (an unset variable in a script) would print the secret key to stdout.
+    if (cmd->count("--out") > 0 && args->out.empty()) {
+      std::fprintf(stderr, "keygen: --out: empty file name\n");
+      SetExitCode(2);
+      return;
+    }
+    SetExitCode(RunKeygen(*args));
+  });
 }
 
 }  // namespace shardmesh::tools

@@ -87,7 +87,11 @@ std::string SourceOfError(const WorkerArgs& args, const std::string& message) {
   const std::size_t at = message.find("key '");
   if (at == std::string::npos) return args.config_path.empty() ? "" : args.config_path + ": ";
   const std::size_t end = message.find('\'', at + 5);
-  const std::string source = args.keys.SourceOf(message.substr(at + 5, end - at - 5));
+  std::string key = message.substr(at + 5, end - at - 5);
+  if (const std::size_t item = key.find('['); item != std::string::npos) {
+    key.resize(item);  // "allowed_peers[0]": an item of the list key allowed_peers
+  }
+  const std::string source = args.keys.SourceOf(key);
   return source.empty() ? "" : source + ": ";
 }
 
