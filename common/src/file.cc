@@ -38,13 +38,19 @@ Status WriteAll(int fd, const std::string& path, std::string_view data) {
 std::string ErrnoText(int err) { return std::strerror(err); }
 
 Result<RandomAccessFile> RandomAccessFile::Open(const std::string& path) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: opening a FIFO put in place of a manifest or shard must not wait for a writer
+  // (inspect hung); it is refused below. No effect on regular files.
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
   if (fd < 0) return ErrnoStatus("open", path, errno);
   struct stat st {};
   if (::fstat(fd, &st) != 0) {
     const int err = errno;
     ::close(fd);
     return ErrnoStatus("stat", path, err);
+  }
+  if (!S_ISREG(st.st_mode)) {
+    ::close(fd);
+    return Status::IOError(path + ": not a regular file");
   }
   RandomAccessFile f;
   f.fd_ = fd;

@@ -1,6 +1,7 @@
 #include "shardmesh/common/file.h"
 
 #include <gtest/gtest.h>
+#include <sys/stat.h>
 
 #include <filesystem>
 
@@ -51,6 +52,18 @@ TEST_F(FileTest, MissingFileIsNotFoundAndNamesPath) {
   ASSERT_FALSE(r.ok());
   EXPECT_TRUE(r.status().IsNotFound());
   EXPECT_NE(r.status().message().find("missing"), std::string::npos);
+}
+
+// A FIFO (or a directory) where a file should be is refused at once: opening a FIFO waited for
+// a writer for ever (inspect hung on a FIFO put in place of the manifest).
+TEST_F(FileTest, SomethingOtherThanARegularFileIsRefusedWithoutWaiting) {
+  const std::string fifo = (dir_ / "fifo").string();
+  ASSERT_EQ(::mkfifo(fifo.c_str(), 0600), 0);
+  auto r = ReadFileToString(fifo);
+  ASSERT_FALSE(r.ok());
+  EXPECT_NE(r.status().message().find(fifo + ": not a regular file"), std::string::npos)
+      << r.status().ToString();
+  EXPECT_FALSE(RandomAccessFile::Open(dir_.string()).ok());
 }
 
 TEST_F(FileTest, ReadPastEndIsCorruptionNamingTruncation) {
