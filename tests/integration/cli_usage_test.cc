@@ -263,6 +263,22 @@ TEST_F(CliUsageTest, PackFieldTypeIsCheckedAndApplied) {
   EXPECT_NE(typed.output.find("y: float64"), std::string::npos) << typed.output;
 }
 
+// A .csv input is read as CSV without --format (as JSON it failed at line 1); --format still
+// decides when given.
+TEST_F(CliUsageTest, PackTakesTheFormatFromACsvExtension) {
+  {
+    std::ofstream in(Path("table.CSV"));
+    in << "a,b\n1,x\n2,y\n";
+  }
+  CliRun csv = Cli({"pack", "--input", Path("table.CSV"), "--out", Path("csv")});
+  EXPECT_EQ(csv.code, 0) << csv.output;
+  EXPECT_NE(csv.output.find("packed 2 samples"), std::string::npos) << csv.output;
+  CliRun forced =
+      Cli({"pack", "--input", Path("table.CSV"), "--format", "jsonl", "--out", Path("json")});
+  EXPECT_EQ(forced.code, 1) << forced.output;
+  EXPECT_NE(forced.output.find("malformed JSON"), std::string::npos) << forced.output;
+}
+
 // --throughputs hands the adaptive strategy its per-rank weights (it used to split evenly from
 // the CLI): shares follow them in whole partitions, and the ranks still cover the epoch once.
 TEST_F(CliUsageTest, ReadAdaptiveFollowsThroughputs) {

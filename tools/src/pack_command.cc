@@ -1,6 +1,7 @@
 // `shardmesh pack`: imports JSON Lines or CSV records into a dataset (see loader/importer.h).
 #include <unistd.h>
 
+#include <cctype>
 #include <cstdio>
 #include <iostream>
 #include <string>
@@ -14,14 +15,24 @@ namespace {
 
 struct PackArgs {
   loader::ImportOptions options;
-  std::string format = "jsonl";
+  std::string format;  // empty: from the input's extension (.csv: csv), else jsonl
   std::string label_field;
   std::size_t block_kib = 256;
   std::vector<std::string> field_types;  // FIELD=TYPE
 };
 
+// --format's default: csv for a name ending in .csv (any case), jsonl otherwise (a .csv file
+// read as JSON failed at line 1 with a JSON parse error).
+std::string FormatOfInput(const std::string& input) {
+  if (input.size() < 4) return "jsonl";
+  std::string ext = input.substr(input.size() - 4);
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return ext == ".csv" ? "csv" : "jsonl";
+}
+
 void RunPack(PackArgs& args) {
   loader::ImportOptions o = args.options;
+  if (args.format.empty()) args.format = FormatOfInput(o.input);
   const auto format = loader::ParseImportFormat(args.format);
   if (!format) {
     std::cerr << "pack: --format must be jsonl or csv, not '" << args.format << "'\n";
@@ -79,7 +90,8 @@ void RegisterPack(CLI::App& app) {
   auto args = std::make_shared<PackArgs>();
   CLI::App* cmd = app.add_subcommand("pack", "Pack a JSONL or CSV file into a dataset");
   cmd->add_option("--input", args->options.input, "Input file")->required();
-  cmd->add_option("--format", args->format, "jsonl or csv")->capture_default_str();
+  cmd->add_option("--format", args->format,
+                  "jsonl or csv (default: csv for an --input ending in .csv, else jsonl)");
   cmd->add_option("--out", args->options.out_dir, "Output dataset directory")->required();
   cmd->add_option("--samples-per-shard", args->options.samples_per_shard, "Samples per shard")
       ->transform(UnsignedDecimal())
