@@ -11,6 +11,9 @@
 
 #include "format_test_util.h"
 #include "shardmesh/common/file.h"
+#include "shardmesh/loader/shard_writer.h"
+#include "shardmesh/loader/dataset_writer.h"
+#include "shardmesh/loader/block_codec.h"
 
 namespace shardmesh::loader {
 namespace {
@@ -299,6 +302,46 @@ TEST_F(DatasetTest, VerifyCatchesALabelHistogramThatDisagreesWithTheShards) {
   EXPECT_NE(verify.message().find("manifest.json: label_histogram disagrees"), std::string::npos)
       << verify.message();
   EXPECT_NE(verify.message().find("label " + first_label + ": manifest"), std::string::npos)
+      << verify.message();
+}
+
+// A block with a valid checksum whose samples do not match the schema (what a writer bug
+// writes) passed VerifyAll, which only checked checksums; it decodes every block now.
+TEST_F(DatasetTest, VerifyDecodesEveryBlockNotOnlyItsChecksum) {
+  const std::string dir = tmp_.Sub("mismatched");
+  const Schema declared =
+      Schema::Create({{"x", FieldType::kInt64, DType::kFloat32, {}}}, std::nullopt).value();
+  const Schema written =
+      Schema::Create({{"x", FieldType::kString, DType::kFloat32, {}}}, std::nullopt).value();
+  BlockEncoder encoder(written);
+  encoder.BeginSample();
+  encoder.AddString("not an int64");
+  ASSERT_TRUE(encoder.EndSample().ok());
+  auto block = encoder.Finish();
+  ASSERT_TRUE(block.ok()) << block.status().ToString();
+  ASSERT_TRUE(CreateDirectories(dir).ok());
+  auto shard = ShardWriter::Create(dir + "/" + ShardFileName(0), declared.Digest(), false);
+  ASSERT_TRUE(shard.ok()) << shard.status().ToString();
+  ASSERT_TRUE((*shard)->AddBlock(*block).ok());
+  auto summary = (*shard)->Finish();
+  ASSERT_TRUE(summary.ok()) << summary.status().ToString();
+  Manifest m;
+  m.schema = declared;
+  m.num_samples = 1;
+  ShardEntry e;
+  e.file = ShardFileName(0);
+  e.num_samples = summary->num_samples;
+  e.num_blocks = summary->num_blocks;
+  e.bytes = summary->bytes;
+  e.footer_checksum = summary->footer_checksum;
+  e.file_checksum = summary->file_checksum;
+  m.shards.push_back(e);
+  ASSERT_TRUE(m.Store(dir).ok());
+  auto ds = Dataset::Open(dir);
+  ASSERT_TRUE(ds.ok()) << ds.status().ToString();
+  const Status verify = (*ds)->VerifyAll();
+  EXPECT_TRUE(verify.IsCorruption()) << verify.ToString();
+  EXPECT_NE(verify.message().find("shard-00000.smd block 0"), std::string::npos)
       << verify.message();
 }
 

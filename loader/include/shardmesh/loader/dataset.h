@@ -86,8 +86,9 @@ class Dataset {
                                                                  const BlockInfo& info,
                                                                  SharedBytes compressed,
                                                                  std::string_view where_for_errors);
-  // Reads every block (checksum) and every whole file (checksum against the manifest). OK, or
-  // the first failure, naming the shard file and the block.
+  // Reads and decodes every block (checksum, LZ4, msgpack against the schema and the sample
+  // count) and checks every whole file (checksum against the manifest) and the label
+  // histogram. OK, or the first failure, naming the shard file and the block.
   Status VerifyAll() const;
 
  private:
