@@ -1,5 +1,5 @@
 // `shardmesh inspect`: summary, schema, label histogram and per-shard table of a dataset;
-// --json for machines, --verify to check every block and file checksum.
+// --json for machines, --verify to check every checksum and decode every block.
 #include <cstdio>
 #include <iostream>
 #include <nlohmann/json.hpp>
