@@ -114,8 +114,8 @@ once at open and checks its checksum.
             }
             ThrowIfError(status);
           },
-          "Reads every block and file and checks checksums; raises CorruptionError naming the "
-          "first damaged file and block.")
+          "Reads every block and file, checks checksums and decodes every block against the "
+          "schema; raises CorruptionError naming the first damaged file and block.")
       .def("__repr__", [](const Dataset& d) {
         return "<shardmesh.Dataset " + d.dir() + ": " + std::to_string(d.num_samples()) +
                " samples, " + std::to_string(d.num_shards()) + " shards, " +
