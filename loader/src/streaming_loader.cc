@@ -322,16 +322,17 @@ Status StreamingLoader::RestoreFromCheckpoint(const checkpoint::StreamState& sta
   }
   if (state.rank != o.rank) return mismatch("rank", state.rank, o.rank);
   if (state.seed != o.seed) return mismatch("seed", state.seed, o.seed);
-  if (state.plan_digest != m.digest) {
-    return Status::InvalidArgument(
-        "checkpoint plan digest does not match this loader's (dataset, strategy, partitions, "
-        "shuffle window or drop policy differ)");
-  }
+  // The fields a checkpoint names come before the digest, which cannot say which part differs.
   if (state.version != checkpoint::kStreamStateVersion) {
     return mismatch("version", state.version, checkpoint::kStreamStateVersion);
   }
   if (state.strategy != static_cast<std::uint32_t>(o.strategy)) {
     return mismatch("strategy", state.strategy, static_cast<std::uint32_t>(o.strategy));
+  }
+  if (state.plan_digest != m.digest) {
+    return Status::InvalidArgument(
+        "checkpoint plan digest does not match this loader's (dataset, partitions, shuffle "
+        "window, drop policy, ranges or throughputs differ)");
   }
   // Everything is checked against the checkpoint's epoch before the loader changes: a refused
   // checkpoint leaves the epoch, the position and the prefetch as they were.

@@ -211,7 +211,7 @@ TEST_F(StreamingLoaderTest, RestoreRejectsAnotherPlanNamingTheMismatch) {
       {StreamingConfig(4, 1).WithSeed(2), "seed"},
       {StreamingConfig(5, 1).WithSeed(1), "world_size"},
       {StreamingConfig(4, 2).WithSeed(1), "rank"},
-      {StreamingConfig(4, 1).WithSeed(1).WithStrategy(Strategy::kHash), "digest"},
+      {StreamingConfig(4, 1).WithSeed(1).WithStrategy(Strategy::kHash), "strategy"},
       {StreamingConfig(4, 1).WithSeed(1).WithPartitions(32), "digest"},
   };
   for (const auto& c : cases) {
