@@ -79,17 +79,23 @@ int main(int argc, char** argv) {
       return 2;
     }
     const unsigned long value = std::strtoul(argv[++i], nullptr, 10);
-    if (flag == "--partitions") partitions = static_cast<std::uint32_t>(value);
-    else if (flag == "--from") from = value;
-    else if (flag == "--to") to = value;
-    else if (flag == "--seeds") seeds = static_cast<int>(value);
+    if (flag == "--partitions")
+      partitions = static_cast<std::uint32_t>(value);
+    else if (flag == "--from")
+      from = value;
+    else if (flag == "--to")
+      to = value;
+    else if (flag == "--seeds")
+      seeds = static_cast<int>(value);
     else {
       std::fprintf(stderr, "ring_movement_driver: unknown flag %s\n", flag.c_str());
       return 2;
     }
   }
   if (from < 2 || to < from || seeds < 1 || partitions == 0) {
-    std::fprintf(stderr, "ring_movement_driver: need 2 <= --from <= --to, --seeds >= 1, --partitions >= 1\n");
+    std::fprintf(
+        stderr,
+        "ring_movement_driver: need 2 <= --from <= --to, --seeds >= 1, --partitions >= 1\n");
     return 2;
   }
   double join_sum = 0, leave_sum = 0;

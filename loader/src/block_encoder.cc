@@ -166,7 +166,8 @@ Status BlockEncoder::EndSample() {
 
 Result<EncodedBlock> BlockEncoder::Finish() {
   if (in_sample_) {
-    return Status::FailedPrecondition("block encoder: Finish() inside a sample (EndSample() first)");
+    return Status::FailedPrecondition(
+        "block encoder: Finish() inside a sample (EndSample() first)");
   }
   if (num_samples_ == 0) return Status::InvalidArgument("block encoder: empty block");
   if (buffer_.size() > kMaxBlockRawBytes) {

@@ -87,10 +87,10 @@ void RemoveOrphanShards(const std::string& dir) {
     const std::string name = entry.path().filename().string();
     std::string_view rest(name);
     if (rest.size() > 4 && rest.substr(rest.size() - 4) == ".tmp") rest.remove_suffix(4);
-    const bool shard = rest.size() > 10 && rest.substr(0, 6) == "shard-" &&
-                       rest.substr(rest.size() - 4) == ".smd" &&
-                       rest.substr(6, rest.size() - 10).find_first_not_of("0123456789") ==
-                           std::string_view::npos;
+    const bool shard =
+        rest.size() > 10 && rest.substr(0, 6) == "shard-" &&
+        rest.substr(rest.size() - 4) == ".smd" &&
+        rest.substr(6, rest.size() - 10).find_first_not_of("0123456789") == std::string_view::npos;
     if (shard && entry.is_regular_file(ec)) std::filesystem::remove(entry.path(), ec);
   }
 }
@@ -116,7 +116,8 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
     const int err = errno;
     ::close(lock_fd);
     if (err == EWOULDBLOCK) {
-      return Status::FailedPrecondition(dir + ": another writer (gen, pack or a DatasetWriter) is "
+      return Status::FailedPrecondition(dir +
+                                        ": another writer (gen, pack or a DatasetWriter) is "
                                         "writing a dataset there");
     }
     return Status::IOError("flock " + dir + ": " + std::strerror(err));

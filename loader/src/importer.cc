@@ -1,8 +1,8 @@
 #include "shardmesh/loader/importer.h"
 
 #include <algorithm>
-#include <charconv>
 #include <cerrno>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <cstdlib>
@@ -430,8 +430,9 @@ class Importer {
       std::string_view text(line);
       if (text.rfind("\xEF\xBB\xBF", 0) == 0) text.remove_prefix(3);
       if (text.find('\r') != std::string_view::npos) {
-        Fail("", "a carriage return inside the header line: lines ending in CR alone are not "
-                 "supported (convert them to LF or CRLF)");
+        Fail("",
+             "a carriage return inside the header line: lines ending in CR alone are not "
+             "supported (convert them to LF or CRLF)");
       }
       std::vector<std::string> cells = SplitCsv(std::string(text));
       for (const std::string& name : cells) {

@@ -297,14 +297,17 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
   if (!(options.load_eps >= 0) || !std::isfinite(options.load_eps)) {
     return Status::InvalidArgument("mesh loader: load_eps must be a finite number >= 0");
   }
-  for (const auto& [name, d] :
-       {std::pair{"settle", options.settle}, {"start_timeout", options.start_timeout},
-        {"progress_interval", options.progress_interval}, {"quorum_window", options.quorum_window},
-        {"takeover_grace", options.takeover_grace}, {"stall_threshold", options.stall_threshold},
-        {"commit_broadcast_gap", options.commit_broadcast_gap},
-        {"fetch_try_timeout", options.fetch_try_timeout}, {"read_deadline", options.read_deadline},
-        {"epoch_end_timeout", options.epoch_end_timeout},
-        {"persist_interval", options.persist_interval}}) {
+  for (const auto& [name, d] : {std::pair{"settle", options.settle},
+                                {"start_timeout", options.start_timeout},
+                                {"progress_interval", options.progress_interval},
+                                {"quorum_window", options.quorum_window},
+                                {"takeover_grace", options.takeover_grace},
+                                {"stall_threshold", options.stall_threshold},
+                                {"commit_broadcast_gap", options.commit_broadcast_gap},
+                                {"fetch_try_timeout", options.fetch_try_timeout},
+                                {"read_deadline", options.read_deadline},
+                                {"epoch_end_timeout", options.epoch_end_timeout},
+                                {"persist_interval", options.persist_interval}}) {
     if (d.count() < 0) {
       return Status::InvalidArgument(std::string("mesh loader: ") + name + " must not be negative");
     }

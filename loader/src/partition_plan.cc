@@ -216,8 +216,8 @@ Status ValidatePlanOptions(const PlanOptions& options, const DatasetLayout& layo
     }
     for (double t : options.throughputs) {
       if (!std::isfinite(t) || t <= 0) {
-        return Status::InvalidArgument("adaptive_throughputs: every value must be finite and > 0, got " +
-                                       std::to_string(t));
+        return Status::InvalidArgument(
+            "adaptive_throughputs: every value must be finite and > 0, got " + std::to_string(t));
       }
     }
   } else if (!options.throughputs.empty()) {

@@ -178,8 +178,11 @@ TEST_F(CliUsageTest, ExportNpyKeepsEveryFieldInsideItsDirectory) {
   EXPECT_NE(ranked.output.find("it takes no --rank"), std::string::npos) << ranked.output;
   // So is every other read option (a --checkpoint-out was checked, then never written).
   for (const std::vector<std::string>& extra :
-       {std::vector<std::string>{"--checkpoint-out", Path("ck")}, {"--bench"}, {"--ids"},
-        {"--strategy", "hash"}, {"--epoch", "4"}}) {
+       {std::vector<std::string>{"--checkpoint-out", Path("ck")},
+        {"--bench"},
+        {"--ids"},
+        {"--strategy", "hash"},
+        {"--epoch", "4"}}) {
     std::vector<std::string> args{"read", Path("d"), "--export-npy", Path("npy2")};
     args.insert(args.end(), extra.begin(), extra.end());
     CliRun run = Cli(args);

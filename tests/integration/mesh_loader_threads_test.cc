@@ -4,13 +4,12 @@
 // hand-offs (the lock-free fast path of Next(), commits coalesced per gap, the wake-up of an
 // idle control thread) by their results; CI also runs it under ThreadSanitizer.
 #include <gtest/gtest.h>
-
-#include <cmath>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cmath>
 #include <memory>
 #include <string>
 #include <thread>
@@ -159,7 +158,8 @@ TEST_F(MeshLoaderThreadsTest, RestoreFromAnotherPlanIsRefused) {
   EXPECT_TRUE(same.ok()) << same.status().ToString();
   same = Status::Internal("released");
   o.seed += 1;
-  auto other = loader::MeshLoader::Create(o, *nodes_[0].node, *nodes_[0].exchange, *nodes_[0].store);
+  auto other =
+      loader::MeshLoader::Create(o, *nodes_[0].node, *nodes_[0].exchange, *nodes_[0].store);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.status().code(), StatusCode::kFailedPrecondition) << other.status().ToString();
   EXPECT_NE(other.status().message().find("another plan"), std::string::npos);

@@ -106,10 +106,10 @@ TEST_F(WorkerStopTest, MissingMembersEndTheWorkerAfterStartTimeout) {
 // join, die and stay dead, which moved the ring), naming the key.
 TEST_F(WorkerStopTest, ADatasetThatDoesNotOpenIsRefusedBeforeJoining) {
   const std::string path = dir_.path() + "/w.toml";
-  WriteTextFile(path, "name = \"w\"\nbind = \"tcp://127.0.0.1:" +
-                          std::to_string(FreeLoopbackPort()) + "\"\ndata_dir = \"" + dir_.path() +
-                          "/store\"\nlog_level = \"info\"\ndataset = \"" + dir_.path() +
-                          "/missing\"\nepochs = 1\n");
+  WriteTextFile(
+      path, "name = \"w\"\nbind = \"tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort()) +
+                "\"\ndata_dir = \"" + dir_.path() + "/store\"\nlog_level = \"info\"\ndataset = \"" +
+                dir_.path() + "/missing\"\nepochs = 1\n");
   ChildProcess worker({SHARDMESH_BIN, "worker", "--config", path}, dir_.path() + "/w.log");
   const auto code = worker.Wait(seconds(15));
   ASSERT_TRUE(code.has_value()) << worker.ReadLog();

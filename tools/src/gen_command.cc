@@ -65,16 +65,20 @@ void RegisterGen(CLI::App& app) {
       ->transform(UnsignedDecimal())
       ->capture_default_str();
   cmd->add_option("--shards", o.shards, "Number of shard files")
-      ->transform(UnsignedDecimal())->capture_default_str();
+      ->transform(UnsignedDecimal())
+      ->capture_default_str();
   cmd->add_option("--feature-dim", o.feature_dim, "float32 features per sample")
       ->transform(UnsignedDecimal())
       ->capture_default_str();
   cmd->add_option("--seq-len", o.seq_len, "uint32 tokens per sample")
-      ->transform(UnsignedDecimal())->capture_default_str();
+      ->transform(UnsignedDecimal())
+      ->capture_default_str();
   cmd->add_option("--classes", o.classes, "Number of label classes")
-      ->transform(UnsignedDecimal())->capture_default_str();
+      ->transform(UnsignedDecimal())
+      ->capture_default_str();
   cmd->add_option("--vocab", o.vocab_size, "Token vocabulary size")
-      ->transform(UnsignedDecimal())->capture_default_str();
+      ->transform(UnsignedDecimal())
+      ->capture_default_str();
   cmd->add_option("--seed", o.seed, "Random seed (same seed, same bytes)")
       ->transform(UnsignedDecimal())
       ->capture_default_str();

@@ -455,8 +455,10 @@ void RegisterRead(CLI::App& app) {
       for (const CLI::Option* other : cmd->get_options()) {
         const std::string name = other->get_name();
         if (other->count() == 0 || name == "dir" || name == "--export-npy") continue;
-        s = Status::InvalidArgument("--export-npy writes the whole dataset in index order; it "
-                                    "takes no " + name);
+        s = Status::InvalidArgument(
+            "--export-npy writes the whole dataset in index order; it "
+            "takes no " +
+            name);
         break;
       }
     }

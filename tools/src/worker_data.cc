@@ -135,9 +135,10 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
   const auto members_deadline = SteadyClock::now() + c.start_timeout;
   while (!stop && job.node().LiveMembers().size() < static_cast<std::size_t>(c.min_members)) {
     if (c.start_timeout.count() > 0 && SteadyClock::now() >= members_deadline) {
-      spdlog::error("only {} of the {} members needed (min_members) are live after "
-                    "start_timeout ({} ms)",
-                    job.node().LiveMembers().size(), c.min_members, c.start_timeout.count());
+      spdlog::error(
+          "only {} of the {} members needed (min_members) are live after "
+          "start_timeout ({} ms)",
+          job.node().LiveMembers().size(), c.min_members, c.start_timeout.count());
       return 1;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(50));

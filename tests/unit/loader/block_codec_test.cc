@@ -197,7 +197,8 @@ TEST_F(BlockCodecTest, EncoderCallsOutOfOrderNeverReachTheBlock) {
   enc.BeginSample();
   AddValues(enc, 0);
   ASSERT_TRUE(enc.EndSample().ok());
-  EXPECT_TRUE(enc.EndSample().code() == StatusCode::kFailedPrecondition);  // a second commit of the same sample
+  EXPECT_TRUE(enc.EndSample().code() ==
+              StatusCode::kFailedPrecondition);  // a second commit of the same sample
   EXPECT_EQ(enc.num_samples(), 1u);
 
   enc.BeginSample();

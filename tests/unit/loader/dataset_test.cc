@@ -11,9 +11,9 @@
 
 #include "format_test_util.h"
 #include "shardmesh/common/file.h"
-#include "shardmesh/loader/shard_writer.h"
-#include "shardmesh/loader/dataset_writer.h"
 #include "shardmesh/loader/block_codec.h"
+#include "shardmesh/loader/dataset_writer.h"
+#include "shardmesh/loader/shard_writer.h"
 
 namespace shardmesh::loader {
 namespace {

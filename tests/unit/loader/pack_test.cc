@@ -233,7 +233,10 @@ TEST_F(PackTest, CsvNumbersAreDecimalAndTextStaysText) {
 }
 
 TEST_F(PackTest, CsvTextThatIsNotUtf8AndCrOnlyLinesAreErrors) {
-  auto bad = Import("name\nok\nb\xff" "d\n", ImportFormat::kCsv);
+  auto bad = Import(
+      "name\nok\nb\xff"
+      "d\n",
+      ImportFormat::kCsv);
   ASSERT_FALSE(bad.ok());
   EXPECT_NE(bad.status().message().find("in.csv:3: field 'name': text that is not valid UTF-8"),
             std::string::npos)

@@ -2,9 +2,9 @@
 
 #include <gtest/gtest.h>
 #include <sched.h>
+#include <stdlib.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include <stdlib.h>
 
 #include <algorithm>
 #include <filesystem>
@@ -351,7 +351,7 @@ TEST_F(StreamingLoaderTest, UseInAForkedChildIsAnErrorNotAHang) {
   const pid_t child = ::fork();
   ASSERT_GE(child, 0);
   if (child == 0) {
-    ::alarm(20);  // a hang ends the child with SIGALRM, which the parent reports
+    ::alarm(20);   // a hang ends the child with SIGALRM, which the parent reports
     int code = 3;  // the epoch ended without the error
     for (int i = 0; i < 100000; ++i) {
       auto next = loader->Next();

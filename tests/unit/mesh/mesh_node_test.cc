@@ -99,11 +99,15 @@ TEST_F(MeshNodeTest, StatusCarriesTheApplicationsNodeInfo) {
 // encoder threw on them, on the node's loop thread, and the worker died of a status query.
 TEST_F(MeshNodeTest, StatusWithBytesThatAreNotUtf8IsAnsweredNotACrash) {
   b_->SetStatusInfo([] {
-    return std::map<std::string, std::string>{{"dataset", "/data/bad\xff" "dir"}};
+    return std::map<std::string, std::string>{{"dataset",
+                                               "/data/bad\xff"
+                                               "dir"}};
   });
   auto status = QueryMeshStatus(b_->endpoint(), std::chrono::seconds(5));
   ASSERT_TRUE(status.ok()) << status.status().message();
-  EXPECT_EQ(status->node_info.at("dataset"), "/data/bad\xef\xbf\xbd" "dir");
+  EXPECT_EQ(status->node_info.at("dataset"),
+            "/data/bad\xef\xbf\xbd"
+            "dir");
   EXPECT_EQ(status->members.size(), 2u);
 }
 

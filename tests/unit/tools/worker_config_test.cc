@@ -44,7 +44,8 @@ TEST_F(WorkerConfigTest, NameThatIsNotUtf8IsRejected) {
   config_.name = "w\xff";
   Status s = ValidateWorkerConfig(config_);
   ASSERT_TRUE(s.IsInvalidArgument());
-  EXPECT_NE(s.message().find("'name': 'w\\xFF' is not valid UTF-8"), std::string::npos) << s.message();
+  EXPECT_NE(s.message().find("'name': 'w\\xFF' is not valid UTF-8"), std::string::npos)
+      << s.message();
 }
 
 TEST_F(WorkerConfigTest, NonLoopbackSchemeAndBadNumbersAreRejectedNamingKey) {

@@ -76,7 +76,7 @@ class BlockEncoder {
   std::vector<std::int64_t> labels_;
   std::uint32_t num_samples_ = 0;
   std::uint64_t samples_before_ = 0;  // committed in earlier blocks (for error messages)
-  std::size_t sample_start_ = 5;  // where the open sample begins (after the block header)
+  std::size_t sample_start_ = 5;      // where the open sample begins (after the block header)
   std::size_t next_field_ = 0;
   bool in_sample_ = false;
   std::int64_t sample_label_ = 0;
