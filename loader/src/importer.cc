@@ -423,6 +423,15 @@ class Importer {
     return !s.empty() && s[0] >= '0' && s[0] <= '9';
   }
 
+  // For a value that does not fit its column's type: how to give the column another type,
+  // unless the user already chose this one.
+  std::string InferredTypeHint(const std::string& field, const char* types,
+                               const char* example) const {
+    if (o_.field_types.count(field)) return "";
+    return std::string(" (inferred from the first record; give the column the type ") + types +
+           ": pack --field-type " + field + "=" + example + ")";
+  }
+
   Status CsvLine(const std::string& line) {
     if (!have_header_) {
       // A UTF-8 byte order mark (spreadsheet exports write one) is not part of the first name;
@@ -476,11 +485,7 @@ class Importer {
           std::int64_t v;
           if (!ParseInt(cells[i], &v)) {
             Fail(f.name, "expected an int64, got \"" + cells[i] + "\"" +
-                             (o_.field_types.count(f.name)
-                                  ? ""
-                                  : " (inferred from the first record; give the column the "
-                                    "type float64 or string: pack --field-type " +
-                                        f.name + "=TYPE)"));
+                             InferredTypeHint(f.name, "float64 or string", "TYPE"));
           }
           writer_->AddInt64(v);
           break;
@@ -489,11 +494,7 @@ class Importer {
           double v;
           if (!ParseDouble(cells[i], &v)) {
             Fail(f.name, "expected a number, got \"" + cells[i] + "\"" +
-                             (o_.field_types.count(f.name)
-                                  ? ""
-                                  : " (inferred from the first record; give the column the "
-                                    "type string: pack --field-type " +
-                                        f.name + "=string)"));
+                             InferredTypeHint(f.name, "string", "string"));
           }
           writer_->AddFloat64(v);
           break;

@@ -31,6 +31,15 @@ class WorkerStopTest : public ::testing::Test {
     return worker;
   }
 
+  // A 2,000-sample dataset in <dir>/data (DataConfig() points a worker at it).
+  void GenerateDataset() {
+    ChildProcess gen({SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000",
+                      "--shards", "2"},
+                     dir_.path() + "/gen.log");
+    ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  }
+  std::string DataConfig() const { return "dataset = \"" + dir_.path() + "/data\"\nepochs = 1\n"; }
+
   // SIGTERM, then the exit code within `within`.
   static std::optional<int> Stop(ChildProcess& worker, milliseconds within) {
     worker.Signal(SIGTERM);
@@ -52,12 +61,9 @@ TEST_F(WorkerStopTest, SigtermWhileFetchingTheCatalogLeavesAndExitsZero) {
 
 TEST_F(WorkerStopTest, SigtermWhileWaitingForMembersLeavesAndExitsZero) {
   // A dataset, but min_members = 2 alone: placement then the epoch start wait (30 s, 60 s).
-  ChildProcess gen(
-      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
-      dir_.path() + "/gen.log");
-  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
+  ASSERT_NO_FATAL_FAILURE(GenerateDataset());
   ChildProcess worker = StartWorker(
-      "dataset = \"" + dir_.path() + "/data\"\nepochs = 1\nmin_members = 2\n", "listening on");
+      DataConfig() + "min_members = 2\n", "listening on");
   const auto code = Stop(worker, milliseconds(5000));
   ASSERT_TRUE(code.has_value()) << "still running 5 s after SIGTERM\n" << worker.ReadLog();
   EXPECT_EQ(*code, 0) << worker.ReadLog();
@@ -67,14 +73,9 @@ TEST_F(WorkerStopTest, SigtermWhileWaitingForMembersLeavesAndExitsZero) {
 // ids_out that cannot be written ends the worker with exit 1 naming the file: it exited 0
 // having written no id, while commits covering them went out.
 TEST_F(WorkerStopTest, IdsThatCannotBeWrittenFailTheWorkerNamingTheFile) {
-  ChildProcess gen(
-      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
-      dir_.path() + "/gen.log");
-  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
-  ChildProcess worker = StartWorker("dataset = \"" + dir_.path() +
-                                        "/data\"\nepochs = 1\nreplication = 1\n"
-                                        "ids_out = \"/dev/full\"\n",
-                                    "listening on");
+  ASSERT_NO_FATAL_FAILURE(GenerateDataset());
+  ChildProcess worker =
+      StartWorker(DataConfig() + "replication = 1\nids_out = \"/dev/full\"\n", "listening on");
   const auto code = worker.Wait(seconds(30));
   ASSERT_TRUE(code.has_value()) << worker.ReadLog();
   EXPECT_EQ(*code, 1) << worker.ReadLog();
@@ -85,14 +86,9 @@ TEST_F(WorkerStopTest, IdsThatCannotBeWrittenFailTheWorkerNamingTheFile) {
 // start_timeout bounds the wait for min_members before the first epoch: it came only after
 // the whole placement_timeout (30 s), which also waited for the members.
 TEST_F(WorkerStopTest, MissingMembersEndTheWorkerAfterStartTimeout) {
-  ChildProcess gen(
-      {SHARDMESH_BIN, "gen", "--out", dir_.path() + "/data", "--samples", "2000", "--shards", "2"},
-      dir_.path() + "/gen.log");
-  ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
-  ChildProcess worker = StartWorker("dataset = \"" + dir_.path() +
-                                        "/data\"\nepochs = 1\nmin_members = 2\n"
-                                        "start_timeout = \"1s\"\n",
-                                    "listening on");
+  ASSERT_NO_FATAL_FAILURE(GenerateDataset());
+  ChildProcess worker =
+      StartWorker(DataConfig() + "min_members = 2\nstart_timeout = \"1s\"\n", "listening on");
   const auto code = worker.Wait(seconds(15));
   ASSERT_TRUE(code.has_value()) << "still waiting 15 s into a 1 s start_timeout\n"
                                 << worker.ReadLog();
