@@ -62,7 +62,6 @@ StreamingConfig& StreamingConfig::WithEpoch(std::uint64_t epoch) {
 }
 
 Status StreamingConfig::Validate(const Dataset& dataset) const {
-  if (prefetch_threads_ == 0) return Status::InvalidArgument("prefetch_threads must be > 0");
   if (prefetch_threads_ > kMaxPrefetchThreads) {
     return Status::InvalidArgument("prefetch_threads must be at most " +
                                    std::to_string(kMaxPrefetchThreads) + ", got " +

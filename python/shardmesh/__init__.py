@@ -164,8 +164,9 @@ class Loader(_shardmesh._Loader):
     drop_last: like DistributedSampler's; False pads every rank to ceil(N/W) samples with
     samples from the start of the epoch, True gives floor(N/W) (a few samples skipped).
     drop_last_batch: like DataLoader's drop_last; skip a final batch shorter than batch_size.
-    prefetch_threads / prefetch_blocks / prefetch_bytes: background decode threads, decoded
-    blocks kept ready, and the memory budget for decoded blocks (bytes).
+    prefetch_threads / prefetch_blocks / prefetch_bytes: background decode threads (0: the
+    caller decodes each block itself), decoded blocks kept ready, and the memory budget for
+    decoded blocks (bytes).
     partitions: canonical partitions (a multiple of the world size avoids decode
     amplification); shuffle_window_blocks: blocks whose samples are shuffled together.
     return_index: add "__index__" (global sample indices, int64) to every batch and sample.
@@ -192,7 +193,7 @@ class Loader(_shardmesh._Loader):
         seed = _int_arg("seed", seed)
         epoch = _int_arg("epoch", epoch)
         batch_size = _int_arg("batch_size", batch_size, 1)
-        prefetch_threads = _int_arg("prefetch_threads", prefetch_threads, 1, u32)
+        prefetch_threads = _int_arg("prefetch_threads", prefetch_threads, 0, u32)
         prefetch_blocks = _int_arg("prefetch_blocks", prefetch_blocks, 1, u32)
         prefetch_bytes = _int_arg("prefetch_bytes", prefetch_bytes, 1)
         partitions = _int_arg("partitions", partitions, 1, u32)

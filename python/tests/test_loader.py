@@ -24,6 +24,14 @@ def test_batches_match_cli_sample_for_sample(cli, gen_dataset, world_size):
         assert loader_ids(loader) == expected
 
 
+def test_zero_prefetch_threads_decodes_in_the_caller_in_the_same_order(cli, gen_dataset):
+    # No decode thread at all (e.g. inside each DataLoader worker): same sequence.
+    loader = shardmesh.Loader(gen_dataset, world_size=2, rank=1, seed=3, batch_size=100,
+                              prefetch_threads=0, return_index=True)
+    assert loader_ids(loader) == cli_ids(cli, gen_dataset, "--world-size", 2, "--rank", 1,
+                                         "--seed", 3, "--prefetch-threads", 0)
+
+
 @pytest.mark.parametrize("strategy", ["contiguous", "hash", "stratified"])
 def test_strategies_match_cli(cli, gen_dataset, strategy):
     loader = shardmesh.Loader(gen_dataset, world_size=3, rank=2, seed=1, strategy=strategy,

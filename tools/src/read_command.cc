@@ -414,8 +414,8 @@ void RegisterRead(CLI::App& app) {
   cmd->add_flag("--bench", args->bench,
                 "Print one line: samples/s, MB/s and the raw pread+LZ4 limit of the same blocks");
   cmd->add_option("--prefetch-threads", args->prefetch_threads,
-                  "Background decode threads (default 1; none when the process may run on "
-                  "one CPU only: the reader then decodes itself)")
+                  "Background decode threads (default 1; 0, or a process that may run on one "
+                  "CPU only: the reader decodes each block itself)")
       ->transform(UnsignedDecimal());
   cmd->add_option("--prefetch-blocks", args->prefetch_blocks,
                   "Decoded blocks kept ahead of the consumer (default 8)")

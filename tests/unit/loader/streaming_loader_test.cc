@@ -378,6 +378,15 @@ TEST_F(StreamingLoaderTest, UseInAForkedChildIsAnErrorNotAHang) {
   EXPECT_TRUE(next->has_value());
 }
 
+// prefetch_threads 0: no decode thread, the consumer decodes each block itself, same sequence.
+TEST_F(StreamingLoaderTest, ZeroPrefetchThreadsDecodesOnTheConsumerThread) {
+  const auto config = StreamingConfig(3, 2).WithSeed(6).WithPrefetchThreads(0);
+  auto loader = MustCreate(*dataset_, config);
+  ASSERT_NE(loader, nullptr);
+  EXPECT_EQ(loader->decode_threads(), 0u);
+  EXPECT_EQ(Drain(*loader), PlannedSequence(config));
+}
+
 TEST_F(StreamingLoaderTest, ResetStartsAnotherEpochAndRepeatsTheSameOne) {
   auto loader = MustCreate(*dataset_, StreamingConfig(3, 0).WithSeed(4));
   ASSERT_NE(loader, nullptr);
@@ -509,7 +518,6 @@ TEST_F(StreamingLoaderTest, InvalidConfigsAreRejectedNamingTheField) {
       {StreamingConfig(0, 0), "world_size"},
       {StreamingConfig(2, 2), "rank"},
       {StreamingConfig(2, 0).WithPartitions(0), "partitions"},
-      {StreamingConfig(2, 0).WithPrefetchThreads(0), "prefetch_threads"},
       {StreamingConfig(2, 0).WithPrefetchBytes(0), "prefetch_bytes"},
       {StreamingConfig(2, 0).WithStrategy(Strategy::kRange), "ranges"},
       {StreamingConfig(2, 0).WithPrefetchThreads(40000), "prefetch_threads"},

@@ -57,8 +57,10 @@ class StreamingConfig {
   // Blocks per shuffle window (default 1). Memory: owned partitions * window * block size.
   StreamingConfig& WithShuffleWindowBlocks(std::uint32_t blocks);
   // Background decode threads (default 1, at most kMaxPrefetchThreads). More helps when
-  // decoding is slower than the consumer; each in-flight decode holds one more block. A process confined to one CPU
-  // (taskset, cgroup cpusets) decodes on the consumer's thread instead, whatever this says.
+  // decoding is slower than the consumer; each in-flight decode holds one more block. 0: no
+  // thread, the consumer decodes each block itself when it first needs it (e.g. beside a
+  // trainer that keeps every core busy), which is also what a process confined to one CPU
+  // (taskset, cgroup cpusets) does, whatever this says.
   StreamingConfig& WithPrefetchThreads(std::uint32_t threads);
   // kAdaptive only: relative throughput of every rank (same vector on all ranks).
   StreamingConfig& WithAdaptiveThroughputs(std::vector<double> throughputs);
