@@ -233,6 +233,21 @@ _SCALAR_TYPES = ((bool, None), (int, "int64"), (float, "float64"), (str, "string
                  (bytes, "bytes"))
 
 
+def _shape_arg(name, shape):
+    """A schema shape as a list of ints (-1: any length): 2.9 was truncated to 2 and the string
+    "12" read as (1, 2)."""
+    if isinstance(shape, (str, bytes)) or not hasattr(shape, "__iter__"):
+        raise InvalidArgumentError(f"field '{name}': shape must be a list of integers, "
+                                   f"got {shape!r}")
+    dims = []
+    for d in shape:
+        if isinstance(d, bool) or not isinstance(d, (int, _np.integer)) or d < -1:
+            raise InvalidArgumentError(f"field '{name}': shape must be a list of integers "
+                                       f"(-1: any length), got {list(shape)!r}")
+        dims.append(int(d))
+    return dims
+
+
 def _normalize_field(name, spec):
     """(name, type, dtype, shape) from 'int64' | 'float64' | 'string' | 'bytes' |
     ('tensor', dtype, shape) | (dtype, shape) | {'type':..., 'dtype':..., 'shape':...}."""
@@ -240,7 +255,7 @@ def _normalize_field(name, spec):
         ftype = spec.get("type", "tensor")
         if ftype != "tensor":
             return (name, ftype, "", [])
-        return (name, "tensor", str(_np.dtype(spec["dtype"])), [int(d) for d in spec["shape"]])
+        return (name, "tensor", str(_np.dtype(spec["dtype"])), _shape_arg(name, spec["shape"]))
     if isinstance(spec, str):
         return (name, spec, "", [])
     spec = tuple(spec)
@@ -248,7 +263,7 @@ def _normalize_field(name, spec):
         spec = spec[1:]
     if len(spec) != 2:
         raise InvalidArgumentError(f"field '{name}': cannot read the schema entry {spec!r}")
-    return (name, "tensor", str(_np.dtype(spec[0])), [int(d) for d in spec[1]])
+    return (name, "tensor", str(_np.dtype(spec[0])), _shape_arg(name, spec[1]))
 
 
 def infer_schema(sample):
@@ -258,6 +273,9 @@ def infer_schema(sample):
     Raises InvalidArgumentError for anything else."""
     schema = {}
     for name, value in sample.items():
+        if isinstance(value, (str, bytes)):  # np.str_ and np.bytes_ too, not '<U2' tensors
+            schema[name] = "string" if isinstance(value, str) else "bytes"
+            continue
         if isinstance(value, _np.integer) and not isinstance(value, _np.bool_):
             schema[name] = "int64"  # an element of an int array: usable as a label field
             continue
@@ -302,8 +320,12 @@ def write_dataset(path, samples, schema=None, label_field=None, samples_per_shar
         fields = [_normalize_field(name, spec) for name, spec in schema.items()]
     else:
         fields = [_normalize_field(f["name"], f) for f in schema]
+    if label_field is not None and not isinstance(label_field, str):
+        raise TypeError(f"label_field must be a str or None, got {type(label_field).__name__}")
+    samples_per_shard = _int_arg("samples_per_shard", samples_per_shard, 1, (1 << 64) - 1)
+    block_bytes = _int_arg("block_bytes", block_bytes, 1, 512 << 20)
     writer = _shardmesh._Writer(_path_arg(path), fields, label_field, samples_per_shard,
-                                block_bytes, overwrite)
+                                block_bytes, _bool_arg("overwrite", overwrite))
     try:
         writer.add(first)
         for index, sample in enumerate(iterator, 1):

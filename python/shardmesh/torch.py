@@ -130,6 +130,10 @@ class _Stream:
         self.worker = worker        # (worker_id, num_workers)
         self.offset = offset
         self.next_batch = next_batch
+        # The stream state before the batch being read, until it is handed over: a Ctrl-C in
+        # between (raised at the first Python call after the read) repeats that batch on
+        # resume instead of losing it.
+        self.before_read = None
 
 
 class ShardMeshDataset(IterableDataset):
@@ -248,12 +252,18 @@ class ShardMeshDataset(IterableDataset):
         in_worker = info is not None
         try:
             while True:
+                if not in_worker:  # 1 us; a worker's position is state_after_batches' business
+                    current.before_read = loader.state_dict()["stream_state"]
                 batch = loader.next_batch()
                 if batch is None:
+                    current.before_read = None
                     return
-                current.next_batch += 1
+                out = to_torch(batch, shared=in_worker)
                 self._current = current
-                yield to_torch(batch, shared=in_worker)
+                # No call between these stores and the yield: nothing to interrupt them.
+                current.before_read = None
+                current.next_batch += 1
+                yield out
         finally:
             # Finished, abandoned or closed: the next iteration may reuse this loader (it keeps
             # its position until then, for state_dict).
@@ -311,7 +321,7 @@ class ShardMeshDataset(IterableDataset):
         stream_state = None
         epoch = self._epoch
         if current.key[0] == os.getpid():
-            stream_state = current.loader.state_dict()["stream_state"]
+            stream_state = current.before_read or current.loader.state_dict()["stream_state"]
             epoch = current.loader.epoch
         worker_id, num_workers = current.worker
         return {"epoch": epoch, "next_batch": current.next_batch, "offset": current.offset,

@@ -3,11 +3,13 @@
 #include <pybind11/stl.h>
 
 #include <memory>
+#include <stdexcept>
 #include <string>
 
 #include "bindings.h"
 #include "conversion.h"
 #include "errors.h"
+#include "shardmesh/common/utf8.h"
 #include "shardmesh/loader/dataset.h"
 
 namespace shardmesh::python {
@@ -29,10 +31,14 @@ std::shared_ptr<const Dataset> OpenDataset(const std::string& path, bool verify)
 
 py::dict ReadSample(const Dataset& dataset, std::int64_t index) {
   const auto n = static_cast<std::int64_t>(dataset.num_samples());
+  const std::int64_t asked = index;
   if (index < 0) index += n;
   if (index < 0 || index >= n) {
-    throw py::index_error("sample " + std::to_string(index) + " out of range for " + dataset.dir() +
-                          " (" + std::to_string(n) + " samples)");
+    // The index as given (-20001, not -1) and a directory name escaped where it is not UTF-8
+    // (the message came out empty).
+    throw py::index_error("sample " + std::to_string(asked) + " out of range for " +
+                          EscapeInvalidUtf8(dataset.dir()) + " (" + std::to_string(n) +
+                          " samples)");
   }
   Result<std::shared_ptr<const loader::DecodedBlock>> block = Status::Internal("not read");
   std::uint64_t first = 0;
@@ -116,11 +122,23 @@ once at open and checks its checksum.
           },
           "Reads every block and file, checks checksums and decodes every block against the "
           "schema; raises CorruptionError naming the first damaged file and block.")
-      .def("__repr__", [](const Dataset& d) {
-        return "<shardmesh.Dataset " + d.dir() + ": " + std::to_string(d.num_samples()) +
-               " samples, " + std::to_string(d.num_shards()) + " shards, " +
-               std::to_string(d.blocks().size()) + " blocks>";
-      });
+      .def("__repr__",
+           [](const Dataset& d) {
+             return "<shardmesh.Dataset " + EscapeInvalidUtf8(d.dir()) + ": " +
+                    std::to_string(d.num_samples()) + " samples, " +
+                    std::to_string(d.num_shards()) + " shards, " +
+                    std::to_string(d.blocks().size()) + " blocks>";
+           })
+      // Pickled as its directory (bytes, so any file name survives) and reopened on load: a
+      // map-style wrapper holding one can go to spawn/forkserver DataLoader workers.
+      .def(py::pickle([](const Dataset& d) { return py::make_tuple(py::bytes(d.dir())); },
+                      [](const py::tuple& state) {
+                        if (state.size() != 1) {
+                          throw std::runtime_error("shardmesh.Dataset: bad pickle state");
+                        }
+                        return std::const_pointer_cast<Dataset>(
+                            OpenDataset(FsPath(state[0]), false));
+                      }));
 }
 
 }  // namespace shardmesh::python

@@ -14,6 +14,7 @@
 #include "bindings.h"
 #include "conversion.h"
 #include "errors.h"
+#include "shardmesh/common/utf8.h"
 #include "shardmesh/loader/dataset_writer.h"
 
 namespace shardmesh::python {
@@ -61,6 +62,44 @@ class PyWriter {
     writer_ = ValueOrThrow(loader::DatasetWriter::Create(path, schema_, options));
   }
 
+  // `value` as a C-contiguous array of `want`, refusing what the conversion would change: an
+  // integer that does not fit (NumPy wraps 2**40 into uint32 as 0, 300 into int8 as 44), a
+  // fraction into an integer dtype, a finite value that overflows a float dtype to inf, and
+  // text (NumPy's own ValueError named neither sample nor field). Narrowing float64 to float32
+  // rounds, as expected of features, and is allowed.
+  template <typename Fail>
+  static py::array ToTensorArray(py::handle value, const py::dtype& want, Fail&& fail) {
+    py::module_ np = py::module_::import("numpy");
+    py::object src;
+    try {
+      src = np.attr("asarray")(value);  // its natural dtype (asarray keeps a scalar 0-d)
+    } catch (const py::error_already_set& e) {
+      fail(std::string("cannot make an array of it: ") + e.what());
+    }
+    const py::dtype from = src.attr("dtype").cast<py::dtype>();
+    if (std::string("biuf").find(from.kind()) == std::string::npos) {
+      fail("expected numbers, got " + std::string(py::str(py::object(from))) + " values");
+    }
+    // NumPy warns (RuntimeWarning) of the very casts refused below: they are errors here.
+    py::object quiet = np.attr("errstate")(py::arg("all") = "ignore");
+    quiet.attr("__enter__")();
+    struct Leave {
+      py::object& context;
+      ~Leave() { context.attr("__exit__")(py::none(), py::none(), py::none()); }
+    } leave{quiet};
+    py::array a = np.attr("asarray")(src, want, "C");
+    if (from.is(want) || np.attr("can_cast")(from, want, "safe").cast<bool>()) return a;
+    if (want.kind() == 'f') {
+      if (np.attr("any")(np.attr("isinf")(a) & np.attr("isfinite")(src)).cast<bool>()) {
+        fail("a value beyond the range of " + std::string(py::str(py::object(want))));
+      }
+    } else if (!np.attr("array_equal")(a.attr("astype")(from), src).cast<bool>()) {
+      fail("values that " + std::string(py::str(py::object(want))) +
+           " cannot hold exactly (out of range, or fractions)");
+    }
+    return a;
+  }
+
   void Add(const py::dict& sample) {
     if (!writer_) ThrowStatus(Status::FailedPrecondition("the writer was abandoned"));
     const std::string where = "sample " + std::to_string(writer_->num_samples());
@@ -95,23 +134,33 @@ class PyWriter {
       try {
         switch (spec.type) {
           case FieldType::kInt64:
-            writer_->AddInt64(value.cast<std::int64_t>());
-            break;
           case FieldType::kFloat64:
-            writer_->AddFloat64(value.cast<double>());
+            // True is an int to pybind11 (and 1.0 to a double): a bool is no number here.
+            if (py::isinstance<py::bool_>(value)) fail("a bool is not a number");
+            if (spec.type == FieldType::kInt64) {
+              writer_->AddInt64(value.cast<std::int64_t>());
+            } else {
+              writer_->AddFloat64(value.cast<double>());
+            }
             break;
-          case FieldType::kString:
-            writer_->AddString(value.cast<std::string>());
+          case FieldType::kString: {
+            // Stored strings are UTF-8 (msgpack str; pack refuses others): bytes that are not
+            // were written, and every later read of the sample failed to decode them.
+            const std::string text = value.cast<std::string>();
+            if (!IsValidUtf8(text)) {
+              fail("text that is not valid UTF-8: \"" + EscapeInvalidUtf8(text) +
+                   "\" (a bytes field holds binary data)");
+            }
+            writer_->AddString(text);
             break;
+          }
           case FieldType::kBytes: {
             std::string bytes = value.cast<std::string>();
             writer_->AddBytes(AsBytes(bytes));
             break;
           }
           case FieldType::kTensor: {
-            py::dtype want = NumpyDType(spec.dtype);
-            // asarray keeps a scalar 0-d (ascontiguousarray would make it 1-d).
-            py::array a = py::module_::import("numpy").attr("asarray")(value, want, "C");
+            py::array a = ToTensorArray(value, NumpyDType(spec.dtype), fail);
             if (static_cast<std::size_t>(a.ndim()) != spec.shape.size()) {
               fail("expected " + std::to_string(spec.shape.size()) + " dimensions, got " +
                    std::to_string(a.ndim()));
@@ -136,7 +185,8 @@ class PyWriter {
         }
       } catch (const py::cast_error&) {
         fail("cannot convert a " + std::string(py::str(value.get_type().attr("__name__"))) +
-             " to " + std::string(loader::FieldTypeName(spec.type)));
+             " to " + std::string(loader::FieldTypeName(spec.type)) +
+             (py::isinstance<py::str>(value) ? " (text that cannot be encoded as UTF-8?)" : ""));
       }
     }
     ThrowIfError(writer_->EndSample());

@@ -131,3 +131,56 @@ def test_a_failed_write_removes_its_shards_at_once_not_when_the_error_is_collect
     import gc
     gc.collect()
     assert len(shardmesh.Dataset(target)) == 60
+
+
+@pytest.mark.parametrize("dtype,value,why", [
+    ("uint32", 2 ** 40, "cannot hold exactly"),      # NumPy stored 0
+    ("uint32", [5, 2 ** 32 + 7], "cannot hold exactly"),  # stored [5, 7]
+    ("int8", [300], "cannot hold exactly"),           # stored 44
+    ("uint8", [-1], "cannot hold exactly"),           # stored 255
+    ("int32", [1.7, -2.5], "cannot hold exactly"),    # stored [1, -2]
+    ("float16", [1e6], "beyond the range of float16"),  # stored inf
+    ("float32", np.array([1e300]), "beyond the range of float32"),
+    ("float32", ["ab"], "expected numbers"),         # NumPy's ValueError named no field
+])
+def test_values_a_tensor_dtype_cannot_hold_are_refused_not_cast(tmp_path, dtype, value, why):
+    shape = list(np.shape(value))
+    with pytest.raises(shardmesh.InvalidArgumentError, match=f"sample 0, field 't': .*{why}"):
+        shardmesh.write_dataset(str(tmp_path / "d"), [{"t": value}],
+                                schema={"t": (dtype, shape)})
+    # Narrowing floats rounds, as features expect, and whole floats fit an integer dtype.
+    shardmesh.write_dataset(str(tmp_path / "ok"), [{"f": [0.1, 1e30], "i": [3.0, -2.0]}],
+                            schema={"f": ("float32", [2]), "i": ("int8", [2])})
+    sample = shardmesh.Dataset(str(tmp_path / "ok"))[0]
+    assert sample["f"][0] == np.float32(0.1) and list(sample["i"]) == [3, -2]
+
+
+def test_text_that_is_not_utf8_bools_and_bad_shapes_are_refused(tmp_path):
+    # Bytes that are not UTF-8 were written to a string field; every read of them then failed.
+    with pytest.raises(shardmesh.InvalidArgumentError, match="sample 1, field 's': text that "
+                       "is not valid UTF-8"):
+        shardmesh.write_dataset(str(tmp_path / "a"), [{"s": "ok"}, {"s": b"caf\xe9"}],
+                                schema={"s": "string"})
+    with pytest.raises(shardmesh.InvalidArgumentError, match="a bool is not a number"):
+        shardmesh.write_dataset(str(tmp_path / "b"), [{"x": True}], schema={"x": "int64"})
+    for shape in [[2.9], "12"]:
+        with pytest.raises(shardmesh.InvalidArgumentError, match="shape must be a list"):
+            shardmesh.write_dataset(str(tmp_path / "c"), [{"v": [1, 2]}],
+                                    schema={"v": ("float32", shape)})
+    with pytest.raises(TypeError, match="samples_per_shard must be an integer"):
+        shardmesh.write_dataset(str(tmp_path / "e"), [{"x": 1}], samples_per_shard=1e5)
+    # A NumPy string scalar is a string field, not a '<U2' tensor.
+    shardmesh.write_dataset(str(tmp_path / "f"), [{"s": np.str_("hi")}])
+    assert shardmesh.Dataset(str(tmp_path / "f"))[0]["s"] == "hi"
+
+
+def test_a_dataset_pickles_as_its_directory_and_prints_any_path(tmp_path):
+    import pickle
+    path = os.fsencode(str(tmp_path)) + b"/p\xff dir"
+    shardmesh.write_dataset(path, make_samples(10))
+    ds = shardmesh.Dataset(path)
+    again = pickle.loads(pickle.dumps(ds))
+    assert again.num_samples == 10 and again[3]["id"] == 3
+    assert "p\\xFF dir" in repr(ds)
+    with pytest.raises(IndexError, match=r"sample -11 out of range for .*p\\xFF dir"):
+        ds[-11]
