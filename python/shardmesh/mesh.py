@@ -41,12 +41,13 @@ main thread) ends a wait in start_epoch or next_batch with KeyboardInterrupt at 
     """
 
     def __init__(self, config=None, batch_size=256, return_index=False, **keys):
-        from . import _int_arg  # checked by name before anything starts
+        from . import _bool_arg, _int_arg  # checked by name before anything starts
         batch_size = _int_arg("batch_size", batch_size, 1)
+        return_index = _bool_arg("return_index", return_index)
         path = "" if config is None else _os.fspath(config)
         self._job = _shardmesh._MeshJob(path, keys)
         self.batch_size = batch_size
-        self.return_index = bool(return_index)
+        self.return_index = return_index
 
     # -- epochs
     def start_epoch(self, epoch):

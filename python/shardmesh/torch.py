@@ -159,7 +159,7 @@ class ShardMeshDataset(IterableDataset):
         self.strategy = strategy
         self.drop_last = drop_last
         self.drop_last_batch = drop_last_batch
-        self.num_workers = num_workers
+        self.num_workers = shardmesh._int_arg("num_workers", num_workers)
         self._loader_kwargs = dict(seed=seed, strategy=strategy, drop_last=drop_last,
                                    drop_last_batch=drop_last_batch, batch_size=batch_size,
                                    return_index=return_index, **loader_kwargs)
@@ -314,6 +314,12 @@ class ShardMeshDataset(IterableDataset):
         if self._resume is not None:
             return dict(self._resume)
         current = self._current
+        if current is None and self.num_workers > 0 and get_worker_info() is None:
+            warnings.warn(
+                "ShardMeshDataset.state_dict() in the main process with num_workers > 0: the "
+                "batches are read in the DataLoader's workers, whose positions are not seen "
+                "here; this state is the start of the epoch. Save "
+                "state_after_batches(batches_consumed) instead.", RuntimeWarning, stacklevel=2)
         if current is None:
             worker_id, num_workers = (0, 1)
             return {"epoch": self._epoch, "next_batch": 0, "offset": 0, "stream_state": None,
@@ -340,8 +346,9 @@ class ShardMeshDataset(IterableDataset):
     def state_after_batches(self, consumed_batches, epoch=None):
         """A state that resumes after the first `consumed_batches` batches this rank delivered
         in `epoch` (default: the current one), with the num_workers of the interrupted run."""
-        return {"epoch": self._epoch if epoch is None else epoch,
-                "next_batch": int(consumed_batches), "offset": int(consumed_batches),
+        consumed_batches = shardmesh._int_arg("consumed_batches", consumed_batches)
+        epoch = self._epoch if epoch is None else shardmesh._int_arg("epoch", epoch)
+        return {"epoch": epoch, "next_batch": consumed_batches, "offset": consumed_batches,
                 "stream_state": None}
 
     def commit(self):

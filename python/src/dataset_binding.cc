@@ -85,13 +85,21 @@ once at open and checks its checksum.
           "write_dataset's schema= accepts).")
       .def_property_readonly(
           "label_field", [](const Dataset& d) { return d.schema().label_field(); },
-          "Name of the int64 label field (label histogram, stratified splits), or '' if none.")
+          "Name of the int64 label field (label histogram, stratified splits), or None.")
       .def_property_readonly(
           "schema_text", [](const Dataset& d) { return d.schema().ToString(); },
           "The schema as `shardmesh inspect` prints it.")
       .def("__len__", &Dataset::num_samples)
       .def(
-          "__getitem__", [](const Dataset& d, std::int64_t i) { return ReadSample(d, i); },
+          "__getitem__",
+          [](const Dataset& d, const py::object& index) {
+            // An int (or NumPy integer), not a bool: ds[True] read sample 1.
+            if (py::isinstance<py::bool_>(index) || !py::hasattr(index, "__index__")) {
+              throw py::type_error("Dataset indices must be integers, not " +
+                                   std::string(py::str(index.get_type().attr("__name__"))));
+            }
+            return ReadSample(d, py::int_(index.attr("__index__")()).cast<std::int64_t>());
+          },
           py::arg("index"),
           "Sample `index` as {field: value}; tensors are read-only views into the decoded block.")
       .def(

@@ -53,6 +53,10 @@ class PyLoader {
         drop_last_batch_(o.drop_last_batch),
         return_index_(o.return_index) {
     if (o.batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
+    if (o.return_index && dataset_->schema().FieldIndex("__index__")) {
+      ThrowStatus(Status::InvalidArgument(
+          "return_index=True would replace the dataset's own field '__index__'"));
+    }
     loader::Strategy strategy = ValueOrThrow(loader::ParseStrategy(o.strategy));
     loader::StreamingConfig config(o.world_size, o.rank);
     config.WithStrategy(strategy)

@@ -772,3 +772,14 @@ def test_two_sample_batches_of_records_of_any_size_become_tensors(tmp_path):
         assert torch.equal(x[:, 0], x[:, 3])  # each row holds one sample's value
     ids = sorted(int(v) for b in batches for v in b["x"][:, 0].tolist())
     assert ids == list(range(1000))
+
+
+def test_arguments_of_the_wrapper_are_checked_and_state_dict_warns_with_workers(gen_dataset):
+    with pytest.raises(TypeError, match="num_workers must be an integer"):
+        smt.ShardMeshDataset(gen_dataset, num_workers="2")
+    ds = smt.ShardMeshDataset(gen_dataset, batch_size=100, num_workers=2)
+    with pytest.raises(shardmesh.InvalidArgumentError, match="consumed_batches"):
+        ds.state_after_batches(-5)
+    # The workers' positions are not visible here: say so rather than return the epoch's start.
+    with pytest.warns(RuntimeWarning, match="state_after_batches"):
+        ds.state_dict()

@@ -184,3 +184,15 @@ def test_a_dataset_pickles_as_its_directory_and_prints_any_path(tmp_path):
     assert "p\\xFF dir" in repr(ds)
     with pytest.raises(IndexError, match=r"sample -11 out of range for .*p\\xFF dir"):
         ds[-11]
+
+
+def test_indices_are_integers_and_return_index_keeps_a_field_named_index(tmp_path):
+    path = str(tmp_path / "d")
+    shardmesh.write_dataset(path, ({"__index__": i, "x": i} for i in range(5)))
+    ds = shardmesh.Dataset(path)
+    assert ds[np.int64(2)]["x"] == 2
+    with pytest.raises(TypeError, match="integers, not bool"):
+        ds[True]
+    assert ds.label_field is None
+    with pytest.raises(shardmesh.InvalidArgumentError, match="field '__index__'"):
+        shardmesh.Loader(path, return_index=True)
