@@ -1,6 +1,7 @@
 """How a DataLoader worker's batch reaches the main process: named shared-memory buffers.
 
-A worker copies every array of a batch once into one buffer of its pool: a file in /dev/shm
+A worker copies every array of a batch (each array of a variable-shape field's list too) once
+into one buffer of its pool: a file in /dev/shm
 mapped into the worker. DataLoader pickles the batch (ForkingPickler) to the main process; a
 SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
 file descriptor. torch's own path for shared tensors sends a descriptor per storage, and the
@@ -267,12 +268,14 @@ def _attach(name, nbytes, pooled):
     return tensor
 
 
-def _rebuild_batch(keys, buffers, views, others):
-    """The main process's side of SharedBatch: {field: tensor}. Views of a pooled buffer are
-    copied out (one copy of the bytes in use) and the buffer is handed back to its worker;
-    unpooled buffers are kept and viewed."""
+def _rebuild_batch(keys, buffers, views, others, lists=None):
+    """The main process's side of SharedBatch: {field: tensor or list of tensors}. Views of a
+    pooled buffer are copied out (one copy of the bytes in use) and the buffer is handed back
+    to its worker; unpooled buffers are kept and viewed."""
+    lists = lists or {}
+    specs = list(views.values()) + [spec for items in lists.values() for spec in items]
     used = [0] * len(buffers)
-    for buffer_index, _, _, offset, nbytes in views.values():
+    for buffer_index, _, _, offset, nbytes in specs:
         used[buffer_index] = max(used[buffer_index], offset + nbytes)
     sources = []
     for (name, nbytes, pooled), end in zip(buffers, used):
@@ -285,11 +288,17 @@ def _rebuild_batch(keys, buffers, views, others):
             sources.append(copy)
         else:
             sources.append(buffer)
+
+    def view(spec):
+        buffer_index, dtype, shape, offset, nbytes = spec
+        return sources[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
+
     out = {}
     for name in keys:
         if name in views:
-            buffer_index, dtype, shape, offset, nbytes = views[name]
-            out[name] = sources[buffer_index][offset:offset + nbytes].view(dtype).view(shape)
+            out[name] = view(views[name])
+        elif name in lists:
+            out[name] = [view(spec) for spec in lists[name]]
         else:
             out[name] = others[name]
     return out
@@ -311,53 +320,82 @@ class SharedBatch(dict):
 
     def __reduce__(self):
         pool = _pool()
-        buffers, index_of, views, others, sent = [], {}, {}, {}, []
-        for name, value in self.items():
-            buffer = None
+        buffers, index_of, views, lists, others, sent = [], {}, {}, {}, {}, []
+
+        def buffer_of(value):
             if isinstance(value, torch.Tensor) and value.is_contiguous() \
                     and value.device.type == "cpu":
-                buffer = pool.by_address.get(_storage_address(value))
-            if buffer is None:
-                others[name] = value
-                continue
-            base = buffer.address
+                return pool.by_address.get(_storage_address(value))
+            return None
+
+        def spec_of(value, buffer):
             if buffer.name not in index_of:
                 index_of[buffer.name] = len(buffers)
                 buffers.append((buffer.name, buffer.nbytes, buffer.pooled))
                 sent.append(buffer)
-            views[name] = (index_of[buffer.name], value.dtype, tuple(value.shape),
-                           value.data_ptr() - base, value.numel() * value.element_size())
+            return (index_of[buffer.name], value.dtype, tuple(value.shape),
+                    value.data_ptr() - buffer.address, value.numel() * value.element_size())
+
+        for name, value in self.items():
+            buffer = buffer_of(value)
+            if buffer is not None:
+                views[name] = spec_of(value, buffer)
+                continue
+            # A variable-shape field: a list of views, sent the same way (one descriptor per
+            # tensor through torch's own path was 90x slower, and ran out of descriptors).
+            items = [buffer_of(v) for v in value] if isinstance(value, list) and value else []
+            if items and all(b is not None for b in items):
+                lists[name] = [spec_of(v, b) for v, b in zip(value, items)]
+            else:
+                others[name] = value
         with pool.lock:
             for buffer in sent:
                 buffer.sent = True  # the main process frees a pooled one, unlinks the others
                 if not buffer.pooled:
                     pool.names.discard(buffer.name)
                     pool.by_address.pop(buffer.address, None)
-        return (_rebuild_batch, (list(self.keys()), buffers, views, others))
+        return (_rebuild_batch, (list(self.keys()), buffers, views, others, lists))
 
 
 def shared_batch(batch):
-    """`batch` with every array copied once into one shared buffer (a recycled one when free).
-    Copying there directly makes that the worker's only copy, sized to the values (a strided
-    view into a block would otherwise copy the block span it covers), and folds the uint32
-    widening into it. The tensors are valid until the batch is sent: the worker must not keep
-    them (the buffer is then reused)."""
+    """`batch` with every array, and every array of a list of arrays (a variable-shape field),
+    copied once into one shared buffer (a recycled one when free). Copying there directly
+    makes that the worker's only copy, sized to the values (a strided view into a block would
+    otherwise copy the block span it covers), and folds the uint32 widening into it. The
+    tensors are valid until the batch is sent: the worker must not keep them (the buffer is
+    then reused)."""
     layout, total = {}, _HEADER_BYTES
+
+    def place(value):
+        nonlocal total
+        dtype = torch_dtype(value.dtype)
+        nbytes = value.size * torch.empty(0, dtype=dtype).element_size()
+        total = -(-total // 64) * 64  # every view aligned for any dtype
+        spec = (dtype, total, nbytes)
+        total += nbytes
+        return spec
+
     for name, value in batch.items():
         if isinstance(value, np.ndarray):
-            dtype = torch_dtype(value.dtype)
-            nbytes = value.size * torch.empty(0, dtype=dtype).element_size()
-            total = -(-total // 64) * 64  # every view aligned for any dtype
-            layout[name] = (dtype, total, nbytes)
-            total += nbytes
+            layout[name] = place(value)
+        elif isinstance(value, list) and value and \
+                all(isinstance(v, np.ndarray) for v in value):
+            layout[name] = [place(v) for v in value]
     buffer = acquire_buffer(total)
+
+    def fill(spec, value):
+        dtype, offset, nbytes = spec
+        tensor = buffer[offset:offset + nbytes].view(dtype).view(value.shape)
+        np.copyto(tensor.numpy(), value, casting="unsafe")
+        return tensor
+
     out = SharedBatch()
     for name, value in batch.items():
-        if name in layout:
-            dtype, offset, nbytes = layout[name]
-            tensor = buffer[offset:offset + nbytes].view(dtype).view(value.shape)
-            np.copyto(tensor.numpy(), value, casting="unsafe")
-            out[name] = tensor
-        else:
+        spec = layout.get(name)
+        if spec is None:
             out[name] = value
+        elif isinstance(spec, list):
+            out[name] = [fill(s, v) for s, v in zip(spec, value)]
+        else:
+            out[name] = fill(spec, value)
     return out
