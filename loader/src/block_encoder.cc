@@ -37,7 +37,7 @@ void BlockEncoder::Fail(std::string message) {
 
 bool BlockEncoder::Expect(FieldType type) {
   if (!in_sample_) {
-    Fail("a value added outside a sample (BeginSample() first)");
+    stray_value_ = true;  // reported by the next EndSample, whatever comes in between
     return false;
   }
   if (error_) return false;
@@ -144,10 +144,14 @@ void BlockEncoder::AddTensor(std::span<const std::int64_t> dims, ByteView data) 
 
 Status BlockEncoder::EndSample() {
   if (!in_sample_) {
-    error_.reset();
+    stray_value_ = false;
     return Status::FailedPrecondition("EndSample() without BeginSample()");
   }
   in_sample_ = false;
+  if (stray_value_) {
+    stray_value_ = false;
+    Fail("a value was added outside a sample (before BeginSample())");
+  }
   if (!error_ && next_field_ != schema_.num_fields()) {
     Fail("sample " + std::to_string(samples_before_ + num_samples_) + ": " + std::to_string(next_field_) +
          " values, schema has " + std::to_string(schema_.num_fields()) + " fields (missing '" +

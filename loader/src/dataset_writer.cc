@@ -1,22 +1,61 @@
 #include "shardmesh/loader/dataset_writer.h"
 
 #include <fcntl.h>
+#include <pthread.h>
 #include <signal.h>
 #include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <mutex>
 #include <utility>
 
 #include "shardmesh/common/file.h"
 
 namespace shardmesh::loader {
+namespace {
+
+// The directory locks of the writers alive in this process, closed in a forked child: a flock
+// belongs to the open file, which the child shares, so a child forked while a writer lived (a
+// multiprocessing pool started by a sample generator) kept the directory locked after the
+// writer was gone. Slots hold fd + 1 (0: free); a forked child runs one thread, so its handler
+// takes no lock. A writer whose fd is no longer tracked (in such a child) does not close it:
+// the number may name another file there.
+constexpr std::size_t kLockSlots = 64;
+std::atomic<int> g_lock_fds[kLockSlots];
+
+void CloseLocksInChild() {
+  for (auto& slot : g_lock_fds) {
+    if (const int v = slot.exchange(0); v > 0) ::close(v - 1);
+  }
+}
+
+bool TrackLock(int fd) {
+  static std::once_flag registered;
+  std::call_once(registered, [] { ::pthread_atfork(nullptr, nullptr, &CloseLocksInChild); });
+  for (auto& slot : g_lock_fds) {
+    int free = 0;
+    if (slot.compare_exchange_strong(free, fd + 1)) return true;
+  }
+  return false;  // more live writers than slots: this one's lock is inherited by a child
+}
+
+bool UntrackLock(int fd) {
+  for (auto& slot : g_lock_fds) {
+    int mine = fd + 1;
+    if (slot.compare_exchange_strong(mine, 0)) return true;
+  }
+  return false;
+}
+
+}  // namespace
 
 std::string ShardFileName(std::uint32_t shard) {
   char buf[32];
@@ -35,7 +74,8 @@ DatasetWriter::DatasetWriter(std::string dir, Schema schema, const DatasetWriter
 
 DatasetWriter::~DatasetWriter() {
   RemoveUnfinished();
-  if (lock_fd_ >= 0) ::close(lock_fd_);  // releases the directory's flock
+  // Releases the directory's flock; in a forked child the handler closed it already.
+  if (lock_fd_ >= 0 && (!lock_tracked_ || UntrackLock(lock_fd_))) ::close(lock_fd_);
 }
 
 void DatasetWriter::RemoveUnfinished() {
@@ -64,6 +104,7 @@ void DatasetWriter::RemoveUnfinished() {
 namespace {
 
 constexpr std::string_view kStagingPrefix = ".shardmesh-staging-";
+
 
 // Staging directories of overwrites whose writer process is gone (a crash mid-write).
 void RemoveStaleStaging(const std::string& dir) {
@@ -145,6 +186,7 @@ Result<std::unique_ptr<DatasetWriter>> DatasetWriter::Create(const std::string& 
   }
   std::unique_ptr<DatasetWriter> writer(new DatasetWriter(dir, std::move(schema), options));
   writer->lock_fd_ = std::exchange(unlock.fd, -1);
+  writer->lock_tracked_ = TrackLock(writer->lock_fd_);
   writer->replaced_shards_ = std::move(replaced);
   if (options.overwrite) {
     // The new shards are staged beside the old dataset, which stays whole until Finish: an

@@ -10,6 +10,7 @@
 
 #include "shardmesh/checkpoint/stream_checkpoint.h"
 #include "shardmesh/common/file.h"
+#include "shardmesh/common/fork_generation.h"
 #include "shardmesh/loader/dataset.h"
 #include "shardmesh/loader/dataset_catalog.h"
 #include "shardmesh/mesh/zmq_transport.h"
@@ -52,6 +53,15 @@ Status Context(const Status& s, std::string_view step) {
 }  // namespace
 
 MeshJob::~MeshJob() {
+  if (fork_generation_ != ForkGeneration()) {
+    (void)loader_.release();
+    (void)placement_.release();
+    (void)store_.release();
+    (void)exchange_.release();
+    (void)node_.release();
+    (void)provider_.release();
+    return;
+  }
   StopData();
   if (node_) node_->Stop();
   exchange_.reset();
@@ -74,6 +84,7 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
                                                 std::unique_ptr<mesh::Transport> transport) {
   if (options.data_dir.empty()) return Status::InvalidArgument("mesh job: data_dir is empty");
   std::unique_ptr<MeshJob> job(new MeshJob());
+  job->fork_generation_ = ForkGeneration();
   job->cancel_ = options.cancel;
   if (!transport) {
     mesh::ZmqTransportOptions to;

@@ -361,12 +361,17 @@ Result<std::optional<Sample>> MeshLoader::Next() {
   if (impl_->fork_generation != ForkGeneration()) return ForkedError();
   return impl_->Next();
 }
-void MeshLoader::Commit() { impl_->Commit(); }
+void MeshLoader::Commit() {
+  // In a forked child no thread would send it, and the lock may be held for ever: nothing.
+  if (impl_->fork_generation != ForkGeneration()) return;
+  impl_->Commit();
+}
 void MeshLoader::SetBeforeCommit(std::function<void()> hook) {
   impl_->before_commit = std::move(hook);
 }
 
 checkpoint::StreamState MeshLoader::GetCheckpoint() const {
+  if (impl_->fork_generation != ForkGeneration()) return {};  // see Commit
   std::lock_guard lock(impl_->mu);
   return impl_->StateLocked();
 }

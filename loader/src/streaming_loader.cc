@@ -209,12 +209,14 @@ Result<std::unique_ptr<StreamingLoader>> StreamingLoader::Create(
 Result<std::optional<Sample>> StreamingLoader::Next() {
   Impl& m = *impl_;
   if (!m.failed.ok()) return m.failed;
+  // Per sample, not only per block: releasing a held block takes the prefetcher's mutex, which
+  // a decode thread of the parent may have held at the fork (one relaxed load).
+  if (m.Forked()) return m.failed = Impl::ForkedError();
   if (m.pos >= m.plan.sequence.size()) return std::optional<Sample>();
   const std::uint64_t i = m.pos - m.start;
   const std::uint32_t slot = m.slot_of[i];
   auto& block = m.held[slot];
   if (!block) {
-    if (m.Forked()) return m.failed = Impl::ForkedError();
     bool hit = false;
     const auto t0 = std::chrono::steady_clock::now();
     auto acquired = m.prefetcher->Acquire(slot, &hit);

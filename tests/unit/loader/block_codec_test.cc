@@ -190,6 +190,13 @@ TEST_F(BlockCodecTest, EncoderCallsOutOfOrderNeverReachTheBlock) {
   enc.AddString("before any sample");
   EXPECT_TRUE(enc.EndSample().code() == StatusCode::kFailedPrecondition);
   EXPECT_EQ(enc.num_samples(), 0u);
+  enc.AddInt64(99);  // stray, then a whole sample: the stray value is reported, not dropped
+  enc.BeginSample();
+  AddValues(enc, 7);
+  const Status stray = enc.EndSample();
+  EXPECT_TRUE(stray.IsInvalidArgument()) << stray.ToString();
+  EXPECT_NE(stray.message().find("outside a sample"), std::string::npos) << stray.message();
+  EXPECT_EQ(enc.num_samples(), 0u);
 
   enc.BeginSample();  // abandoned half-way: its values are dropped by the next BeginSample
   enc.AddInt64(123);

@@ -2,6 +2,9 @@
 #include "shardmesh/loader/dataset.h"
 
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <filesystem>
@@ -164,6 +167,37 @@ TEST_F(DatasetTest, OneWriterPerDirectory) {
   EXPECT_NE(second.status().message().find("another writer"), std::string::npos);
   first->reset();
   EXPECT_TRUE(DatasetWriter::Create(dir, testing::AllTypesSchema()).ok());
+}
+
+// A child forked while a writer lived shared its locked directory and kept the lock after the
+// writer was gone (a multiprocessing pool started by a sample generator); it no longer does.
+TEST_F(DatasetTest, AProcessForkedWhileAWriterLivesDoesNotKeepItsLock) {
+#if defined(__SANITIZE_THREAD__)
+  GTEST_SKIP() << "ThreadSanitizer's runtime does not support a multi-threaded fork";
+#endif
+  const std::string dir = tmp_.Sub("forked");
+  auto first = DatasetWriter::Create(dir, testing::AllTypesSchema());
+  ASSERT_TRUE(first.ok()) << first.status().ToString();
+  int ready[2];
+  ASSERT_EQ(::pipe(ready), 0);
+  const pid_t child = ::fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    // fork() has returned here, so the child's fork handlers have run: say so, then stay
+    // alive holding whatever it still holds until the parent kills it.
+    (void)!::write(ready[1], "x", 1);
+    ::sleep(30);
+    ::_exit(0);
+  }
+  char byte = 0;
+  ASSERT_EQ(::read(ready[0], &byte, 1), 1);
+  ::close(ready[0]);
+  ::close(ready[1]);
+  first->reset();
+  auto second = DatasetWriter::Create(dir, testing::AllTypesSchema());
+  ::kill(child, SIGKILL);
+  ::waitpid(child, nullptr, 0);
+  EXPECT_TRUE(second.ok()) << second.status().ToString();
 }
 
 // Shards a killed writer left (no manifest) are removed by the next writer there, other files

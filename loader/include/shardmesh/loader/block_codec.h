@@ -38,7 +38,7 @@ class BlockEncoder {
 
   // A sample is BeginSample(), one Add* per field in schema order, then EndSample(). A
   // BeginSample() inside an open sample drops that sample's values; a value outside a sample
-  // is an error that the next EndSample() reports.
+  // is dropped and reported by the next EndSample() (the sample it ends is refused).
   void BeginSample();
   void AddInt64(std::int64_t value);
   void AddFloat64(double value);
@@ -79,6 +79,7 @@ class BlockEncoder {
   std::size_t sample_start_ = 5;      // where the open sample begins (after the block header)
   std::size_t next_field_ = 0;
   bool in_sample_ = false;
+  bool stray_value_ = false;  // an Add* outside a sample, not yet reported
   std::int64_t sample_label_ = 0;
   std::optional<std::string> error_;
 };

@@ -45,7 +45,8 @@ class DatasetWriter {
  public:
   // Creates `dir` if needed. AlreadyExists when it already holds a manifest and
   // !options.overwrite; FailedPrecondition while another writer (in any process) writes to
-  // `dir` (a flock on the directory, held until this writer is destroyed); InvalidArgument for
+  // `dir` (a flock on the directory, held until this writer is destroyed; not by a process
+  // forked meanwhile); InvalidArgument for
   // bad options; IOError for file system failures. In a directory without a manifest, shard
   // files left by a writer that never finished (shard-NNNNN.smd and their .tmp) are removed.
   static Result<std::unique_ptr<DatasetWriter>> Create(const std::string& dir, Schema schema,
@@ -102,6 +103,7 @@ class DatasetWriter {
   std::vector<std::pair<std::uint64_t, std::uint64_t>> written_;  // (device, inode) per shard
   std::vector<std::string> replaced_shards_;  // shard files of the dataset overwritten
   int lock_fd_ = -1;                          // the directory, flocked while this writer lives
+  bool lock_tracked_ = false;                 // closed in forked children (dataset_writer.cc)
 };
 
 // "shard-00042.smd"

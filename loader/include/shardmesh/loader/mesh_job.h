@@ -18,7 +18,8 @@
 // resumes its epoch; first_epoch() says which.
 //
 // Thread-safety: Start/Leave/destruction from one thread; accessors from any thread (the parts
-// have their own rules).
+// have their own rules). Destroyed in a process forked from its creator, a job leaks its parts
+// (their threads exist only in the parent).
 #pragma once
 
 #include <atomic>
@@ -111,6 +112,9 @@ class MeshJob {
   std::unique_ptr<ShardStore> store_;
   std::unique_ptr<Placement> placement_;
   std::unique_ptr<MeshLoader> loader_;
+  // The process's fork count at creation: in a forked child none of the threads exist, and
+  // the destructor leaks the parts instead of stopping them (it would wait for ever).
+  std::uint64_t fork_generation_ = 0;
   std::uint64_t first_epoch_ = 0;
   std::string restored_from_;
   const std::atomic<bool>* cancel_ = nullptr;

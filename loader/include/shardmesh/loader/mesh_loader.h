@@ -36,7 +36,9 @@
 // Thread-safety: one consumer thread calls StartEpoch/Next/Commit; stats, OwnedPartitions and
 // GetCheckpoint may be called from any thread (e.g. a metrics scrape); the loader's
 // control thread (progress messages, takeovers) is internal. Destroy the loader before the
-// node stops.
+// node stops. In a process forked from its creator (whose threads it does not have),
+// StartEpoch and Next return FailedPrecondition, Commit does nothing, GetCheckpoint returns
+// an empty state and the destructor leaks the loader rather than join absent threads.
 #pragma once
 
 #include <atomic>
