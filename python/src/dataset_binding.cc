@@ -2,6 +2,7 @@
 // access to single samples. Thread-safety: immutable; reads release the GIL.
 #include <pybind11/stl.h>
 
+#include <filesystem>
 #include <memory>
 #include <stdexcept>
 #include <string>
@@ -94,11 +95,20 @@ once at open and checks its checksum.
           "__getitem__",
           [](const Dataset& d, const py::object& index) {
             // An int (or NumPy integer), not a bool: ds[True] read sample 1.
-            if (py::isinstance<py::bool_>(index) || !py::hasattr(index, "__index__")) {
+            if (py::isinstance<py::bool_>(index) ||
+                py::isinstance(index, py::module_::import("numpy").attr("bool_")) ||
+                !py::hasattr(index, "__index__")) {
               throw py::type_error("Dataset indices must be integers, not " +
                                    std::string(py::str(index.get_type().attr("__name__"))));
             }
-            return ReadSample(d, py::int_(index.attr("__index__")()).cast<std::int64_t>());
+            const py::int_ i = index.attr("__index__")();
+            const auto n = static_cast<std::int64_t>(d.num_samples());
+            if (i < py::int_(-n) || i >= py::int_(n)) {  // 2**70 raised a cast RuntimeError
+              throw py::index_error("sample " + std::string(py::str(py::object(i))) + " out of range for " +
+                                    EscapeInvalidUtf8(d.dir()) + " (" + std::to_string(n) +
+                                    " samples)");
+            }
+            return ReadSample(d, i.cast<std::int64_t>());
           },
           py::arg("index"),
           "Sample `index` as {field: value}; tensors are read-only views into the decoded block.")
@@ -139,7 +149,11 @@ once at open and checks its checksum.
            })
       // Pickled as its directory (bytes, so any file name survives) and reopened on load: a
       // map-style wrapper holding one can go to spawn/forkserver DataLoader workers.
-      .def(py::pickle([](const Dataset& d) { return py::make_tuple(py::bytes(d.dir())); },
+      .def(py::pickle(
+               [](const Dataset& d) {
+                 // Absolute: the unpickling process may run in another directory.
+                 return py::make_tuple(py::bytes(std::filesystem::absolute(d.dir()).string()));
+               },
                       [](const py::tuple& state) {
                         if (state.size() != 1) {
                           throw std::runtime_error("shardmesh.Dataset: bad pickle state");

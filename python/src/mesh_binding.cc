@@ -204,6 +204,10 @@ class PyMeshJob {
   py::object NextBatch(std::size_t batch_size, bool with_index) {
     fork_.Check();
     if (batch_size == 0) ThrowStatus(Status::InvalidArgument("batch_size must be at least 1"));
+    if (with_index && schema_.FieldIndex("__index__")) {  // before a batch is taken
+      ThrowStatus(Status::InvalidArgument(
+          "return_index=True would replace the dataset's own field '__index__'"));
+    }
     std::vector<loader::Sample> samples;
     Status status;
     bool python_sees_sigint = false;

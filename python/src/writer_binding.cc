@@ -62,6 +62,36 @@ class PyWriter {
     writer_ = ValueOrThrow(loader::DatasetWriter::Create(path, schema_, options));
   }
 
+  // What converting `src` (of dtype `from`) to `a` (of dtype `want`) lost, "" if nothing that
+  // matters: integers are compared by value with want's range (a round trip through a
+  // same-width type of the other sign wraps back and hides the change), floats into an
+  // integer dtype must come back exactly, and only an overflow to inf counts for a float dtype.
+  static std::string LossOf(const py::module_& np, const py::object& src, const py::dtype& from,
+                            const py::array& a, const py::dtype& want) {
+    const std::string name = py::str(py::object(want));
+    if (from.is(want) || np.attr("can_cast")(from, want, "safe").cast<bool>()) return "";
+    if (want.kind() == 'f') {
+      const bool overflow =
+          np.attr("any")(np.attr("isinf")(a) & np.attr("isfinite")(src)).cast<bool>();
+      return overflow ? "a value beyond the range of " + name : "";
+    }
+    const std::string lost = "values that " + name + " cannot hold exactly (out of range, or "
+                             "fractions)";
+    if (want.kind() == 'b') {  // a bool tensor takes 0 and 1 only
+      return np.attr("all")((src.attr("__eq__")(0)) | (src.attr("__eq__")(1))).cast<bool>()
+                 ? ""
+                 : lost;
+    }
+    if (from.kind() == 'f') {
+      return np.attr("array_equal")(a.attr("astype")(from), src).cast<bool>() ? "" : lost;
+    }
+    if (from.kind() == 'b' || a.size() == 0) return "";  // 0 and 1 fit every integer dtype
+    const py::object info = np.attr("iinfo")(want);
+    const py::int_ low = src.attr("min")(), high = src.attr("max")();
+    const bool fits = py::int_(info.attr("min")) <= low && high <= py::int_(info.attr("max"));
+    return fits ? "" : lost;
+  }
+
   // `value` as a C-contiguous array of `want`, refusing what the conversion would change: an
   // integer that does not fit (NumPy wraps 2**40 into uint32 as 0, 300 into int8 as 44), a
   // fraction into an integer dtype, a finite value that overflows a float dtype to inf, and
@@ -80,23 +110,22 @@ class PyWriter {
     if (std::string("biuf").find(from.kind()) == std::string::npos) {
       fail("expected numbers, got " + std::string(py::str(py::object(from))) + " values");
     }
-    // NumPy warns (RuntimeWarning) of the very casts refused below: they are errors here.
-    py::object quiet = np.attr("errstate")(py::arg("all") = "ignore");
-    quiet.attr("__enter__")();
-    struct Leave {
-      py::object& context;
-      ~Leave() { context.attr("__exit__")(py::none(), py::none(), py::none()); }
-    } leave{quiet};
-    py::array a = np.attr("asarray")(src, want, "C");
-    if (from.is(want) || np.attr("can_cast")(from, want, "safe").cast<bool>()) return a;
-    if (want.kind() == 'f') {
-      if (np.attr("any")(np.attr("isinf")(a) & np.attr("isfinite")(src)).cast<bool>()) {
-        fail("a value beyond the range of " + std::string(py::str(py::object(want))));
+    py::array a;
+    std::string refused;
+    {
+      // NumPy warns (RuntimeWarning) of the very casts refused below: they are errors here.
+      py::object quiet = np.attr("errstate")(py::arg("all") = "ignore");
+      quiet.attr("__enter__")();
+      try {
+        a = np.attr("asarray")(src, want, "C");
+        refused = LossOf(np, src, from, a, want);
+      } catch (...) {
+        quiet.attr("__exit__")(py::none(), py::none(), py::none());
+        throw;
       }
-    } else if (!np.attr("array_equal")(a.attr("astype")(from), src).cast<bool>()) {
-      fail("values that " + std::string(py::str(py::object(want))) +
-           " cannot hold exactly (out of range, or fractions)");
+      quiet.attr("__exit__")(py::none(), py::none(), py::none());
     }
+    if (!refused.empty()) fail(refused);
     return a;
   }
 
@@ -136,7 +165,10 @@ class PyWriter {
           case FieldType::kInt64:
           case FieldType::kFloat64:
             // True is an int to pybind11 (and 1.0 to a double): a bool is no number here.
-            if (py::isinstance<py::bool_>(value)) fail("a bool is not a number");
+            if (py::isinstance<py::bool_>(value) ||
+                py::isinstance(value, py::module_::import("numpy").attr("bool_"))) {
+              fail("a bool is not a number");
+            }
             if (spec.type == FieldType::kInt64) {
               writer_->AddInt64(value.cast<std::int64_t>());
             } else {

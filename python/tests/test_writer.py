@@ -142,6 +142,11 @@ def test_a_failed_write_removes_its_shards_at_once_not_when_the_error_is_collect
     ("float16", [1e6], "beyond the range of float16"),  # stored inf
     ("float32", np.array([1e300]), "beyond the range of float32"),
     ("float32", ["ab"], "expected numbers"),         # NumPy's ValueError named no field
+    # Same width, other sign: a round trip wraps back and hid the change.
+    ("uint32", np.array([-1, 2], np.int32), "cannot hold exactly"),  # stored 4294967295
+    ("int8", np.array([255], np.uint8), "cannot hold exactly"),       # stored -1
+    ("int64", np.array([2 ** 63], np.uint64), "cannot hold exactly"),  # stored -2**63
+    ("bool", np.array([2]), "cannot hold exactly"),
 ])
 def test_values_a_tensor_dtype_cannot_hold_are_refused_not_cast(tmp_path, dtype, value, why):
     shape = list(np.shape(value))
@@ -161,8 +166,9 @@ def test_text_that_is_not_utf8_bools_and_bad_shapes_are_refused(tmp_path):
                        "is not valid UTF-8"):
         shardmesh.write_dataset(str(tmp_path / "a"), [{"s": "ok"}, {"s": b"caf\xe9"}],
                                 schema={"s": "string"})
-    with pytest.raises(shardmesh.InvalidArgumentError, match="a bool is not a number"):
-        shardmesh.write_dataset(str(tmp_path / "b"), [{"x": True}], schema={"x": "int64"})
+    for flag in (True, np.True_):
+        with pytest.raises(shardmesh.InvalidArgumentError, match="a bool is not a number"):
+            shardmesh.write_dataset(str(tmp_path / "b"), [{"x": flag}], schema={"x": "int64"})
     for shape in [[2.9], "12"]:
         with pytest.raises(shardmesh.InvalidArgumentError, match="shape must be a list"):
             shardmesh.write_dataset(str(tmp_path / "c"), [{"v": [1, 2]}],
@@ -184,6 +190,17 @@ def test_a_dataset_pickles_as_its_directory_and_prints_any_path(tmp_path):
     assert "p\\xFF dir" in repr(ds)
     with pytest.raises(IndexError, match=r"sample -11 out of range for .*p\\xFF dir"):
         ds[-11]
+    with pytest.raises(IndexError, match="out of range"):
+        ds[2 ** 70]
+    # A relative path is pickled absolute: the unpickling process may run elsewhere.
+    cwd = os.getcwd()
+    try:
+        os.chdir(tmp_path)
+        relative = shardmesh.Dataset(b"p\xff dir")
+        blob = pickle.dumps(relative)
+    finally:
+        os.chdir(cwd)
+    assert pickle.loads(blob)[4]["id"] == 4
 
 
 def test_indices_are_integers_and_return_index_keeps_a_field_named_index(tmp_path):
@@ -191,8 +208,9 @@ def test_indices_are_integers_and_return_index_keeps_a_field_named_index(tmp_pat
     shardmesh.write_dataset(path, ({"__index__": i, "x": i} for i in range(5)))
     ds = shardmesh.Dataset(path)
     assert ds[np.int64(2)]["x"] == 2
-    with pytest.raises(TypeError, match="integers, not bool"):
-        ds[True]
+    for flag in (True, np.True_):
+        with pytest.raises(TypeError, match="integers, not bool"):
+            ds[flag]
     assert ds.label_field is None
     with pytest.raises(shardmesh.InvalidArgumentError, match="field '__index__'"):
         shardmesh.Loader(path, return_index=True)
