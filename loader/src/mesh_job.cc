@@ -126,6 +126,13 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
     return Status::OK();
   };
   if (catalog) SHARDMESH_RETURN_IF_ERROR(open_store());
+  // The loader's options and its checkpoint directory, before joining too.
+  if (Status valid = ValidateMeshLoaderOptions(options.loader); !valid.ok()) return valid;
+  const std::string checkpoint_dir = options.loader.checkpoint_dir.empty()
+                                         ? options.data_dir + "/checkpoints"
+                                         : options.loader.checkpoint_dir;
+  auto checkpoints = checkpoint::CheckpointStore::Create(checkpoint_dir);
+  if (!checkpoints.ok()) return Context(checkpoints.status(), "stream checkpoints");
   SHARDMESH_RETURN_IF_ERROR(job->node_->Start(std::move(seeds)));
   if (!catalog) {
     spdlog::info("no source dataset: fetching the catalog from peers");
@@ -152,9 +159,7 @@ Result<std::unique_ptr<MeshJob>> MeshJob::Start(MeshJobOptions options,
   lo.cancel = options.cancel;
   lo.replication = options.placement.replication;
   lo.ring = options.placement.ring;
-  if (lo.checkpoint_dir.empty()) lo.checkpoint_dir = options.data_dir + "/checkpoints";
-  auto checkpoints = checkpoint::CheckpointStore::Create(lo.checkpoint_dir);
-  if (!checkpoints.ok()) return Context(checkpoints.status(), "stream checkpoints");
+  lo.checkpoint_dir = checkpoint_dir;
   // The newest checkpoint of this plan: one of another plan (dataset, seed, partitions, window
   // or strategy differ) is skipped with a warning, like a damaged one, and does not hide an
   // older one of this plan.

@@ -278,10 +278,7 @@ MeshLoader::~MeshLoader() {
   }
 }
 
-Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options,
-                                                       mesh::MeshNode& node,
-                                                       mesh::BlockExchange& exchange,
-                                                       ShardStore& store) {
+Status ValidateMeshLoaderOptions(const MeshLoaderOptions& options) {
   if (options.partitions == 0 || options.partitions > kMaxPartitions) {
     return Status::InvalidArgument("mesh loader: partitions must be in 1.." +
                                    std::to_string(kMaxPartitions) + ", got " +
@@ -319,6 +316,14 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
     return Status::InvalidArgument("mesh loader: replication must be >= 1");
   if (options.min_members == 0)
     return Status::InvalidArgument("mesh loader: min_members must be >= 1");
+  return Status::OK();
+}
+
+Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options,
+                                                       mesh::MeshNode& node,
+                                                       mesh::BlockExchange& exchange,
+                                                       ShardStore& store) {
+  SHARDMESH_RETURN_IF_ERROR(ValidateMeshLoaderOptions(options));
   auto impl = std::make_unique<Impl>();
   impl->options = std::move(options);
   impl->node = &node;

@@ -1,8 +1,8 @@
 """How a DataLoader worker's batch reaches the main process: named shared-memory buffers.
 
 A worker copies every array of a batch (each array of a variable-shape field's list too) once
-into one buffer of its pool: a file in /dev/shm mapped into the worker. DataLoader pickles the batch (ForkingPickler) to the main process; a
-SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
+into one buffer of its pool: a file in /dev/shm mapped into the worker. DataLoader pickles
+the batch (ForkingPickler) to the main process; a SharedBatch pickles as the buffer's name plus the views' layouts, a few hundred bytes and no
 file descriptor. torch's own path for shared tensors sends a descriptor per storage, and the
 receiver fetches it with a connect/read handshake with the sender's resource-sharer thread: on
 the 2-core test machines that handshake was two thirds of the main process's time per batch.

@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <string>
+#include <thread>
 
 #include "process.h"
 
@@ -39,6 +40,15 @@ class WorkerStopTest : public ::testing::Test {
     ASSERT_EQ(gen.Wait(seconds(60)), 0) << gen.ReadLog();
   }
   std::string DataConfig() const { return "dataset = \"" + dir_.path() + "/data\"\nepochs = 1\n"; }
+
+  // The endpoint a started worker logged ("listening on tcp://...").
+  static std::string EndpointOf(ChildProcess& worker) {
+    const std::string log = worker.ReadLog();
+    const std::size_t at = log.find("listening on ");
+    if (at == std::string::npos) return "";
+    const std::size_t begin = at + 13;
+    return log.substr(begin, log.find(' ', begin) - begin);
+  }
 
   // SIGTERM, then the exit code within `within`.
   static std::optional<int> Stop(ChildProcess& worker, milliseconds within) {
@@ -99,19 +109,26 @@ TEST_F(WorkerStopTest, MissingMembersEndTheWorkerAfterStartTimeout) {
 }
 
 // A dataset that does not open is refused before the worker joins the mesh (its peers saw it
-// join, die and stay dead, which moved the ring), naming the key.
+// join, die and stay dead, which moved the ring), naming the key: a running peer it names as
+// seed never hears of it.
 TEST_F(WorkerStopTest, ADatasetThatDoesNotOpenIsRefusedBeforeJoining) {
-  const std::string path = dir_.path() + "/w.toml";
-  WriteTextFile(
-      path, "name = \"w\"\nbind = \"tcp://127.0.0.1:" + std::to_string(FreeLoopbackPort()) +
-                "\"\ndata_dir = \"" + dir_.path() + "/store\"\nlog_level = \"info\"\ndataset = \"" +
-                dir_.path() + "/missing\"\nepochs = 1\n");
-  ChildProcess worker({SHARDMESH_BIN, "worker", "--config", path}, dir_.path() + "/w.log");
+  ASSERT_NO_FATAL_FAILURE(GenerateDataset());
+  ChildProcess peer = StartWorker(DataConfig() + "min_members = 2\n", "listening on");  // "w"
+  const std::string peer_endpoint = EndpointOf(peer);
+  ASSERT_FALSE(peer_endpoint.empty()) << peer.ReadLog();
+  const std::string path = dir_.path() + "/bad.toml";
+  WriteTextFile(path, "name = \"bad\"\nbind = \"tcp://127.0.0.1:" +
+                          std::to_string(FreeLoopbackPort()) + "\"\ndata_dir = \"" +
+                          dir_.path() + "/bad-store\"\nseeds = [\"" + peer_endpoint +
+                          "\"]\ndataset = \"" + dir_.path() + "/missing\"\nepochs = 1\n");
+  ChildProcess worker({SHARDMESH_BIN, "worker", "--config", path}, dir_.path() + "/bad.log");
   const auto code = worker.Wait(seconds(15));
   ASSERT_TRUE(code.has_value()) << worker.ReadLog();
   EXPECT_EQ(*code, 1) << worker.ReadLog();
   EXPECT_NE(worker.ReadLog().find("key 'dataset'"), std::string::npos) << worker.ReadLog();
-  EXPECT_EQ(worker.ReadLog().find("listening on"), std::string::npos) << worker.ReadLog();
+  std::this_thread::sleep_for(milliseconds(500));  // a join would have reached the peer by now
+  EXPECT_EQ(peer.ReadLog().find("member bad join"), std::string::npos) << peer.ReadLog();
+  EXPECT_EQ(Stop(peer, milliseconds(5000)), 0) << peer.ReadLog();
 }
 
 // Getting the catalog is part of starting: start_timeout bounds it (it waited 60 s, whatever

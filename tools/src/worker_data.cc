@@ -186,12 +186,14 @@ int ConsumeEpochs(const WorkerConfig& c, loader::MeshJob& job, const std::atomic
         std::this_thread::sleep_until(next_due);
       }
       if (++since_commit >= static_cast<std::uint64_t>(c.commit_every) || ids.Due()) {
-        // The ids reach the file (before-commit hook) before the commit that covers them
-        // leaves this process.
+        // The ids reach the file before the commit that covers them leaves this process, and
+        // a failed write sends no commit (the before-commit hook flushes too, for the commits
+        // Next() makes itself, but cannot hold them back).
+        ids.Flush();
+        if (!ids.error().ok()) break;
         loader.Commit();
         since_commit = 0;
       }
-      if (!ids.error().ok()) break;
     }
     ids.Flush();
     if (!ids.error().ok()) {

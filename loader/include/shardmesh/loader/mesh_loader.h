@@ -165,6 +165,10 @@ struct MeshLoaderStats {
 // seed, partitions, shuffle window and strategy (not the members: partitions are canonical).
 std::uint64_t MeshPlanDigest(const DatasetCatalog& catalog, const MeshLoaderOptions& options);
 
+// The checks MeshLoader::Create makes of `options` alone (InvalidArgument naming the field),
+// for a caller that wants them before it joins a mesh (MeshJob).
+Status ValidateMeshLoaderOptions(const MeshLoaderOptions& options);
+
 class MeshLoader {
  public:
   // Registers the progress handler on `node` and starts the control thread. `node`,
