@@ -3,7 +3,6 @@
 #include <pthread.h>
 
 #include <atomic>
-#include <mutex>
 
 namespace shardmesh {
 namespace {
@@ -15,8 +14,10 @@ void OnForkInChild() { g_generation.fetch_add(1, std::memory_order_relaxed); }
 }  // namespace
 
 std::uint64_t ForkGeneration() {
-  static std::once_flag registered;
-  std::call_once(registered, [] { ::pthread_atfork(nullptr, nullptr, &OnForkInChild); });
+  // A function-local static: after the first call, one guard load (call_once was a call into
+  // pthread_once on every sample of StreamingLoader::Next).
+  static const bool registered = (::pthread_atfork(nullptr, nullptr, &OnForkInChild), true);
+  (void)registered;
   return g_generation.load(std::memory_order_relaxed);
 }
 

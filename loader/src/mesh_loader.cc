@@ -256,7 +256,7 @@ Status ForkedError() {
 MeshLoader::~MeshLoader() {
   // In a forked child its threads do not exist: joining them is undefined, so the child
   // leaks its copy.
-  if (impl_->fork_generation != ForkGeneration()) {
+  if (impl_->Forked()) {
     (void)impl_.release();
     return;
   }
@@ -359,16 +359,16 @@ Result<std::unique_ptr<MeshLoader>> MeshLoader::Create(MeshLoaderOptions options
 }
 
 Status MeshLoader::StartEpoch(std::uint64_t epoch) {
-  if (impl_->fork_generation != ForkGeneration()) return ForkedError();
+  if (impl_->Forked()) return ForkedError();
   return impl_->StartEpoch(epoch);
 }
 Result<std::optional<Sample>> MeshLoader::Next() {
-  if (impl_->fork_generation != ForkGeneration()) return ForkedError();
+  if (impl_->Forked()) return ForkedError();
   return impl_->Next();
 }
 void MeshLoader::Commit() {
   // In a forked child no thread would send it, and the lock may be held for ever: nothing.
-  if (impl_->fork_generation != ForkGeneration()) return;
+  if (impl_->Forked()) return;
   impl_->Commit();
 }
 void MeshLoader::SetBeforeCommit(std::function<void()> hook) {
@@ -376,7 +376,7 @@ void MeshLoader::SetBeforeCommit(std::function<void()> hook) {
 }
 
 checkpoint::StreamState MeshLoader::GetCheckpoint() const {
-  if (impl_->fork_generation != ForkGeneration()) return {};  // see Commit
+  if (impl_->Forked()) return {};  // see Commit
   std::lock_guard lock(impl_->mu);
   return impl_->StateLocked();
 }

@@ -52,6 +52,7 @@ struct ActivePartition {
 struct MeshLoader::Impl {
   // The process's fork count at creation: a forked child has none of the threads.
   const std::uint64_t fork_generation = ForkGeneration();
+  bool Forked() const { return fork_generation != ForkGeneration(); }
   using SteadyClock = std::chrono::steady_clock;
   using ActivePartition = internal::ActivePartition;
 
